@@ -1,0 +1,183 @@
+"""Chord symbols: from a lead sheet's "Dm7 G7 | Cmaj7 | ..." to the Chord objects a solo is played over.
+
+A progression is written bar by bar, bars separated by ``|``, chords inside a bar separated by
+spaces. The chords of one bar share it evenly: ``"Dm7 G7"`` in 4/4 gives two beats each, three
+chords give 4/3 of a beat each. ``%`` repeats the previous bar, as on a lead sheet.
+
+A symbol is a root (``C``, ``F#``, ``Bb``), a quality (``m7``, ``maj7``, ``7``, ...), optional
+alterations (``b9``, ``#11``, ...) and an optional slash bass (``C7/E``). Each becomes a close,
+root-position voicing with its root between C3 and B3 (MIDI 48..59), so every chord sounds in the
+middle register where the melody can sit above it; a slash bass goes in the octave below.
+
+Offsets are measured in quarter notes from the start of the progression (bar ``k`` starts at
+``k * beats_per_bar``), the same convention as the chords read from the training pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Dict, List, Tuple
+
+from .errors import ChordSymbolError
+from .notes import Chord
+
+# Semitones above C of each letter; an accidental moves it by one.
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+
+# Quality suffix -> semitones above the root.  Several spellings of one quality are common on
+# lead sheets (C-7, Cm7, Cmi7), so each is listed.
+_MAJOR = (0, 4, 7)
+_MINOR = (0, 3, 7)
+_QUALITIES: Dict[str, Tuple[int, ...]] = {
+    "": _MAJOR, "maj": _MAJOR, "M": _MAJOR,
+    "m": _MINOR, "-": _MINOR, "min": _MINOR, "mi": _MINOR,
+    "7": (0, 4, 7, 10), "dom7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11), "M7": (0, 4, 7, 11), "Δ7": (0, 4, 7, 11), "Δ": (0, 4, 7, 11),
+    "ma7": (0, 4, 7, 11),
+    "m7": (0, 3, 7, 10), "-7": (0, 3, 7, 10), "min7": (0, 3, 7, 10), "mi7": (0, 3, 7, 10),
+    "m7b5": (0, 3, 6, 10), "-7b5": (0, 3, 6, 10), "ø": (0, 3, 6, 10), "ø7": (0, 3, 6, 10),
+    "dim7": (0, 3, 6, 9), "o7": (0, 3, 6, 9), "°7": (0, 3, 6, 9),
+    "dim": (0, 3, 6), "o": (0, 3, 6), "°": (0, 3, 6),
+    "aug": (0, 4, 8), "+": (0, 4, 8),
+    "6": (0, 4, 7, 9), "m6": (0, 3, 7, 9), "-6": (0, 3, 7, 9),
+    "9": (0, 4, 7, 10, 14), "maj9": (0, 4, 7, 11, 14), "m9": (0, 3, 7, 10, 14),
+    "-9": (0, 3, 7, 10, 14),
+    "11": (0, 7, 10, 14, 17), "m11": (0, 3, 7, 10, 14, 17),
+    "13": (0, 4, 7, 10, 14, 21),
+    "mMaj7": (0, 3, 7, 11), "mM7": (0, 3, 7, 11), "-Δ7": (0, 3, 7, 11),
+    "sus4": (0, 5, 7), "sus": (0, 5, 7), "sus2": (0, 2, 7), "7sus4": (0, 5, 7, 10),
+    "7sus": (0, 5, 7, 10),
+}
+
+# Alterations: (semitones above the root, the chord tone it replaces or None to add).
+_ALTERATIONS: Dict[str, Tuple[int, int | None]] = {
+    "b5": (6, 7), "#5": (8, 7),
+    "b9": (13, None), "9": (14, None), "#9": (15, None),
+    "11": (17, None), "#11": (18, None),
+    "b13": (20, None), "13": (21, None),
+}
+
+_SYMBOL = re.compile(r"^([A-G])([#b♯♭]?)(.*?)(?:/([A-G])([#b♯♭]?))?$")
+_ALTERATION = re.compile(r"\(?([b#♭♯]?(?:5|9|11|13))\)?")
+
+ROOT_LOW = 48  # C3: the lowest root of a voicing
+
+# Progressions a user can ask for by name (any letter case) instead of writing them out.
+PROGRESSIONS: Dict[str, str] = {
+    "ii-V-I in C": "Dm7 | G7 | Cmaj7 | Cmaj7",
+    "minor ii-V-i in A": "Bm7b5 | E7b9 | Am6 | Am6",
+    "blues in F": "F7 | Bb7 | F7 | Cm7 F7 | Bb7 | Bdim7 | F7 | Am7 D7 | Gm7 | C7 | F7 D7 | Gm7 C7",
+    "blues in Bb": "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 | Dm7 G7 | Cm7 | F7 | Bb7 G7 | Cm7 F7",
+    "rhythm changes A": "Bb6 G7 | Cm7 F7 | Bb6 G7 | Cm7 F7 | Fm7 Bb7 | Eb6 Edim7 | Bb6 F7 | Bb6",
+    "autumn leaves A": "Cm7 | F7 | Bbmaj7 | Ebmaj7 | Am7b5 | D7 | Gm6 | Gm6",
+}
+
+
+def supported_qualities() -> List[str]:
+    """The quality suffixes the parser knows, as a user would type them after a root."""
+    return sorted(_QUALITIES, key=lambda q: (len(q), q))
+
+
+def chord_pitches(symbol: str) -> Tuple[int, ...]:
+    """MIDI pitches of one chord symbol, low to high, e.g. ``"Dm7" -> (50, 53, 57, 60)``.
+
+    Raises ChordSymbolError naming the symbol when it cannot be read.
+    """
+    match = _SYMBOL.match(symbol)
+    if match is None:
+        raise _unknown(symbol)
+    letter, accidental, rest, bass_letter, bass_accidental = match.groups()
+    root_class = (_LETTERS[letter] + _ACCIDENTALS[accidental]) % 12
+    intervals = _quality_intervals(symbol, rest)
+    root = ROOT_LOW + root_class
+    pitches = [root + i for i in intervals]
+    if bass_letter is not None:
+        bass_class = (_LETTERS[bass_letter] + _ACCIDENTALS[bass_accidental]) % 12
+        # The octave below the root register, so the named bass really is the lowest note.
+        pitches.insert(0, ROOT_LOW - 12 + bass_class)
+    return tuple(pitches)
+
+
+def _quality_intervals(symbol: str, rest: str) -> Tuple[int, ...]:
+    # The longest known quality that starts the suffix wins ("m7b5" before "m7" before "m"),
+    # and whatever follows it must be a chain of alterations.
+    for length in range(len(rest), -1, -1):
+        base = _QUALITIES.get(rest[:length])
+        if base is None:
+            continue
+        alterations = _parse_alterations(rest[length:])
+        if alterations is None:
+            continue
+        tones = list(base)
+        for name in alterations:
+            semitones, replaces = _ALTERATIONS[name]
+            if replaces is not None and replaces in tones:
+                tones.remove(replaces)
+            if semitones not in tones:
+                tones.append(semitones)
+        return tuple(sorted(tones))
+    raise _unknown(symbol)
+
+
+def _parse_alterations(text: str) -> List[str] | None:
+    names, position = [], 0
+    while position < len(text):
+        match = _ALTERATION.match(text, position)
+        if match is None or match.end() == position:
+            return None
+        name = match.group(1).replace("♭", "b").replace("♯", "#")
+        names.append(name)
+        position = match.end()
+    return names
+
+
+def _unknown(symbol: str) -> ChordSymbolError:
+    return ChordSymbolError(
+        f"unknown chord symbol {symbol!r}: write a root A-G with optional # or b, then one of "
+        f"{', '.join(repr(q) for q in supported_qualities() if q)} (or nothing, for major), "
+        f"optional alterations "
+        f"({', '.join(_ALTERATIONS)}) and an optional /bass."
+    )
+
+
+def parse_changes(text: str, beats_per_bar: int = 4) -> List[List[Chord]]:
+    """Read a chord progression into one list of Chord per bar.
+
+    text: bars separated by "|", chords in a bar separated by spaces, e.g. "Dm7 G7 | Cmaj7";
+        "%" repeats the previous bar; a name from PROGRESSIONS (any case) stands for its changes.
+    beats_per_bar: quarter notes per bar; the chords of a bar divide it evenly.
+    Returns n_bars lists of Chord; offsets count quarter notes from the start of the progression.
+    """
+    if not isinstance(beats_per_bar, int) or beats_per_bar <= 0:
+        raise ChordSymbolError(f"beats_per_bar must be a whole number above 0, got {beats_per_bar!r}.")
+    named = {name.lower(): changes for name, changes in PROGRESSIONS.items()}
+    text = named.get(text.strip().lower(), text)
+    bars_text = text.split("|")
+    # A trailing bar line ("Cmaj7 |") is common and ends the last bar rather than opening a new one.
+    if len(bars_text) > 1 and not bars_text[-1].strip():
+        bars_text.pop()
+    voicings_per_bar: List[List[Tuple[int, ...]]] = []
+    for number, bar_text in enumerate(bars_text):
+        symbols = bar_text.split()
+        if not symbols:
+            raise ChordSymbolError(
+                f"bar {number + 1} of the changes {text.strip()!r} has no chord: write at least one "
+                f"symbol between each pair of '|', or '%' to repeat the previous bar."
+            )
+        if symbols == ["%"]:
+            if not voicings_per_bar:
+                raise ChordSymbolError("the changes start with '%', which repeats the previous bar: "
+                                       "begin with a chord symbol instead.")
+            voicings_per_bar.append(voicings_per_bar[-1])
+        else:
+            voicings_per_bar.append([chord_pitches(symbol) for symbol in symbols])
+    return [_place_bar(voicings, number * beats_per_bar, beats_per_bar)
+            for number, voicings in enumerate(voicings_per_bar)]
+
+
+def _place_bar(voicings: List[Tuple[int, ...]], bar_start: int, beats_per_bar: int) -> List[Chord]:
+    length = Fraction(beats_per_bar, len(voicings))
+    return [Chord(offset=bar_start + k * length, duration=length, pitches=pitches)
+            for k, pitches in enumerate(voicings)]
