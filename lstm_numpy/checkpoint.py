@@ -1,0 +1,350 @@
+"""Checkpoints: a trained model saved to a folder, and read back exactly.
+
+A checkpoint is a folder of two files::
+
+    weights.npz       every array: the LSTM and Dense parameters ("parameters/Wf", ...) and the
+                      optimizer's moment estimates ("optimizer/...")
+    checkpoint.json   everything else: format version, training configuration, vocabulary (the
+                      values, in index order), the chords trained over, the epoch reached, the
+                      training history, the optimizer's scalars, and the SHA-256 of weights.npz
+
+Saving is atomic: both files are written and flushed to disk in a hidden folder beside the
+target, which then takes the target's name, so a crash leaves either the old checkpoint or the new
+one, never half of each. Saving is also reproducible: the same model gives byte-identical files
+(``np.savez`` would stamp each zip entry with the current time, so the zip is written here with a
+fixed date and a fixed order).
+
+Loading checks everything it can before any number is used (files present, JSON readable,
+checksum, parameter shapes against the vocabulary) and reports a problem as a CheckpointError of
+one sentence naming the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import CheckpointError
+from .model import Model
+from .notes import Chord
+
+FORMAT = "lstm_numpy checkpoint"
+VERSION = 1
+WEIGHTS = "weights.npz"
+META = "checkpoint.json"
+PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
+
+# A zip entry's timestamp cannot be earlier than 1980; any fixed value makes the bytes repeatable.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class Checkpoint:
+    """Everything a checkpoint holds: the model, and what ``--resume`` needs to carry on training.
+
+    optimizer_state: the optimizer's ``state_dict()`` as saved (None if none was saved).
+    epoch: epochs finished when it was saved (None if not given).
+    history: the training history, e.g. {"loss": [...], "accuracy": [[...], ...]} (None if not given).
+    """
+
+    model: Model
+    optimizer_state: Optional[Dict[str, Any]] = None
+    epoch: Optional[int] = None
+    history: Optional[Dict[str, Any]] = None
+    path: Optional[Path] = field(default=None, compare=False)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        return self.model.config
+
+
+# --------------------------------------------------------------------------------------- saving
+
+def save_checkpoint(
+    path,
+    model: Model,
+    optimizer=None,
+    epoch: Optional[int] = None,
+    history: Optional[Dict[str, Any]] = None,
+    *,
+    optimizer_state: Optional[Dict[str, Any]] = None,
+) -> Path:
+    """Write ``model`` (and optionally the optimizer, epoch and history) to the folder ``path``.
+
+    optimizer: an object with ``state_dict()`` (such as lstm_numpy.Adam); or pass its state dict
+        directly as ``optimizer_state``. Arrays in the state go to weights.npz, the rest to JSON.
+    An existing checkpoint at ``path`` is replaced only once the new one is complete on disk.
+    Returns the folder's path.
+    """
+    target = Path(path)
+    _check_replaceable(target)
+    if optimizer is not None and optimizer_state is not None:
+        raise TypeError("pass either optimizer or optimizer_state, not both")
+    if optimizer is not None:
+        optimizer_state = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
+
+    arrays: Dict[str, np.ndarray] = {f"parameters/{name}": np.asarray(value)
+                                     for name, value in model.parameters.items()}
+    optimizer_tree = None
+    if optimizer_state is not None:
+        optimizer_tree = _split_arrays(optimizer_state, "optimizer", arrays)
+    weights = _npz_bytes(arrays)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config,
+        "vocabulary": list(model.indices_values),
+        "chords": [[_chord_to_json(chord) for chord in bar] for bar in model.chords],
+        "epoch": epoch,
+        "history": history,
+        "optimizer": optimizer_tree,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+    }
+    text = json.dumps(meta, indent=1, sort_keys=True, default=_to_json) + "\n"
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+    retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    staging.mkdir()
+    try:
+        _write_synced(staging / WEIGHTS, weights)
+        _write_synced(staging / META, text.encode("ascii"))
+        _fsync_folder(staging)
+        if target.exists():
+            # Two renames: the old checkpoint steps aside, the new one takes its name.  If we are
+            # stopped in between, the except clause below puts the old one back.
+            os.replace(target, retired)
+        os.replace(staging, target)
+        _fsync_folder(target.parent)
+    except BaseException:
+        if retired.exists() and not target.exists():
+            os.replace(retired, target)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+    return target
+
+
+def _check_replaceable(target: Path) -> None:
+    # Replacing the folder deletes what was in it, so only ever replace a checkpoint.
+    if target.exists() and not target.is_dir():
+        raise CheckpointError(f"{target} exists and is not a folder; save the checkpoint under another name.")
+    if target.is_dir():
+        extra = sorted(p.name for p in target.iterdir() if p.name not in (WEIGHTS, META))
+        if extra:
+            raise CheckpointError(
+                f"{target} already holds other files ({', '.join(extra[:3])}); save the checkpoint "
+                f"into a new folder or an existing checkpoint folder."
+            )
+
+
+def _split_arrays(tree, prefix: str, arrays: Dict[str, np.ndarray]):
+    """JSON-able copy of ``tree`` with every array moved into ``arrays`` and left as a reference."""
+    if isinstance(tree, np.ndarray):
+        arrays[prefix] = tree
+        return {"__array__": prefix}
+    if isinstance(tree, dict):
+        for key in tree:
+            if not isinstance(key, str) or "/" in key:
+                raise TypeError(f"optimizer state keys must be strings without '/', got {key!r}")
+        return {key: _split_arrays(value, f"{prefix}/{key}", arrays) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_split_arrays(value, f"{prefix}/{i}", arrays) for i, value in enumerate(tree)]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def _join_arrays(tree, arrays: Dict[str, np.ndarray]):
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            return arrays[tree["__array__"]]
+        return {key: _join_arrays(value, arrays) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_join_arrays(value, arrays) for value in tree]
+    return tree
+
+
+def _npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
+    """An .npz archive (readable by np.load) whose bytes depend only on the arrays."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            entry = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+            entry.create_system = 3  # as written on Unix, whichever system writes it
+            entry.external_attr = 0o644 << 16
+            array_bytes = io.BytesIO()
+            np.lib.format.write_array(array_bytes, arrays[name], allow_pickle=False)
+            archive.writestr(entry, array_bytes.getvalue())
+    return buffer.getvalue()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the renames themselves durable; not every system can open a folder, which is harmless.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _chord_to_json(chord: Chord) -> Dict[str, Any]:
+    return {"offset": str(chord.offset), "duration": str(chord.duration),
+            "pitches": [int(p) for p in chord.pitches], "velocity": int(chord.velocity)}
+
+
+def _to_json(obj):
+    """json.dumps's fallback for NumPy values, Fractions and paths that configs and histories hold."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Fraction):
+        return str(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot save a {type(obj).__name__} in checkpoint.json")
+
+
+# -------------------------------------------------------------------------------------- loading
+
+def load_checkpoint(path) -> Model:
+    """The Model saved in the checkpoint folder ``path``, ready for predict_and_sample."""
+    return read_checkpoint(path).model
+
+
+def load_training_state(path) -> Checkpoint:
+    """Model, optimizer state, epoch and history of a checkpoint, for resuming training."""
+    return read_checkpoint(path)
+
+
+def read_checkpoint(path) -> Checkpoint:
+    """Read and check the checkpoint folder ``path`` (see the module docstring for its layout)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise CheckpointError(f"checkpoint folder {folder} does not exist; pass the folder that "
+                              f"lstm_numpy.train wrote (it holds {META} and {WEIGHTS}).")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is a file, not a checkpoint folder; pass the folder holding "
+                              f"{META} and {WEIGHTS}.")
+    for name in (META, WEIGHTS):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder} has no {name}, so it is not a complete checkpoint; "
+                                  f"pass the folder that lstm_numpy.train wrote, or train again.")
+    meta = _read_meta(folder)
+    arrays = _read_weights(folder, meta["weights_sha256"])
+
+    vocabulary = meta["vocabulary"]
+    if (not isinstance(vocabulary, list) or not vocabulary
+            or not all(isinstance(v, str) for v in vocabulary) or len(set(vocabulary)) != len(vocabulary)):
+        raise _corrupt(folder, "its vocabulary is not a list of distinct value strings")
+    parameters = {key.split("/", 1)[1]: value for key, value in arrays.items()
+                  if key.startswith("parameters/")}
+    _check_parameters(folder, parameters, len(vocabulary))
+    chords = _read_chords(folder, meta["chords"])
+    config = meta["config"] if meta["config"] is not None else {}
+    if not isinstance(config, dict):
+        raise _corrupt(folder, "its configuration is not a JSON object")
+
+    optimizer_state = None
+    if meta["optimizer"] is not None:
+        try:
+            optimizer_state = _join_arrays(meta["optimizer"], arrays)
+        except KeyError as missing:
+            raise _corrupt(folder, f"the optimizer array {missing} is missing from {WEIGHTS}") from None
+    epoch = meta["epoch"]
+    if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
+        raise _corrupt(folder, f"its epoch {epoch!r} is not a whole number of 0 or more")
+
+    model = Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config)
+    return Checkpoint(model=model, optimizer_state=optimizer_state, epoch=epoch,
+                      history=meta["history"], path=folder)
+
+
+def _corrupt(folder: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {folder} is corrupt: {what}; train again or restore the folder from a backup.")
+
+
+def _read_meta(folder: Path) -> Dict[str, Any]:
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _corrupt(folder, f"{META} is not valid JSON ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{folder / META} is not an lstm_numpy checkpoint; pass the folder "
+                              f"that lstm_numpy.train wrote.")
+    version = meta.get("version")
+    if version != VERSION:
+        raise CheckpointError(f"checkpoint {folder} has format version {version!r} but this lstm_numpy "
+                              f"reads version {VERSION}; use the lstm_numpy that wrote it, or train again.")
+    missing = [key for key in ("config", "vocabulary", "chords", "epoch", "history", "optimizer",
+                               "weights_sha256") if key not in meta]
+    if missing:
+        raise _corrupt(folder, f"{META} lacks the field(s) {', '.join(missing)}")
+    return meta
+
+
+def _read_weights(folder: Path, expected_sha256: str) -> Dict[str, np.ndarray]:
+    data = (folder / WEIGHTS).read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise CheckpointError(
+            f"{folder / WEIGHTS} does not match the checksum in {META}: the file is damaged or "
+            f"belongs to another checkpoint; train again or restore the folder from a backup."
+        )
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise _corrupt(folder, f"{WEIGHTS} cannot be read ({error})") from None
+
+
+def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values: int) -> None:
+    missing = [name for name in PARAMETER_NAMES if name not in parameters]
+    if missing:
+        raise _corrupt(folder, f"{WEIGHTS} lacks the parameter(s) {', '.join(missing)}")
+    n_a = parameters["Wf"].shape[0] if parameters["Wf"].ndim == 2 else -1
+    expected = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
+    expected.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
+    expected.update(Wy=(n_values, n_a), by=(n_values, 1))
+    for name, shape in expected.items():
+        value = parameters[name]
+        if value.shape != shape:
+            raise CheckpointError(
+                f"checkpoint {folder} does not fit together: {name} has shape {value.shape} but "
+                f"{n_values} values and n_a = {n_a} need {shape}; the weights and the vocabulary "
+                f"come from different runs, so train again."
+            )
+        if value.dtype.kind != "f" or not np.all(np.isfinite(value)):
+            raise _corrupt(folder, f"{name} holds values that are not finite floating-point numbers")
+
+
+def _read_chords(folder: Path, bars) -> List[List[Chord]]:
+    try:
+        return [[Chord(offset=Fraction(c["offset"]), duration=Fraction(c["duration"]),
+                       pitches=tuple(int(p) for p in c["pitches"]), velocity=int(c["velocity"]))
+                 for c in bar] for bar in bars]
+    except (TypeError, ValueError, KeyError, ZeroDivisionError):
+        raise _corrupt(folder, "its chords are not lists of {offset, duration, pitches, velocity}") from None

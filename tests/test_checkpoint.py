@@ -1,0 +1,341 @@
+"""Checkpoints: exact round trips, byte-identical saves, atomic replacement, and every corrupt case."""
+
+import hashlib
+import json
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstm_numpy import checkpoint as ckpt
+from lstm_numpy.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from lstm_numpy.errors import CheckpointError
+from lstm_numpy.model import Model
+from lstm_numpy.notes import Chord
+
+
+def make_model(n_a=5, n_values=7, dtype=np.float64, seed=0) -> Model:
+    rng = np.random.default_rng(seed)
+    shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
+    shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
+    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
+    parameters = {name: rng.standard_normal(shape).astype(dtype) for name, shape in shapes.items()}
+    vocabulary = [f"C,0.250,<m{i},P-{i}>" for i in range(n_values)]
+    chords = [
+        [Chord(Fraction(476), Fraction(1, 3), (55, 59, 62)), Chord(Fraction(1435, 3), Fraction(0), (48, 52))],
+        [],
+        [Chord(Fraction(480), Fraction(4), (50, 53, 57, 60), velocity=64)],
+    ]
+    config = {"n_a": n_a, "lr": 0.01, "midi": ["a.mid"], "clip_norm": None, "dtype": np.dtype(dtype).name}
+    return Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config)
+
+
+def adam_like_state(model: Model) -> dict:
+    return {
+        "lr": 0.01, "beta1": 0.9, "t": 7, "decay": np.float64(0.01),
+        "m": {k: np.full_like(v, 0.5) for k, v in model.parameters.items()},
+        "v": {k: np.full_like(v, 0.25) for k, v in model.parameters.items()},
+        "betas": (0.9, 0.999),
+    }
+
+
+class FakeOptimizer:
+    def __init__(self, state):
+        self.state = state
+
+    def state_dict(self):
+        return self.state
+
+
+def files_of(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# ------------------------------------------------------------------------------------ round trips
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_is_exact(tmp_path, dtype):
+    model = make_model(dtype=dtype)
+    state = adam_like_state(model)
+    history = {"loss": [126.1, 50.5, np.float32(5.25)], "accuracy": [[0.1, 0.5], [0.2, 1.0], np.array([0.3, 1.0])]}
+    save_checkpoint(tmp_path / "ck", model, FakeOptimizer(state), epoch=3, history=history)
+
+    loaded = load_training_state(tmp_path / "ck")
+    for name, value in model.parameters.items():
+        got = loaded.model.parameters[name]
+        assert got.dtype == value.dtype and got.shape == value.shape
+        assert got.tobytes() == value.tobytes(), f"{name} changed in the round trip"
+    assert loaded.model.indices_values == model.indices_values
+    assert loaded.model.chords == model.chords
+    assert isinstance(loaded.model.chords[0][1].offset, Fraction)
+    assert loaded.model.config == model.config
+    assert loaded.config == model.config
+    assert loaded.epoch == 3
+    assert loaded.history == {"loss": [126.1, 50.5, 5.25], "accuracy": [[0.1, 0.5], [0.2, 1.0], [0.3, 1.0]]}
+    opt = loaded.optimizer_state
+    assert opt["lr"] == 0.01 and opt["t"] == 7 and opt["decay"] == 0.01 and list(opt["betas"]) == [0.9, 0.999]
+    for name, value in state["m"].items():
+        assert np.array_equal(opt["m"][name], value) and opt["m"][name].dtype == value.dtype
+        assert np.array_equal(opt["v"][name], state["v"][name])
+    assert load_checkpoint(tmp_path / "ck").n_values == 7
+
+
+def test_optimizer_state_can_be_passed_directly_and_is_optional(tmp_path):
+    model = make_model()
+    save_checkpoint(tmp_path / "a", model, optimizer_state=adam_like_state(model), epoch=1)
+    assert load_training_state(tmp_path / "a").optimizer_state["t"] == 7
+    save_checkpoint(tmp_path / "b", model)
+    state = load_training_state(tmp_path / "b")
+    assert state.optimizer_state is None and state.epoch is None and state.history is None
+
+
+@settings(max_examples=15, deadline=None)
+@given(n_a=st.integers(1, 9), n_values=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_round_trip_any_size(tmp_path_factory, n_a, n_values, seed):
+    folder = tmp_path_factory.mktemp("ck") / "checkpoint"
+    model = make_model(n_a, n_values, seed=seed)
+    save_checkpoint(folder, model)
+    loaded = load_checkpoint(folder)
+    assert loaded.n_a == n_a and loaded.n_values == n_values
+    for name in model.parameters:
+        assert np.array_equal(loaded.parameters[name], model.parameters[name])
+
+
+def test_weights_file_is_an_ordinary_npz(tmp_path):
+    model = make_model()
+    save_checkpoint(tmp_path / "ck", model)
+    with np.load(tmp_path / "ck" / "weights.npz") as npz:
+        assert np.array_equal(npz["parameters/Wy"], model.parameters["Wy"])
+    meta = json.loads((tmp_path / "ck" / "checkpoint.json").read_text())
+    assert meta["vocabulary"] == model.indices_values
+    assert meta["chords"][0][1]["offset"] == "1435/3"
+    assert meta["weights_sha256"] == hashlib.sha256((tmp_path / "ck" / "weights.npz").read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ reproducible bytes
+
+def test_same_inputs_give_byte_identical_files(tmp_path):
+    model = make_model()
+    save_checkpoint(tmp_path / "one", model, FakeOptimizer(adam_like_state(model)), epoch=2, history={"loss": [1.0]})
+    save_checkpoint(tmp_path / "two", make_model(), FakeOptimizer(adam_like_state(model)), epoch=2, history={"loss": [1.0]})
+    assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
+
+
+def test_loading_and_saving_again_changes_no_byte(tmp_path):
+    model = make_model(dtype=np.float32)
+    save_checkpoint(tmp_path / "one", model, FakeOptimizer(adam_like_state(model)), epoch=5, history={"loss": [3.5]})
+    state = load_training_state(tmp_path / "one")
+    save_checkpoint(tmp_path / "two", state.model, optimizer_state=state.optimizer_state, epoch=state.epoch,
+                    history=state.history)
+    assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
+
+
+def test_zip_entries_carry_a_fixed_date(tmp_path):
+    save_checkpoint(tmp_path / "ck", make_model())
+    with zipfile.ZipFile(tmp_path / "ck" / "weights.npz") as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+# ---------------------------------------------------------------------------------------- atomicity
+
+def test_saving_over_a_checkpoint_replaces_it_and_leaves_nothing_behind(tmp_path):
+    save_checkpoint(tmp_path / "ck", make_model(seed=1))
+    save_checkpoint(tmp_path / "ck", make_model(seed=2))
+    loaded = load_checkpoint(tmp_path / "ck")
+    assert np.array_equal(loaded.parameters["Wf"], make_model(seed=2).parameters["Wf"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_a_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path / "ck", make_model(seed=1))
+    before = files_of(tmp_path / "ck")
+    real_write = ckpt._write_synced
+
+    def fail_on_json(path, data):
+        if path.name == "checkpoint.json":
+            raise KeyboardInterrupt
+        real_write(path, data)
+
+    monkeypatch.setattr(ckpt, "_write_synced", fail_on_json)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "ck", make_model(seed=2))
+    assert files_of(tmp_path / "ck") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_a_crash_between_the_renames_puts_the_old_checkpoint_back(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path / "ck", make_model(seed=1))
+    before = files_of(tmp_path / "ck")
+    real_replace = ckpt.os.replace
+    calls = []
+
+    def second_rename_fails(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", second_rename_fails)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "ck", make_model(seed=2))
+    monkeypatch.undo()
+    assert files_of(tmp_path / "ck") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_never_replaces_a_folder_holding_other_files(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "solo.mid").write_bytes(b"precious")
+    with pytest.raises(CheckpointError, match="other files"):
+        save_checkpoint(tmp_path / "out", make_model())
+    assert (tmp_path / "out" / "solo.mid").read_bytes() == b"precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="not a folder"):
+        save_checkpoint(tmp_path / "file", make_model())
+
+
+# ----------------------------------------------------------------------------------- corrupt cases
+
+def saved(tmp_path) -> Path:
+    folder = tmp_path / "ck"
+    model = make_model()
+    save_checkpoint(folder, model, FakeOptimizer(adam_like_state(model)), epoch=1)
+    return folder
+
+
+def rewrite_meta(folder: Path, change) -> None:
+    meta = json.loads((folder / "checkpoint.json").read_text())
+    change(meta)
+    (folder / "checkpoint.json").write_text(json.dumps(meta))
+
+
+def rewrite_weights(folder: Path, arrays: dict) -> None:
+    """Replace weights.npz and update its checksum, so that only the content is wrong."""
+    data = ckpt._npz_bytes(arrays)
+    (folder / "weights.npz").write_bytes(data)
+    rewrite_meta(folder, lambda meta: meta.update(weights_sha256=hashlib.sha256(data).hexdigest()))
+
+
+def all_arrays(folder: Path) -> dict:
+    with np.load(folder / "weights.npz") as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def damage_missing_json(folder):
+    (folder / "checkpoint.json").unlink()
+
+
+def damage_missing_npz(folder):
+    (folder / "weights.npz").unlink()
+
+
+def damage_truncated_json(folder):
+    text = (folder / "checkpoint.json").read_text()
+    (folder / "checkpoint.json").write_text(text[: len(text) // 2])
+
+
+def damage_binary_json(folder):
+    (folder / "checkpoint.json").write_bytes(b"\xff\xfe\x00garbage")
+
+
+def damage_foreign_json(folder):
+    (folder / "checkpoint.json").write_text('{"hello": "world"}')
+
+
+def damage_future_version(folder):
+    rewrite_meta(folder, lambda meta: meta.update(version=99))
+
+
+def damage_missing_field(folder):
+    rewrite_meta(folder, lambda meta: meta.pop("vocabulary"))
+
+
+def damage_truncated_npz(folder):
+    data = (folder / "weights.npz").read_bytes()
+    (folder / "weights.npz").write_bytes(data[: len(data) // 2])
+
+
+def damage_flipped_byte(folder):
+    data = bytearray((folder / "weights.npz").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / "weights.npz").write_bytes(bytes(data))
+
+
+def damage_not_a_zip_with_matching_checksum(folder):
+    data = b"this is not a zip file at all"
+    (folder / "weights.npz").write_bytes(data)
+    rewrite_meta(folder, lambda meta: meta.update(weights_sha256=hashlib.sha256(data).hexdigest()))
+
+
+def damage_vocabulary_longer_than_weights(folder):
+    rewrite_meta(folder, lambda meta: meta["vocabulary"].append("S,0.500"))
+
+
+def damage_vocabulary_with_duplicates(folder):
+    rewrite_meta(folder, lambda meta: meta["vocabulary"].__setitem__(1, meta["vocabulary"][0]))
+
+
+def damage_wrong_shape(folder):
+    arrays = all_arrays(folder)
+    arrays["parameters/bo"] = np.zeros((5, 2))
+    rewrite_weights(folder, arrays)
+
+
+def damage_missing_parameter(folder):
+    arrays = all_arrays(folder)
+    del arrays["parameters/Wy"]
+    rewrite_weights(folder, arrays)
+
+
+def damage_nan_weight(folder):
+    arrays = all_arrays(folder)
+    arrays["parameters/Wc"][0, 0] = np.nan
+    rewrite_weights(folder, arrays)
+
+
+def damage_integer_weights(folder):
+    arrays = all_arrays(folder)
+    arrays["parameters/by"] = np.zeros((7, 1), dtype=np.int64)
+    rewrite_weights(folder, arrays)
+
+
+def damage_missing_optimizer_array(folder):
+    arrays = all_arrays(folder)
+    del arrays["optimizer/m/Wf"]
+    rewrite_weights(folder, arrays)
+
+
+def damage_bad_chords(folder):
+    rewrite_meta(folder, lambda meta: meta["chords"][0][0].update(offset="one"))
+
+
+def damage_bad_epoch(folder):
+    rewrite_meta(folder, lambda meta: meta.update(epoch=-4))
+
+
+DAMAGES = [f for name, f in sorted(globals().items()) if name.startswith("damage_")]
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__[len("damage_"):])
+def test_every_damage_is_one_clear_checkpoint_error(tmp_path, damage):
+    folder = saved(tmp_path)
+    damage(folder)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(folder)
+    message = str(caught.value)
+    assert str(folder) in message, "the message names the checkpoint"
+    assert "\n" not in message and message.endswith("."), "one sentence"
+
+
+def test_missing_folder_and_file_instead_of_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(CheckpointError, match="is a file"):
+        load_checkpoint(tmp_path / "plain")
