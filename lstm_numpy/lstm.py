@@ -1,0 +1,299 @@
+"""The LSTM, step by step: forward, backprop through time, and the fast path training uses.
+
+The file has three parts.
+
+1. **The course's functions** (column layout, one example per column), written as the formulas
+   read. For one step, with ``concat = [a_prev; xt]`` of shape (n_a + n_x, m)::
+
+       ft  = sigmoid(Wf @ concat + bf)        forget gate        (n_a, m)
+       it  = sigmoid(Wi @ concat + bi)        update gate
+       cct = tanh(Wc @ concat + bc)           candidate memory
+       ot  = sigmoid(Wo @ concat + bo)        output gate
+       c_next = ft * c_prev + it * cct
+       a_next = ot * tanh(c_next)
+       yt_pred = softmax(Wy @ a_next + by)    (n_y, m)
+
+   ``lstm_cell_forward``, ``lstm_forward``, ``lstm_cell_backward`` and ``lstm_backward`` are
+   these formulas and their derivatives, nothing more.
+
+2. **The fused layout** the fast path runs on (rows: one example per row). The four gates sit side
+   by side in one matrix, so a step is one matrix product instead of four::
+
+       z = [a_prev, xt] @ [Wf; Wi; Wc; Wo].T  =  a_prev @ Wa  +  xt @ Wx      (m, 4 n_a)
+
+   Two rewrites make it cheap, and neither changes the math:
+
+   * **One-hot inputs are row look-ups.** When xt is the one-hot vector of value k, ``xt @ Wx``
+     multiplies a row of zeros and a single 1 into Wx: the result is exactly row k of Wx. So the
+     training path stores inputs as integer indices and copies rows instead of multiplying. An
+     all-zero input (the course's x<1>) is index -1, which picks an extra row of zeros.
+   * **One tanh for all four gates.** sigmoid(x) = 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2. The
+     columns of Wa, Wx and b that feed the three sigmoid gates are stored pre-halved (halving is
+     exact in binary floating point), so a single ``np.tanh`` over the whole (m, 4 n_a) block
+     gives every gate, and the sigmoid gates are finished with ``0.5 + 0.5 * t``. The course
+     functions use the same tanh form of the sigmoid, so both paths compute the same numbers.
+
+3. **The fast kernels.** Measured on our 2-core machine, NumPy's vectorised ``np.tanh`` on a
+   60 x 256 float32 block takes about 2.5 us, while numba's ``np.tanh`` in a loop compiles to one
+   scalar library call per element (about 145 us). So transcendental functions run in NumPy on
+   whole blocks, matrix products run in BLAS, and numba fuses the *arithmetic* between them (gate
+   finishing, the cell update, the whole backward step, which needs no exp or tanh at all) into
+   one pass without temporary arrays. Weight gradients are not accumulated step by step: the
+   per-step gate gradients are kept, and after the loop one large product per weight matrix sums
+   over all steps at once (``dWa = A_prev.T @ dZ``), which BLAS runs near its peak speed.
+   ``cell_step`` is a single-step kernel written entirely in numba for batch-1 sampling, where
+   call overheads dominate and the scalar tanh costs little.
+
+Kernels are compiled on first use (``cache=True`` keeps them on disk); importing this module
+compiles nothing. All kernels keep float32 as float32: their constants are made with the array's
+own dtype (a bare ``0.5`` would silently promote the arithmetic to float64).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+from numba import njit
+
+GATES = ("f", "i", "c", "o")  # order of the gate blocks in the fused matrices
+SIGMOID_GATES = ("f", "i", "o")
+
+
+# --------------------------------------------------------------------------------------------
+# Activations
+# --------------------------------------------------------------------------------------------
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + e^-x), computed as (1 + tanh(x / 2)) / 2.
+
+    Both forms are the same function; the tanh form never overflows for large negative x, and it
+    is the form the fast path uses on its pre-halved gate columns.
+    """
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Softmax along ``axis``; the max is subtracted first so exp never overflows."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. The course's functions (column layout)
+# --------------------------------------------------------------------------------------------
+
+
+def lstm_cell_forward(xt, a_prev, c_prev, parameters):
+    """One LSTM step.
+
+    xt: (n_x, m) input; a_prev, c_prev: (n_a, m) hidden and memory state.
+    parameters: Wf, Wi, Wc, Wo (n_a, n_a + n_x) acting on [a_prev; xt], bf, bi, bc, bo (n_a, 1),
+        Wy (n_y, n_a), by (n_y, 1).
+    Returns a_next, c_next (n_a, m), yt_pred (n_y, m), and the cache for lstm_cell_backward.
+    """
+    p = parameters
+    concat = np.concatenate([a_prev, xt], axis=0)  # (n_a + n_x, m)
+    ft = sigmoid(p["Wf"] @ concat + p["bf"])
+    it = sigmoid(p["Wi"] @ concat + p["bi"])
+    cct = np.tanh(p["Wc"] @ concat + p["bc"])
+    ot = sigmoid(p["Wo"] @ concat + p["bo"])
+    c_next = ft * c_prev + it * cct
+    a_next = ot * np.tanh(c_next)
+    yt_pred = softmax(p["Wy"] @ a_next + p["by"], axis=0)
+    cache = (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)
+    return a_next, c_next, yt_pred, cache
+
+
+def lstm_forward(x, a0, parameters):
+    """Run the cell over T_x steps, starting from a0 and c0 = 0.
+
+    x: (n_x, m, T_x); a0: (n_a, m).
+    Returns a (n_a, m, T_x), y (n_y, m, T_x), c (n_a, m, T_x), and caches = (list of step
+    caches, x) for lstm_backward.
+    """
+    n_x, m, T_x = x.shape
+    n_a = a0.shape[0]
+    n_y = parameters["Wy"].shape[0]
+    dtype = np.result_type(x, a0, parameters["Wf"])
+    a = np.zeros((n_a, m, T_x), dtype)
+    c = np.zeros((n_a, m, T_x), dtype)
+    y = np.zeros((n_y, m, T_x), dtype)
+    a_next = a0
+    c_next = np.zeros_like(a0)
+    caches = []
+    for t in range(T_x):
+        a_next, c_next, yt, cache = lstm_cell_forward(x[:, :, t], a_next, c_next, parameters)
+        a[:, :, t], c[:, :, t], y[:, :, t] = a_next, c_next, yt
+        caches.append(cache)
+    return a, y, c, (caches, x)
+
+
+def lstm_cell_backward(da_next, dc_next, cache):
+    """Gradients of one step, given the upstream gradients on a_next and c_next (n_a, m).
+
+    Returns a dict with dxt (n_x, m), da_prev, dc_prev (n_a, m), dWf, dWi, dWc, dWo
+    (n_a, n_a + n_x) and dbf, dbi, dbc, dbo (n_a, 1). The Dense layer (Wy, by) is not part of the
+    cell's backward pass: its gradient enters through da_next.
+    """
+    a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, p = cache
+    n_a = a_prev.shape[0]
+    tanh_c = np.tanh(c_next)
+    # a_next = ot * tanh(c_next): the memory gets gradient both directly and through a_next
+    dc = dc_next + da_next * ot * (1 - tanh_c**2)
+    # gradients on the pre-activations: sigmoid' = s (1 - s), tanh' = 1 - t^2
+    dzo = da_next * tanh_c * ot * (1 - ot)
+    dzf = dc * c_prev * ft * (1 - ft)
+    dzi = dc * cct * it * (1 - it)
+    dzc = dc * it * (1 - cct**2)
+    concat = np.concatenate([a_prev, xt], axis=0)
+    grads = {}
+    dconcat = 0
+    for gate, dz in (("f", dzf), ("i", dzi), ("c", dzc), ("o", dzo)):
+        grads["dW" + gate] = dz @ concat.T
+        grads["db" + gate] = dz.sum(axis=1, keepdims=True)
+        dconcat = dconcat + p["W" + gate].T @ dz
+    grads["da_prev"] = dconcat[:n_a]
+    grads["dxt"] = dconcat[n_a:]
+    grads["dc_prev"] = dc * ft
+    return grads
+
+
+def lstm_backward(da, caches):
+    """Backprop through time over the whole sequence.
+
+    da: (n_a, m, T_x), the upstream gradient on every hidden state a<t> (for example from a
+    Dense layer on each step). Returns a dict with dx (n_x, m, T_x), da0 (n_a, m), and dWf, dWi,
+    dWc, dWo, dbf, dbi, dbc, dbo summed over the steps, since every step shares the weights.
+    """
+    step_caches, x = caches
+    n_a, m, T_x = da.shape
+    dx = np.zeros_like(x, dtype=np.result_type(x, da))
+    da_prev = np.zeros((n_a, m), da.dtype)
+    dc_prev = np.zeros((n_a, m), da.dtype)
+    total: Dict[str, np.ndarray] = {}
+    for t in reversed(range(T_x)):
+        # a<t> feeds both the output at step t and the next step
+        g = lstm_cell_backward(da[:, :, t] + da_prev, dc_prev, step_caches[t])
+        dx[:, :, t] = g["dxt"]
+        da_prev, dc_prev = g["da_prev"], g["dc_prev"]
+        for name in ("dWf", "dWi", "dWc", "dWo", "dbf", "dbi", "dbc", "dbo"):
+            total[name] = total[name] + g[name] if name in total else g[name]
+    return {"dx": dx, "da0": da_prev, **total}
+
+
+# --------------------------------------------------------------------------------------------
+# 2. The fused layout (rows)
+# --------------------------------------------------------------------------------------------
+
+
+class FusedLSTM(NamedTuple):
+    """The cell's weights in the fast path's layout (rows: one example per row).
+
+    Gate blocks are ordered f, i, c, o along the last axis, each n_a wide. In Wa, Wx and b the
+    f, i and o blocks are halved (see the module docstring); W is the plain course stack, used
+    by the backward pass.
+
+    Wa: (n_a, 4 n_a)       acts on a_prev
+    Wx: (n_x + 1, 4 n_a)   row k is the input weights of value k; the last row is zeros, so
+                           index -1 (an all-zero input) adds nothing
+    b:  (4 n_a,)
+    W:  (4 n_a, n_a + n_x) [Wf; Wi; Wc; Wo], not halved
+    """
+
+    Wa: np.ndarray
+    Wx: np.ndarray
+    b: np.ndarray
+    W: np.ndarray
+
+    @property
+    def n_a(self) -> int:
+        return self.Wa.shape[0]
+
+
+def gate_scale(n_a: int, dtype) -> np.ndarray:
+    """(4 n_a,) column factors: 0.5 on the sigmoid gates' blocks, 1 on the candidate's."""
+    scale = np.full(4 * n_a, 0.5, dtype)
+    scale[2 * n_a : 3 * n_a] = 1
+    return scale
+
+
+def fuse_parameters(parameters: Dict[str, np.ndarray]) -> FusedLSTM:
+    """Rearrange the course's Wf..Wo, bf..bo into the fused layout (a few small copies)."""
+    p = parameters
+    n_a = p["Wf"].shape[0]
+    W = np.concatenate([p["Wf"], p["Wi"], p["Wc"], p["Wo"]], axis=0)  # (4 n_a, n_a + n_x)
+    b = np.concatenate([p["bf"], p["bi"], p["bc"], p["bo"]], axis=0)[:, 0]
+    scale = gate_scale(n_a, W.dtype)
+    Wa = np.ascontiguousarray(W[:, :n_a].T * scale)
+    Wx = np.zeros((W.shape[1] - n_a + 1, 4 * n_a), W.dtype)
+    Wx[:-1] = W[:, n_a:].T * scale
+    return FusedLSTM(Wa, Wx, np.ascontiguousarray(b * scale), W)
+
+
+def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[str, np.ndarray]:
+    """Gradients in the fused layout -> the course's dWf..dWo (n_a, n_a + n_x), dbf..dbo (n_a, 1).
+
+    dWa (n_a, 4 n_a), dWx (n_x, 4 n_a) and db (4 n_a,) are gradients on the plain (not halved)
+    weights.
+    """
+    n_a = dWa.shape[0]
+    grads = {}
+    for k, gate in enumerate(GATES):
+        block = slice(k * n_a, (k + 1) * n_a)
+        grads["dW" + gate] = np.concatenate([dWa[:, block].T, dWx[:, block].T], axis=1)
+        grads["db" + gate] = db[block, None].copy()
+    return grads
+
+
+def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
+    """Indices of one-hot rows along ``axis`` (-1 for an all-zero row), or None if x isn't one-hot.
+
+    The course's X and Y are one-hot, apart from the all-zero x<1> and y<Tx>.
+    """
+    idx = np.argmax(x, axis=axis)
+    hot = np.take_along_axis(x, np.expand_dims(idx, axis), axis=axis).squeeze(axis)
+    if not (np.all((hot == 1) | (hot == 0)) and np.array_equal(x.sum(axis=axis), hot)):
+        return None
+    return np.where(hot == 1, idx, -1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. The fast kernels
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
+    """One LSTM step for one-hot inputs, entirely in numba (callable from other jitted code).
+
+    x_index: (m,) int64, the value fed to each example, -1 for an all-zero input.
+    a_prev, c_prev: (m, n_a) states; Wa (n_a, 4 n_a), Wx (n_x + 1, 4 n_a), b (4 n_a,): the fused,
+        halved weights of ``fuse_parameters``; a_next, c_next (m, n_a): written; z (m, 4 n_a):
+        scratch space. Outputs must not alias a_prev or c_prev. All float arrays share one dtype
+        and must be C-contiguous. Returns nothing.
+
+    The products are plain loops (no np.dot, so no SciPy BLAS is needed inside numba); at
+    batch 1 this beats a round of NumPy calls. Use the NumPy-level path for large batches.
+    """
+    m, n_a = a_prev.shape
+    n4 = 4 * n_a
+    half = Wa.dtype.type(0.5)
+    for j in range(m):
+        zj = z[j]
+        k = x_index[j]
+        for q in range(n4):
+            zj[q] = b[q] + Wx[k, q]  # k = -1 reads the zero row
+        for r in range(n_a):
+            ar = a_prev[j, r]
+            for q in range(n4):
+                zj[q] += ar * Wa[r, q]
+        for q in range(n_a):
+            f = half + half * np.tanh(zj[q])
+            i = half + half * np.tanh(zj[n_a + q])
+            g = np.tanh(zj[2 * n_a + q])
+            o = half + half * np.tanh(zj[3 * n_a + q])
+            c = f * c_prev[j, q] + i * g
+            c_next[j, q] = c
+            a_next[j, q] = o * np.tanh(c)
