@@ -339,3 +339,28 @@ def test_missing_folder_and_file_instead_of_folder(tmp_path):
     (tmp_path / "plain").write_text("x")
     with pytest.raises(CheckpointError, match="is a file"):
         load_checkpoint(tmp_path / "plain")
+
+
+def test_adam_resumes_bit_for_bit_from_a_checkpoint(tmp_path):
+    optim = pytest.importorskip("lstm_numpy.optim")
+    rng = np.random.default_rng(3)
+    model = make_model(dtype=np.float32)
+    grads = [{"d" + k: rng.standard_normal(v.shape).astype(np.float32) for k, v in model.parameters.items()}
+             for _ in range(4)]
+
+    straight = make_model(dtype=np.float32)
+    adam = optim.Adam()
+    for g in grads:
+        adam.step(straight.parameters, g)
+
+    adam = optim.Adam()
+    for g in grads[:2]:
+        adam.step(model.parameters, g)
+    save_checkpoint(tmp_path / "ck", model, adam, epoch=2)
+    state = load_training_state(tmp_path / "ck")
+    resumed = optim.Adam()
+    resumed.load_state_dict(state.optimizer_state)
+    for g in grads[2:]:
+        resumed.step(state.model.parameters, g)
+    for name, value in straight.parameters.items():
+        assert state.model.parameters[name].tobytes() == value.tobytes()
