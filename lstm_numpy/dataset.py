@@ -1,0 +1,397 @@
+"""The course's data pipeline: from MIDI files to the one-hot arrays X and Y the LSTM trains on.
+
+The four functions keep the course's names and return values::
+
+    chords, abstract_grammars = get_musical_data(path)          # MIDI -> one string per measure
+    corpus, values, val_indices, indices_val = get_corpus_data(abstract_grammars)
+    X, Y, n_values = data_processing(corpus, val_indices, m=60, Tx=30)
+    X, Y, n_values, indices_values = load_music_utils(path)     # all of the above
+
+Between the MIDI file and the strings sit *measures*: the melody notes of one bar with the chords
+played under them (``get_measures``). The value grammar (``lstm_numpy.grammar``) turns each
+measure into space-separated values such as ``"C,0.250,<m2,P-4>"``.
+
+Two ways of cutting a piece into measures exist:
+
+- the ``"course"`` preset reproduces the course exactly on its file, ``original_metheny.mid``:
+  melody from track 11 (the guitar), chords from track 6 (the piano), only what starts in the
+  solo window of beats 476..548, and measures formed as the course formed them (runs of equal
+  ``int(offset / 4)``; the chord runs cut to as many as the melody has);
+- without a preset, any file: the whole piece, bars laid out by its time signatures, melody and
+  chords chosen automatically (see ``midi_io.choose_sources``) or by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import groupby
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import midi_io
+from .errors import LstmNumpyError, MidiError
+from .notes import Chord, Note
+
+PathLike = Union[str, os.PathLike]
+Source = Union[int, str, midi_io.Selector, None]
+
+MIN_NOTE = Fraction(1, 4)  # the course lengthened notes quantized to zero to a sixteenth
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Fixed choices for one known file.
+
+    melody, chords: sources as ``midi_io.parse_selector`` reads them.
+    window: (first, last) beat; only elements *starting* in this closed interval are kept.
+    grouping: "course" (runs of ``int(offset / 4)``, as the course did) or "bars" (bar lines from
+    the file's time signatures).
+    """
+
+    melody: Source
+    chords: Source
+    window: Optional[Tuple[Fraction, Fraction]]
+    grouping: str
+
+
+PRESETS: Dict[str, Preset] = {
+    # The course's hard-coded choices for original_metheny.mid: music21's part 5 is track 11
+    # (Guitar, Pat Metheny's solo), part 0 is track 6 (Piano), the solo spans beats 476..548.
+    "course": Preset(melody=11, chords=6, window=(Fraction(476), Fraction(548)), grouping="course"),
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure of a piece: the melody and the chords played under it.
+
+    start: the measure's first beat, in quarter notes from the start of the piece;
+    length: its length in quarter notes (4 in 4/4, 3 in 3/4 and in 6/8).
+    melody, chords: with absolute offsets, in stream order (by offset, ties in file order).
+    """
+
+    start: Fraction
+    length: Fraction
+    melody: Tuple[Note, ...]
+    chords: Tuple[Chord, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# MIDI -> measures -> grammar strings
+# --------------------------------------------------------------------------------------------
+
+def get_measures(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Optional[str] = None,
+                 melody: Source = None, chords: Source = None,
+                 window: Optional[Tuple[float, float]] = None) -> List[Measure]:
+    """Read one or several MIDI files into measures of melody notes and chords.
+
+    path_or_paths: a file, or a list of files whose measures are concatenated in order.
+    preset: None, or the name of a preset (``"course"``); explicit arguments override it.
+    melody, chords: where each comes from; a track index (``11`` or ``"11"``), a track name
+        (``"Guitar"``, any case), a channel counted 1..16 (``"ch6"``), or both
+        (``"Piano/ch2"``). None lets ``midi_io.choose_sources`` pick.
+    window: (first, last) beat; keep only what starts in this closed interval.
+
+    Without a preset, measures follow the file's bar lines; bars without melody are skipped, and
+    a bar where no chord starts takes the chord in force at its bar line (lasting the bar). Bars
+    before the first chord are skipped, since their notes cannot be classified.
+    """
+    settings = _settings(preset, melody, chords, window)
+    measures: List[Measure] = []
+    for path in _as_paths(path_or_paths):
+        measures.extend(_file_measures(Path(path), *settings))
+    return measures
+
+
+def get_musical_data(path_or_paths: Union[PathLike, Sequence[PathLike]],
+                     preset: Optional[str] = None, melody: Source = None, chords: Source = None,
+                     window: Optional[Tuple[float, float]] = None
+                     ) -> Tuple[List[List[Chord]], List[str]]:
+    """The course's ``get_musical_data``: MIDI file(s) -> (chords, abstract_grammars).
+
+    Arguments as for ``get_measures``. Returns one entry per measure in each list:
+    chords[k], the Chords (absolute offsets) played under measure k, and abstract_grammars[k],
+    its melody as space-separated grammar values.
+
+    (The course returned ``chords`` as a dict with an extra entry 0 holding the file's
+    offset-0 metadata; here the lists are aligned, chords[k] belongs to abstract_grammars[k].)
+    """
+    from . import grammar  # imported on use: only this step needs the value grammar
+
+    measures = get_measures(path_or_paths, preset, melody, chords, window)
+    abstract_grammars = [grammar.parse_measure(m.melody, m.chords, m.start) for m in measures]
+    return [list(m.chords) for m in measures], abstract_grammars
+
+
+def _settings(preset, melody, chords, window):
+    if preset is None:
+        base = Preset(None, None, None, "bars")
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise LstmNumpyError(f"Unknown preset {preset!r}; the presets are "
+                             f"{', '.join(sorted(PRESETS))}, or None for any file.")
+    if window is not None:
+        try:
+            first, last = (Fraction(x).limit_denominator(10**6) for x in window)
+        except (TypeError, ValueError):
+            raise LstmNumpyError(f"window must be two beats (first, last), not {window!r}.") from None
+        if first > last:
+            raise LstmNumpyError(f"window {window!r} ends before it starts; give (first, last).")
+        window = (first, last)
+    return (melody if melody is not None else base.melody,
+            chords if chords is not None else base.chords,
+            window if window is not None else base.window,
+            base.grouping)
+
+
+def _as_paths(path_or_paths) -> List[PathLike]:
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        return [path_or_paths]
+    paths = list(path_or_paths)
+    if not paths:
+        raise MidiError("No MIDI files were given; pass a file or a list of files.")
+    return paths
+
+
+def _file_measures(path: Path, melody: Source, chords: Source, window, grouping: str
+                   ) -> List[Measure]:
+    score = midi_io.read_midi(path)
+    if melody is None or chords is None:
+        auto_melody, auto_chords = midi_io.choose_sources(score)
+        melody = auto_melody if melody is None else melody
+        chords = auto_chords if chords is None else chords
+    tpq = score.ticks_per_beat
+    melody_part = midi_io.part_elements(midi_io.select_notes(score, melody, "melody"), tpq)
+    chord_part = midi_io.part_elements(midi_io.select_notes(score, chords, "chords"), tpq)
+
+    if window is not None:
+        first, last = window
+        melody_part = [e for e in melody_part if first <= e.offset <= last]
+        chord_part = [e for e in chord_part if first <= e.offset <= last]
+    chord_stream = [e for e in chord_part if isinstance(e, Chord)]
+    if grouping == "course":
+        # the course's melody keeps single notes only (parse_melody ignored chords)
+        notes = [_min_length(e) for e in melody_part if isinstance(e, Note)]
+    else:
+        # elsewhere a double-stop in the melody counts as its top note
+        notes = [_min_length(_top_note(e)) for e in melody_part]
+    where = " in the window" if window else ""
+    if not notes:
+        raise MidiError(f"{path}: the melody ({melody}) has no notes{where}; choose another "
+                        "melody source.")
+    if not chord_stream:
+        raise MidiError(f"{path}: the chord source ({chords}) never plays two or more notes at "
+                        f"once{where}, so there are no chords; choose another chord source.")
+    if grouping == "course":
+        measures = _course_measures(notes, chord_stream)
+    else:
+        measures = _bar_measures(notes, chord_stream, score)
+    if not measures:
+        raise MidiError(f"{path}: no measure has both melody and chords; choose other sources.")
+    return measures
+
+
+def _min_length(note: Note) -> Note:
+    if note.duration > 0:
+        return note
+    return Note(note.offset, MIN_NOTE, note.pitch, note.velocity)
+
+
+def _top_note(element: Union[Note, Chord]) -> Note:
+    if isinstance(element, Note):
+        return element
+    return Note(element.offset, element.duration, max(element.pitches), element.velocity)
+
+
+def _course_measures(notes: List[Note], chords: List[Chord]) -> List[Measure]:
+    """The course's measures: runs of equal int(offset / 4), paired run by run.
+
+    Bar numbers are not used, so a bar without melody shifts the pairing, as in the course. The
+    chord runs are cut to the melody's count (the course deleted its last chord run, the piano
+    chord exactly on beat 548).
+    """
+    melody_runs = [list(run) for _, run in groupby(notes, key=lambda n: n.offset // 4)]
+    chord_runs = [list(run) for _, run in groupby(chords, key=lambda c: c.offset // 4)]
+    if len(chord_runs) < len(melody_runs):
+        raise MidiError(f"The course grouping found {len(melody_runs)} measures of melody but "
+                        f"only {len(chord_runs)} of chords; use preset=None for this file.")
+    return [Measure(Fraction(4 * (run[0].offset // 4)), Fraction(4), tuple(run), tuple(chords))
+            for run, chords in zip(melody_runs, chord_runs)]
+
+
+def _bar_measures(notes: List[Note], chords: List[Chord], score: midi_io.MidiScore
+                  ) -> List[Measure]:
+    """Measures at the file's bar lines; see ``get_measures`` for the rules."""
+    bars = _BarLines(score)
+    melody_by_bar: Dict[int, List[Note]] = {}
+    for note in notes:
+        melody_by_bar.setdefault(bars.index(note.offset), []).append(note)
+    chords_by_bar: Dict[int, List[Chord]] = {}
+    for chord in chords:
+        chords_by_bar.setdefault(bars.index(chord.offset), []).append(chord)
+
+    measures = []
+    for bar in sorted(melody_by_bar):
+        start, length = bars.span(bar)
+        under = chords_by_bar.get(bar)
+        if not under:
+            earlier = [c for c in chords if c.offset < start]
+            if not earlier:
+                continue
+            held = earlier[-1]
+            under = [Chord(start, length, held.pitches, held.velocity)]
+        measures.append(Measure(start, length, tuple(melody_by_bar[bar]), tuple(under)))
+    return measures
+
+
+class _BarLines:
+    """Bar numbers and bar spans from a file's time signatures, computed, never enumerated.
+
+    (A damaged file can put an event billions of beats in; counting bars one by one would hang.)
+    Each time signature starts a new bar where it stands.
+    """
+
+    def __init__(self, score: midi_io.MidiScore):
+        tpq = score.ticks_per_beat
+        self.starts: List[Fraction] = []
+        self.lengths: List[Fraction] = []
+        self.first_bars: List[int] = []
+        for sig in score.time_signatures:
+            start = midi_io.quantize(sig.tick, tpq)
+            if self.starts:
+                if start == self.starts[-1]:  # two signatures snap to one point: the later wins
+                    self.lengths[-1] = sig.bar_length
+                    continue
+                span = start - self.starts[-1]
+                bars = -(-span // self.lengths[-1])  # ceiling: a cut-short bar still counts
+                self.first_bars.append(self.first_bars[-1] + int(bars))
+            else:
+                self.first_bars.append(0)
+            self.starts.append(start)
+            self.lengths.append(sig.bar_length)
+
+    def _segment(self, offset: Fraction) -> int:
+        k = 0
+        while k + 1 < len(self.starts) and self.starts[k + 1] <= offset:
+            k += 1
+        return k
+
+    def index(self, offset: Fraction) -> int:
+        k = self._segment(offset)
+        return self.first_bars[k] + int((offset - self.starts[k]) // self.lengths[k])
+
+    def span(self, bar: int) -> Tuple[Fraction, Fraction]:
+        k = 0
+        while k + 1 < len(self.first_bars) and self.first_bars[k + 1] <= bar:
+            k += 1
+        start = self.starts[k] + (bar - self.first_bars[k]) * self.lengths[k]
+        length = self.lengths[k]
+        if k + 1 < len(self.starts):
+            length = min(length, self.starts[k + 1] - start)
+        return start, length
+
+
+# --------------------------------------------------------------------------------------------
+# Grammar strings -> corpus -> one-hot arrays
+# --------------------------------------------------------------------------------------------
+
+def get_corpus_data(abstract_grammars: Sequence[str]
+                    ) -> Tuple[List[str], List[str], Dict[str, int], Dict[int, str]]:
+    """The course's ``get_corpus_data``: measure strings -> (corpus, values, val_indices,
+    indices_val).
+
+    corpus: every value of every measure, in order; values: the distinct values, *sorted*;
+    val_indices: value -> index into values; indices_val: index -> value.
+
+    (The course kept ``values`` as a Python set and numbered it in iteration order, so its
+    numbering changed with PYTHONHASHSEED; sorting makes it the same on every run.)
+    """
+    corpus = [value for measure in abstract_grammars for value in measure.split(" ") if value]
+    values = sorted(set(corpus))
+    val_indices = {v: i for i, v in enumerate(values)}
+    indices_val = {i: v for i, v in enumerate(values)}
+    return corpus, values, val_indices, indices_val
+
+
+def data_processing(corpus: Sequence[str], values_indices: Dict[str, int], m: int = 60,
+                    Tx: int = 30, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, int]:
+    """The course's ``data_processing``: m windows of Tx values -> (X, Y, n_values).
+
+    Window i is corpus[s_i : s_i + Tx], its start drawn uniformly (with replacement) from
+    0 .. len(corpus) - Tx - 1. n_values = len(values_indices).
+
+    X: (m, Tx, n_values) float32, X[i, t] = one-hot of window i's value t, except that X[i, 0]
+       stays all zeros (the course drops each window's first value: the model starts from x = 0);
+    Y: (Ty, m, n_values) float32 with Ty = Tx, Y[t] = X[:, t + 1], the value to predict after
+       step t; Y[Tx - 1] is all zeros (nothing follows the window).
+
+    The starts come from NumPy's legacy ``RandomState(seed).choice``, the very generator the
+    course seeded with ``np.random.seed(0)``, so seed=0 gives the course's 60 windows. It is a
+    private generator: the global random state is left alone. (The course's arrays were bool;
+    float32 is what the LSTM multiplies.)
+    """
+    corpus = list(corpus)
+    if not (isinstance(m, (int, np.integer)) and m >= 1 and isinstance(Tx, (int, np.integer))
+            and Tx >= 1):
+        raise LstmNumpyError(f"m and Tx must be positive integers, not m={m!r}, Tx={Tx!r}.")
+    if len(corpus) < Tx + 1:
+        raise LstmNumpyError(f"The corpus has {len(corpus)} values, too few for windows of "
+                             f"Tx={Tx} (at least {Tx + 1} needed); use more music or a smaller Tx.")
+    missing = sorted(set(corpus) - set(values_indices))
+    if missing:
+        raise LstmNumpyError(f"{len(missing)} corpus values (first {missing[0]!r}) are not in "
+                             "values_indices; build both with get_corpus_data.")
+    n_values = len(values_indices)
+    indices = np.array([values_indices[v] for v in corpus], dtype=np.int64)
+
+    rng = np.random.RandomState(seed)
+    starts = np.array([rng.choice(len(corpus) - Tx) for _ in range(m)], dtype=np.int64)
+    windows = indices[starts[:, None] + np.arange(Tx)]  # (m, Tx) value indices
+
+    X = np.zeros((m, Tx, n_values), dtype=np.float32)
+    rows, steps = np.meshgrid(np.arange(m), np.arange(1, Tx), indexing="ij")
+    X[rows, steps, windows[:, 1:]] = 1.0
+    Y = np.zeros((Tx, m, n_values), dtype=np.float32)
+    Y[:-1] = X[:, 1:].transpose(1, 0, 2)
+    return X, Y, n_values
+
+
+# --------------------------------------------------------------------------------------------
+# Everything at once
+# --------------------------------------------------------------------------------------------
+
+def default_corpus_dir() -> Path:
+    """The project's own corpus: the ``data/`` folder beside the package."""
+    return Path(__file__).resolve().parents[1] / "data"
+
+
+def default_corpus_paths() -> List[Path]:
+    """Every ``*.mid`` file of the default corpus, sorted by name."""
+    folder = default_corpus_dir()
+    paths = sorted(folder.glob("*.mid")) if folder.is_dir() else []
+    if not paths:
+        raise MidiError(f"{folder}: the default corpus has no .mid files; run "
+                        "'python data/make_corpus.py' to write it, or pass a MIDI file.")
+    return paths
+
+
+def load_music_utils(path: Union[PathLike, Sequence[PathLike], None] = None,
+                     preset: Optional[str] = None, m: int = 60, Tx: int = 30,
+                     melody: Source = None, chords: Source = None,
+                     window: Optional[Tuple[float, float]] = None, seed: int = 0
+                     ) -> Tuple[np.ndarray, np.ndarray, int, Dict[int, str]]:
+    """The course's ``load_music_utils``: MIDI -> (X, Y, n_values, indices_values).
+
+    path: a file, a list of files, or None for the default corpus (``default_corpus_paths``).
+    The other arguments go to ``get_musical_data`` and ``data_processing``.
+    """
+    paths = default_corpus_paths() if path is None else path
+    _, abstract_grammars = get_musical_data(paths, preset, melody, chords, window)
+    corpus, _, val_indices, indices_val = get_corpus_data(abstract_grammars)
+    X, Y, n_values = data_processing(corpus, val_indices, m=m, Tx=Tx, seed=seed)
+    return X, Y, n_values, indices_val
