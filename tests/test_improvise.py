@@ -1,0 +1,227 @@
+"""generate_music on a tiny untrained model: bars that never overlap, the course's procedure, seeds."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from lstm_numpy.changes import parse_changes
+from lstm_numpy.errors import LstmNumpyError
+from lstm_numpy.model import Model
+from lstm_numpy.notes import Chord
+
+grammar = pytest.importorskip("lstm_numpy.grammar", reason="the value grammar has not landed yet")
+sampling = pytest.importorskip("lstm_numpy.sampling")
+
+from lstm_numpy import improvise  # noqa: E402  (needs the grammar)
+from lstm_numpy.improvise import Solo, generate_music  # noqa: E402
+
+# Values as the course's corpus spells them (SPEC section 5): type, duration, interval window.
+VOCABULARY = [
+    "C,0.250", "C,0.500", "C,0.333,<P1,d-5>", "C,0.250,<M-2,m-6>", "C,0.250,<M3,d-3>",
+    "S,0.250,<m2,P-4>", "S,0.500,<d1,P-5>", "A,0.250,<P4,m-2>", "C,0.667,<M2,d-4>",
+    "X,0.250,<d5,P1>", "C,0.750,<d4,M-2>", "S,0.333,<P5,A1>",
+]
+DURATIONS = {"0.250": Fraction(1, 4), "0.500": Fraction(1, 2), "0.333": Fraction(1, 3),
+             "0.667": Fraction(2, 3), "0.750": Fraction(3, 4)}
+
+
+def duration_of(value: str) -> Fraction:
+    return DURATIONS[value.split(",")[1]]
+
+
+def course_like_chords(n_measures=18):
+    """Chords with absolute offsets, as read from a piece whose solo starts at beat 476."""
+    bars = []
+    for k in range(n_measures):
+        start = Fraction(476 + 4 * k)
+        bars.append([Chord(start, Fraction(1, 4), (55, 59, 62, 65)),
+                     Chord(start + Fraction(5, 2), Fraction(0), (48, 52, 55, 59))])
+    return bars
+
+
+def tiny_model(seed=0, n_a=8, chords=None) -> Model:
+    rng = np.random.default_rng(seed)
+    n_values = len(VOCABULARY)
+    shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
+    shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
+    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
+    parameters = {name: rng.normal(0, 0.8, shape) for name, shape in shapes.items()}
+    return Model(parameters=parameters, indices_values=list(VOCABULARY),
+                 chords=course_like_chords() if chords is None else chords, config={})
+
+
+CHANGES = "Dm7 G7 | Cmaj7 | Fmaj7 | Bm7b5 E7"
+
+
+# -------------------------------------------------------------------------------------- bars mode
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("temperature", [0.0, 1.0, 3.0])
+def test_every_note_stays_inside_its_bar(seed, temperature):
+    solo = generate_music(tiny_model(), changes=CHANGES, n_bars=6, temperature=temperature, seed=seed)
+    assert isinstance(solo, Solo) and solo.mode == "bars"
+    assert len(solo.bars) == len(solo.chords) == len(solo.values) == 6
+    for k, notes in enumerate(solo.bars):
+        for note in notes:
+            assert 4 * k <= note.offset < 4 * k + 4
+            assert note.duration > 0
+            assert note.offset + note.duration <= 4 * k + 4, "no note rings into the next bar"
+    assert solo.end <= 24
+
+
+def test_each_bar_samples_just_enough_values_to_fill_it():
+    solo = generate_music(tiny_model(), changes=CHANGES, n_bars=8, temperature=1.5, seed=5)
+    for values in solo.values:
+        durations = [duration_of(v) for v in values]
+        assert sum(durations) >= 4
+        assert sum(durations[:-1]) < 4, "sampling stops as soon as the bar is full"
+
+
+def test_one_lstm_state_continues_across_bars():
+    model = tiny_model(seed=3)
+    solo = generate_music(model, changes=CHANGES, n_bars=5, temperature=0.0, seed=0)
+    played = [v for values in solo.values for v in values]
+    # Greedy sampling from one unbroken state is the course's predict_and_sample of that length.
+    _, indices = sampling.predict_and_sample(model, Ty=len(played), temperature=0.0)
+    assert played == [VOCABULARY[i] for i in indices[:, 0]]
+
+
+def test_the_previous_note_carries_across_bars(monkeypatch):
+    seen = []
+    real = grammar.unparse_values
+
+    def recording(values, chords, rng, prev_pitch=None, **options):
+        notes = real(values, chords, rng, prev_pitch=prev_pitch, **options)
+        seen.append((prev_pitch, notes))
+        return notes
+
+    monkeypatch.setattr(grammar, "unparse_values", recording)
+    generate_music(tiny_model(), changes=CHANGES, n_bars=4, temperature=1.0, seed=11)
+    assert len(seen) == 4 and seen[0][0] is None
+    last = None
+    for prev_pitch, notes in seen:
+        assert prev_pitch == last
+        pitched = [n.pitch for n in notes if not n.is_rest]
+        last = pitched[-1] if pitched else last
+
+
+def test_chords_sit_under_their_bars_and_fill_them():
+    solo = generate_music(tiny_model(), changes=CHANGES, n_bars=6, seed=0)
+    parsed = parse_changes(CHANGES)
+    for k, chords in enumerate(solo.chords):
+        source = parsed[k % 4]  # the progression repeats
+        assert [c.pitches for c in chords] == [c.pitches for c in source]
+        assert [c.offset - 4 * k for c in chords] == [c.offset % 4 for c in source]
+        assert chords[0].offset == 4 * k
+        assert chords[-1].offset + chords[-1].duration == 4 * k + 4
+
+
+def test_training_chords_are_reduced_to_their_bars():
+    model = tiny_model()
+    solo = generate_music(model, n_bars=3, seed=0)
+    for k, chords in enumerate(solo.chords):
+        assert [c.offset for c in chords] == [4 * k, 4 * k + Fraction(5, 2)]
+        # each chord is held until the next (the piano's were short or of zero length)
+        assert [c.duration for c in chords] == [Fraction(5, 2), Fraction(3, 2)]
+    assert len(generate_music(model, seed=0).bars) == 18, "default: the training chords once"
+
+
+def test_same_seed_same_solo_other_seed_other_solo():
+    model = tiny_model()
+    one = generate_music(model, changes=CHANGES, n_bars=4, temperature=1.0, seed=42)
+    two = generate_music(model, changes=CHANGES, n_bars=4, temperature=1.0, seed=42)
+    other = generate_music(model, changes=CHANGES, n_bars=4, temperature=1.0, seed=43)
+    assert one == two
+    assert one.melody != other.melody
+
+
+def test_a_generator_can_stand_in_for_the_seed():
+    model = tiny_model()
+    one = generate_music(model, changes=CHANGES, seed=np.random.default_rng(9))
+    two = generate_music(model, changes=CHANGES, seed=np.random.default_rng(9))
+    assert one.melody == two.melody
+
+
+def test_changes_as_text_or_parsed_give_the_same_solo():
+    model = tiny_model()
+    by_text = generate_music(model, changes=CHANGES, seed=1)
+    by_bars = generate_music(model, changes=parse_changes(CHANGES), seed=1)
+    by_chords = generate_music(model, chords=parse_changes(CHANGES), seed=1)
+    assert by_text == by_bars == by_chords
+
+
+def test_melody_is_in_time_order():
+    solo = generate_music(tiny_model(), changes=CHANGES, n_bars=4, seed=2)
+    offsets = [n.offset for n in solo.melody]
+    assert offsets == sorted(offsets)
+    assert len(solo.melody) == sum(len(bar) for bar in solo.bars)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"mode": "jazz"}, "mode"),
+    ({"n_bars": 0}, "n_bars"),
+    ({"beats_per_bar": 0}, "beats_per_bar"),
+    ({"changes": "Dm7 | Hm7"}, "'Hm7'"),
+    ({"changes": "C", "chords": parse_changes("C")}, "not both"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, words):
+    with pytest.raises(LstmNumpyError, match=words):
+        generate_music(tiny_model(), **kwargs)
+
+
+def test_a_model_without_chords_asks_for_changes():
+    with pytest.raises(LstmNumpyError, match="changes"):
+        generate_music(tiny_model(chords=[]))
+
+
+# ------------------------------------------------------------------------------------ course mode
+
+def greedy_values(model, Ty=50):
+    _, indices = sampling.predict_and_sample(model, Ty=Ty, temperature=0.0)
+    return [model.indices_values[i] for i in indices[:, 0]]
+
+
+def test_course_mode_is_the_course_procedure():
+    model = tiny_model(seed=4)
+    solo = generate_music(model, mode="course", seed=7)
+
+    # SPEC section 8, written out: 19 chord groups in the course (ours + its metadata group 0),
+    # sets i = 1 .. int(19 / 3) - 1 = 5, i.e. our measures 0..4; 'C,0.25' then the 50 greedy values;
+    # chord offsets mod 4; each set placed 4 beats after the previous one.
+    values = ["C,0.25"] + greedy_values(model)
+    rng = np.random.default_rng(7)
+    assert len(solo.bars) == 5
+    for k in range(5):
+        chords = [Chord(c.offset % 4, c.duration, c.pitches, c.velocity) for c in model.chords[k]]
+        notes = grammar.course_postprocess(list(values), chords, rng)
+        assert solo.values[k] == values and len(values) == 51
+        assert solo.bars[k] == [n.__class__(n.offset + 4 * k, n.duration, n.pitch, n.velocity) for n in notes]
+        assert solo.chords[k] == [Chord(c.offset + 4 * k, c.duration, c.pitches, c.velocity) for c in chords]
+
+
+def test_course_sets_start_four_beats_apart_and_overlap():
+    solo = generate_music(tiny_model(seed=4), mode="course", seed=0)
+    for k, notes in enumerate(solo.bars):
+        assert 0 < len(notes) <= 51, "at most one note per decoded value"
+        assert min(n.offset for n in notes) >= 4 * k
+    assert max(n.offset + n.duration for n in solo.bars[0]) > 4, "as in the course, sets overlap"
+
+
+def test_course_mode_ignores_temperature_as_the_course_did():
+    model = tiny_model(seed=4)
+    assert generate_music(model, mode="course", temperature=0.0, seed=3) == \
+        generate_music(model, mode="course", temperature=2.5, top_k=2, seed=3)
+
+
+@pytest.mark.parametrize("n_measures, expected", [(18, 5), (17, 5), (8, 2), (3, 1), (1, 1)])
+def test_course_set_count_follows_the_course_rule(n_measures, expected):
+    # the course: range(1, int((n_measures + 1) / 3)), at least one set here
+    assert improvise._course_set_count(n_measures) == expected
+    assert expected == max(1, len(range(1, int((n_measures + 1) / 3))))
+
+
+def test_course_mode_over_user_changes_plays_each_bar_once():
+    solo = generate_music(tiny_model(), changes=CHANGES, mode="course", seed=0)
+    assert len(solo.bars) == 4
+    assert len(generate_music(tiny_model(), changes=CHANGES, mode="course", n_bars=7, seed=0).bars) == 7
