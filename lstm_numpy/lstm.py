@@ -297,3 +297,157 @@ def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
             c = f * c_prev[j, q] + i * g
             c_next[j, q] = c
             a_next[j, q] = o * np.tanh(c)
+
+
+@njit(cache=True)
+def _finish_gates(G, c_prev, c_next):
+    """After ``G = tanh(z)`` on the halved pre-activations: finish the sigmoid gates, update c.
+
+    G: (m, 4 n_a), blocks f, i, c, o; overwritten with the gate values ft, it, cct, ot.
+    c_prev, c_next: (m, n_a); c_next = ft * c_prev + it * cct.
+    """
+    m, n4 = G.shape
+    n_a = n4 // 4
+    half = G.dtype.type(0.5)
+    for j in range(m):
+        for q in range(n_a):
+            f = half + half * G[j, q]
+            i = half + half * G[j, n_a + q]
+            G[j, q] = f
+            G[j, n_a + q] = i
+            G[j, 3 * n_a + q] = half + half * G[j, 3 * n_a + q]
+            c_next[j, q] = f * c_prev[j, q] + i * G[j, 2 * n_a + q]
+
+
+@njit(cache=True)
+def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
+    """The whole backward step of the cell but its one matrix product, fused in one pass.
+
+    da_out: (m, n_a) upstream gradient on a<t> from the output layer; da: (m, n_a) gradient on
+    a<t> from step t+1; dc: (m, n_a) gradient on c<t> from step t+1, overwritten with the gradient
+    on c<t-1>. G: (m, 4 n_a) gate values of step t; c_prev = c<t-1>, tanh_c = tanh(c<t>).
+    dZ: (m, 4 n_a), written: gradients on the (plain, not halved) pre-activations, from which
+    da_prev = dZ @ W_a.T and the weight gradients follow.
+    """
+    m, n4 = G.shape
+    n_a = n4 // 4
+    one = G.dtype.type(1.0)
+    for j in range(m):
+        for q in range(n_a):
+            f = G[j, q]
+            i = G[j, n_a + q]
+            g = G[j, 2 * n_a + q]
+            o = G[j, 3 * n_a + q]
+            tc = tanh_c[j, q]
+            a_grad = da_out[j, q] + da[j, q]
+            c_grad = dc[j, q] + a_grad * o * (one - tc * tc)
+            dZ[j, q] = c_grad * c_prev[j, q] * f * (one - f)
+            dZ[j, n_a + q] = c_grad * g * i * (one - i)
+            dZ[j, 2 * n_a + q] = c_grad * i * (one - g * g)
+            dZ[j, 3 * n_a + q] = a_grad * tc * o * (one - o)
+            dc[j, q] = c_grad * f
+
+
+@njit(cache=True)
+def _scatter_add_rows(out, index, rows):
+    """out[index[r]] += rows[r] for every r with index[r] >= 0: the one-hot product X.T @ rows."""
+    for r in range(rows.shape[0]):
+        k = index[r]
+        if k >= 0:
+            for q in range(rows.shape[1]):
+                out[k, q] += rows[r, q]
+
+
+class SequenceCache(NamedTuple):
+    """What ``sequence_forward`` keeps for the backward pass (time-major, rows are examples).
+
+    A: (T + 1, m, n_a)  A[0] = a0, A[t + 1] = a<t+1>
+    C: (T + 1, m, n_a)  C[0] = c0, likewise
+    tanh_C: (T, m, n_a)  tanh(C[t + 1])
+    G: (T, m, 4 n_a)    gate values ft, it, cct, ot of each step
+    x: (T, m) int indices of one-hot inputs (-1: all-zero input), or (T, m, n_x) dense inputs
+    """
+
+    A: np.ndarray
+    C: np.ndarray
+    tanh_C: np.ndarray
+    G: np.ndarray
+    x: np.ndarray
+
+
+def sequence_forward(x, a0, c0, fused: FusedLSTM) -> SequenceCache:
+    """The fast forward pass over T steps (the same math as ``lstm_forward``, in rows).
+
+    x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs.
+    a0, c0: (m, n_a). fused: from ``fuse_parameters``; its dtype is the computation's dtype.
+    Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
+
+    Per step: one BLAS product a_prev @ Wa, one vectorised np.tanh over all four gates, one
+    numba pass for the cell update, one np.tanh on c, one multiply. The input term x @ Wx + b
+    of every step is computed before the loop (a row gather for one-hot inputs).
+    """
+    Wa, Wx, b, _ = fused
+    dtype = Wa.dtype
+    n_a = fused.n_a
+    T, m = x.shape[:2]
+    A = np.empty((T + 1, m, n_a), dtype)
+    C = np.empty((T + 1, m, n_a), dtype)
+    tanh_C = np.empty((T, m, n_a), dtype)
+    G = np.empty((T, m, 4 * n_a), dtype)
+    A[0], C[0] = a0, c0
+    if x.ndim == 2:
+        np.take(Wx, x, axis=0, out=G)
+    else:
+        np.matmul(x.reshape(T * m, -1).astype(dtype, copy=False), Wx[:-1], out=G.reshape(T * m, -1))
+    G += b
+    recurrent = np.empty((m, 4 * n_a), dtype)
+    start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
+    for t in range(T):
+        Gt = G[t]
+        if t >= start:
+            np.matmul(A[t], Wa, out=recurrent)
+            Gt += recurrent
+        np.tanh(Gt, out=Gt)
+        _finish_gates(Gt, C[t], C[t + 1])
+        np.tanh(C[t + 1], out=tanh_C[t])
+        np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
+    return SequenceCache(A, C, tanh_C, G, x)
+
+
+def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_T=None,
+                      need_dx: bool = False) -> Dict[str, np.ndarray]:
+    """The fast backward pass through time (the same math as ``lstm_backward``, in rows).
+
+    dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>; da_T, dc_T (m, n_a): optional
+    gradients on the final state (when the sequence continues beyond T).
+    Returns dWa (n_a, 4 n_a), dWx (n_x, 4 n_a), db (4 n_a,) on the plain weights (see
+    ``unfuse_gradients``), da0 and dc0 (m, n_a), and dx (T, m, n_x) when need_dx is set and x is
+    dense.
+
+    Per step: one numba pass (``_cell_backward``) and one BLAS product for da_prev. The weight
+    gradients are summed over all steps after the loop, in one product each.
+    """
+    A, C, tanh_C, G, x = cache
+    T, m, n_a = dA.shape
+    dtype = G.dtype
+    W = fused.W
+    Wa_t = np.ascontiguousarray(W[:, :n_a])  # (4 n_a, n_a), plain
+    da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
+    dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
+    dZ = np.empty((T, m, 4 * n_a), dtype)
+    for t in range(T - 1, -1, -1):
+        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
+        np.matmul(dZ[t], Wa_t, out=da)
+    dZ2 = dZ.reshape(T * m, 4 * n_a)
+    grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": dZ2.sum(axis=0), "da0": da, "dc0": dc}
+    n_x = W.shape[1] - n_a
+    if x.ndim == 2:
+        dWx = np.zeros((n_x, 4 * n_a), dtype)
+        _scatter_add_rows(dWx, x.reshape(-1), dZ2)
+    else:
+        x2 = x.reshape(T * m, n_x).astype(dtype, copy=False)
+        dWx = x2.T @ dZ2
+        if need_dx:
+            grads["dx"] = (dZ2 @ W[:, n_a:]).reshape(T, m, n_x)
+    grads["dWx"] = dWx
+    return grads

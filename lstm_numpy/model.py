@@ -1,17 +1,36 @@
 """The course model: one LSTM shared by all Tx steps, a Dense softmax on each step, and training.
 
-(Owned by the LSTM work; the Model container below is the agreed interface that sampling,
-checkpoints and the command line build on.)
+For a batch of m windows, X (m, Tx, n_values) and Y (Ty = Tx, m, n_values), both one-hot::
+
+    a<0> = c<0> = 0
+    a<t>, c<t> = LSTM cell(x<t>, a<t-1>, c<t-1>)       the same weights at every step
+    y_hat<t>   = softmax(Wy a<t> + by)                 the same Dense layer at every step
+    loss       = mean over the batch of  sum over t of  -log y_hat<t>[value of y<t>]
+
+That is the course's categorical cross-entropy summed over the Tx outputs, averaged over the
+batch as Keras reports it. The course's y<Tx> is all zeros, so it contributes nothing. Gradients
+come from one backward pass through the Dense layer (batched over all steps) and then backprop
+through time in ``lstm.sequence_backward``.
+
+Accuracy is reported per output step as Keras did: the fraction of windows whose most likely
+value equals the target's argmax. A course quirk: the argmax of an all-zero target row is 0, so
+the last step's "accuracy" only counts how often value 0 is predicted and means nothing.
+
+The Model container below is the agreed interface that sampling, checkpoints and the command line
+build on; the functions after it create and train one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import lstm
+from .errors import LstmNumpyError, TrainingError
 from .notes import Chord
+from .optim import Adam, global_norm
 
 
 @dataclass
@@ -39,3 +58,202 @@ class Model:
     @property
     def n_values(self) -> int:
         return self.parameters["Wy"].shape[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Initialisation
+# --------------------------------------------------------------------------------------------
+
+
+def _glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """(fan_in, fan_out) uniform in +-sqrt(6 / (fan_in + fan_out)): keeps activations' variance."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) with orthonormal rows or columns: repeated products neither grow nor shrink."""
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))  # makes the result uniformly distributed
+    return q.T if rows < cols else q
+
+
+def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
+               chords: Optional[List[List[Chord]]] = None, config: Optional[Dict] = None) -> Model:
+    """A fresh course model with Keras's default initialisation.
+
+    indices_values: the vocabulary (a list, or a dict index -> value string); n_values is its
+    length. As Keras's LSTM and Dense layers start:
+      input weights (the x-part of Wf..Wo): glorot-uniform over (n_values, 4 n_a);
+      recurrent weights (the a-part): orthogonal (n_a, 4 n_a);
+      biases zero except bf = 1, so the cell starts out remembering (unit forget bias);
+      Wy: glorot-uniform, by zero.
+    All draws come from ``np.random.default_rng(seed)``.
+    """
+    if isinstance(indices_values, dict):
+        indices_values = [indices_values[i] for i in range(len(indices_values))]
+    indices_values = list(indices_values)
+    n_values = len(indices_values)
+    if n_values < 1 or n_a < 1:
+        raise LstmNumpyError("init_model needs a non-empty vocabulary and n_a >= 1.")
+    rng = np.random.default_rng(seed)
+    kernel = _glorot_uniform(rng, n_values, 4 * n_a)  # acts on x, blocks f, i, c, o
+    recurrent = _orthogonal(rng, n_a, 4 * n_a)  # acts on a_prev
+    parameters = {}
+    for k, gate in enumerate(lstm.GATES):
+        block = slice(k * n_a, (k + 1) * n_a)
+        parameters["W" + gate] = np.concatenate([recurrent[:, block].T, kernel[:, block].T], axis=1)
+        parameters["b" + gate] = np.full((n_a, 1), 1.0 if gate == "f" else 0.0)
+    parameters["Wy"] = _glorot_uniform(rng, n_a, n_values).T
+    parameters["by"] = np.zeros((n_values, 1))
+    parameters = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in parameters.items()}
+    return Model(parameters, indices_values, list(chords or []), dict(config or {}))
+
+
+# --------------------------------------------------------------------------------------------
+# Loss and gradients
+# --------------------------------------------------------------------------------------------
+
+
+def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Check X (m, Tx, n_values) and Y (Tx, m, n_values); return x (m, Tx) and y (m, Tx) indices.
+
+    x is the one-hot index (-1: all-zero row) or, if X isn't one-hot, X itself (m, Tx, n_values).
+    """
+    X = np.asarray(X)
+    Y = np.asarray(Y)
+    if X.ndim != 3 or X.shape[2] != n_values:
+        raise LstmNumpyError(
+            f"X has shape {X.shape}, expected (m, Tx, {n_values}); pass the X of load_music_utils.")
+    if Y.shape != (X.shape[1], X.shape[0], n_values):
+        raise LstmNumpyError(
+            f"Y has shape {Y.shape}, expected (Tx, m, n_values) = "
+            f"{(X.shape[1], X.shape[0], n_values)}; pass the Y of load_music_utils.")
+    y = lstm.one_hot_indices(Y, axis=2)
+    if y is None:
+        raise LstmNumpyError("Y must be one-hot (or all-zero) along its last axis.")
+    x = lstm.one_hot_indices(X, axis=2)
+    return (X if x is None else x), np.ascontiguousarray(y.T)
+
+
+def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray, m: int):
+    """Softmax, loss, per-step accuracy and gradients of the Dense layer, all steps at once.
+
+    A_out: (T, m, n_a) hidden states; y: (T, m) target indices (-1: all-zero target).
+    Returns loss (float), accuracy (T,), dA (T, m, n_a), dWy, dby.
+    """
+    T, _, n_a = A_out.shape
+    A2 = A_out.reshape(T * m, n_a)
+    y2 = y.reshape(-1)
+    rows = np.arange(T * m)
+    hit = y2 >= 0
+    target = np.where(hit, y2, 0)
+    logits = A2 @ Wy.T
+    logits += by[:, 0]
+    predicted = logits.argmax(axis=1)
+    logits -= logits.max(axis=1, keepdims=True)
+    # log softmax at the target, from the shifted logits (never log of an underflowed 0)
+    picked = logits[rows, target]
+    P = np.exp(logits, out=logits)
+    total = P.sum(axis=1)
+    loss = float(-np.sum((picked - np.log(total))[hit], dtype=np.float64)) / m
+    accuracy = (predicted == target).reshape(T, m).mean(axis=1)
+    # d(-log softmax[target]) / d logits = softmax - onehot(target); zero target rows give 0
+    P /= total[:, None]
+    P[rows[hit], y2[hit]] -= 1
+    P[~hit] = 0
+    P *= P.dtype.type(1.0 / m)
+    dWy = P.T @ A2
+    dby = P.sum(axis=0)[:, None]
+    dA = (P @ Wy).reshape(T, m, n_a)
+    return loss, accuracy, dA, dWy, dby
+
+
+def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices."""
+    fused = lstm.fuse_parameters(parameters)
+    dtype = fused.Wa.dtype
+    T, m = y.shape
+    zeros = np.zeros((m, fused.n_a), dtype)
+    cache = lstm.sequence_forward(x, zeros, zeros, fused)
+    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, parameters["Wy"], parameters["by"], m)
+    g = lstm.sequence_backward(dA, cache, fused)
+    grads = lstm.unfuse_gradients(g["dWa"], g["dWx"], g["db"])
+    grads["dWy"], grads["dby"] = dWy, dby
+    return loss, accuracy, grads
+
+
+def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):
+    """Loss, per-step accuracy and gradients of the course model on one batch.
+
+    X: (m, Tx, n_values), Y: (Tx, m, n_values), one-hot as ``load_music_utils`` makes them.
+    Returns (loss, accuracy (Tx,), grads) where loss is the sum over steps of the batch-mean
+    cross-entropy and grads holds dWf, dWi, dWc, dWo, dbf, dbi, dbc, dbo, dWy, dby.
+    """
+    x, y = _as_indices(X, Y, parameters["Wy"].shape[0])
+    x = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major
+    return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T))
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
+          optimizer: Optional[Adam] = None, seed: int = 0, start_epoch: int = 0,
+          history: Optional[Dict[str, list]] = None,
+          on_epoch_end: Optional[Callable[[int, Dict[str, list]], None]] = None,
+          on_batch_end: Optional[Callable[[int, int, float], None]] = None,
+          clip_norm: Optional[float] = None) -> Dict[str, list]:
+    """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches.
+
+    Runs epochs start_epoch .. epochs - 1 (``epochs`` is the final count, as in Keras's fit with
+    initial_epoch). Each epoch shuffles the windows with ``np.random.default_rng([seed, epoch])``
+    and updates once per batch of ``batch_size`` (the last batch may be smaller). Because the
+    shuffle depends only on (seed, epoch), resuming at epoch e from saved weights and optimizer
+    state reproduces an uninterrupted run bit for bit.
+
+    optimizer: default Adam(lr=0.01, decay=0.01), the course's; clip_norm, if given, is set on it.
+    history: a history to extend (when resuming). on_epoch_end(epoch, history) runs after each
+    epoch; on_batch_end(epoch, batch, loss) after each update.
+    Returns history = {"loss": [per epoch], "accuracy": [per epoch, Tx per-step accuracies]},
+    where an epoch's figures are the batch figures averaged over windows, as Keras reports them.
+    Raises TrainingError if the loss or the gradients stop being finite.
+    """
+    if batch_size < 1 or epochs < 0 or start_epoch < 0:
+        raise LstmNumpyError("train needs batch_size >= 1, epochs >= 0 and start_epoch >= 0.")
+    params = model.parameters
+    x, y = _as_indices(X, Y, model.n_values)
+    if optimizer is None:
+        optimizer = Adam(clip_norm=clip_norm)
+    elif clip_norm is not None:
+        optimizer.clip_norm = clip_norm
+    if history is None:
+        history = {"loss": [], "accuracy": []}
+    n_windows, Tx = y.shape
+    for epoch in range(start_epoch, epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(n_windows)
+        loss_sum = 0.0
+        accuracy_sum = np.zeros(Tx)
+        for batch, start in enumerate(range(0, n_windows, batch_size)):
+            chosen = order[start : start + batch_size]
+            xb = np.ascontiguousarray(np.moveaxis(x[chosen], 0, 1))  # time-major (Tx, m, ...)
+            yb = np.ascontiguousarray(y[chosen].T)
+            loss, accuracy, grads = _batch_loss_and_gradients(params, xb, yb)
+            norm = global_norm(grads)
+            if not (np.isfinite(loss) and np.isfinite(norm)):
+                raise TrainingError(
+                    f"Training diverged in epoch {epoch + 1}: the "
+                    f"{'loss' if not np.isfinite(loss) else 'gradient'} is no longer finite; "
+                    "try a lower learning rate (--lr) or gradient clipping (--clip-norm).")
+            optimizer.step(params, grads)
+            loss_sum += loss * len(chosen)
+            accuracy_sum += accuracy * len(chosen)
+            if on_batch_end is not None:
+                on_batch_end(epoch, batch, loss)
+        history["loss"].append(loss_sum / n_windows)
+        history["accuracy"].append((accuracy_sum / n_windows).tolist())
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    return history

@@ -1,0 +1,103 @@
+"""Adam, as the course's Keras ran it: bias correction, time decay, optional gradient clipping.
+
+For every parameter p with gradient g, update number t + 1 (t updates already made)::
+
+    lr_t  = lr / (1 + decay * t)                           the course's time decay
+    m     = beta1 * m + (1 - beta1) * g                    running mean of g
+    v     = beta2 * v + (1 - beta2) * g**2                 running mean of g**2
+    alpha = lr_t * sqrt(1 - beta2**(t+1)) / (1 - beta1**(t+1))
+    p    -= alpha * m / (sqrt(v) + eps)
+
+The bias correction (m and v start at zero, so early averages are too small) is folded into
+alpha, exactly as Keras does; this differs from the paper's ``m_hat / (sqrt(v_hat) + eps)`` only
+in where the tiny eps sits. With decay = 0.01 and the course's 200 updates, lr ends near 0.0033.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import numpy as np
+
+from .errors import LstmNumpyError
+
+
+def global_norm(grads: Dict[str, np.ndarray]) -> float:
+    """The L2 norm of all gradients together, as if they were one long vector."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+class Adam:
+    """Adam with the course's time decay and optional clipping by the global gradient norm.
+
+    ``step(params, grads)`` updates each ``params[name]`` in place from ``grads["d" + name]``
+    (the course's gradient names: Wf -> dWf). The state is plain arrays and one int, so a
+    checkpoint can store it and training can resume bit for bit.
+    """
+
+    def __init__(self, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-7, decay: float = 0.01, clip_norm: Optional[float] = None):
+        if lr <= 0 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or eps <= 0 or decay < 0:
+            raise LstmNumpyError(
+                "Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0 and decay >= 0; check the "
+                "optimizer settings.")
+        if clip_norm is not None and clip_norm <= 0:
+            raise LstmNumpyError("clip_norm must be a positive number (or None for no clipping).")
+        self.lr, self.beta1, self.beta2, self.eps, self.decay = lr, beta1, beta2, eps, decay
+        self.clip_norm = clip_norm
+        self.t = 0  # updates made so far
+        self.m: Dict[str, np.ndarray] = {}
+        self.v: Dict[str, np.ndarray] = {}
+
+    def learning_rate(self) -> float:
+        """The decayed learning rate of the next update."""
+        return self.lr / (1 + self.decay * self.t)
+
+    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray]) -> float:
+        """Apply one update in place; returns the gradients' global norm before clipping."""
+        g_all = {name: grads["d" + name] for name in params}
+        norm = global_norm(g_all)
+        scale = 1.0
+        if self.clip_norm is not None and norm > self.clip_norm:
+            scale = self.clip_norm / norm
+        t1 = self.t + 1
+        alpha = self.learning_rate() * math.sqrt(1 - self.beta2**t1) / (1 - self.beta1**t1)
+        for name, p in params.items():
+            g = g_all[name] if scale == 1.0 else g_all[name] * scale
+            if name not in self.m:
+                self.m[name] = np.zeros_like(p)
+                self.v[name] = np.zeros_like(p)
+            m, v = self.m[name], self.v[name]
+            # Python floats keep float32 arrays in float32 (NumPy's scalar rules)
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * np.square(g)
+            p -= alpha * m / (np.sqrt(v) + self.eps)
+        self.t = t1
+        return norm
+
+    def state_dict(self) -> Dict[str, object]:
+        """The state as a flat dict: ``t`` (int) and the arrays ``m_<name>``, ``v_<name>``."""
+        state: Dict[str, object] = {"t": int(self.t)}
+        for name in self.m:
+            state["m_" + name] = self.m[name].copy()
+            state["v_" + name] = self.v[name].copy()
+        return state
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore what ``state_dict`` returned (for example from a checkpoint)."""
+        try:
+            t = int(state["t"])
+            names = [k[2:] for k in state if k.startswith("m_")]
+            m = {n: np.array(state["m_" + n]) for n in names}
+            v = {n: np.array(state["v_" + n]) for n in names}
+        except (KeyError, TypeError, ValueError) as e:
+            raise LstmNumpyError(
+                f"The optimizer state is incomplete ({e}); resume from a checkpoint written by "
+                "this version of lstm_numpy.") from None
+        if t < 0 or any(m[n].shape != v[n].shape for n in names):
+            raise LstmNumpyError(
+                "The optimizer state is inconsistent; resume from an intact checkpoint.")
+        self.t, self.m, self.v = t, m, v
