@@ -179,14 +179,14 @@ def _course_solo(model: Model, sets: Progression, rng: np.random.Generator, labe
     from .sampling import predict_and_sample
 
     _, indices = predict_and_sample(model, Ty=COURSE_TY, temperature=0.0)
-    values = [COURSE_PREFIX] + [model.indices_values[int(i)] for i in indices[:, 0]]
+    values = [model.indices_values[int(i)] for i in indices[:, 0]]
     bars, chords, decoded = [], [], []
     for k, set_chords in enumerate(sets):
         start = Fraction(COURSE_SET_STEP * k)
-        notes = course_postprocess(list(values), set_chords, rng)
+        notes = course_postprocess(values, set_chords, rng)  # puts "C,0.25" in front itself
         bars.append(_shift(notes, start))
         chords.append(_shift(set_chords, start))
-        decoded.append(list(values))
+        decoded.append([COURSE_PREFIX] + values)
     return Solo(bars=bars, chords=chords, values=decoded, mode="course", beats_per_bar=COURSE_SET_STEP,
                 temperature=0.0, seed=label)
 
@@ -236,10 +236,10 @@ def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer, sa
 
 
 def value_duration(value: str) -> Fraction:
-    """How long a value lasts, in quarter notes, as the grammar reads it."""
+    """How long a value lasts in the clean decoding, in quarter notes ("0.333" -> 1/3)."""
     from .grammar import parse_value
 
-    return Fraction(parse_value(value).duration)
+    return parse_value(value).grid_duration
 
 
 def _inside_bar(notes: Sequence[Note], beats: Fraction) -> List[Note]:
