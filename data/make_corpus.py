@@ -131,7 +131,7 @@ class Tune:
 
 def tunes() -> List[Tune]:
     """The corpus: what each file plays. Adding a tune at the end leaves the others unchanged."""
-    blues_f, blues_bb = changes(JAZZ_BLUES_F), changes(JAZZ_BLUES_F, 5)
+    blues_f, blues_bb, blues_eb = (changes(JAZZ_BLUES_F, k) for k in (0, 5, 10))
     minor_c, minor_f, minor_g = (changes(MINOR_BLUES_C, k) for k in (0, 5, 7))
     rhythm = changes(RHYTHM_A_BB)
 
@@ -143,6 +143,7 @@ def tunes() -> List[Tune]:
         Tune("blues_in_f_2", "Blues in F, three choruses", blues_f * 3 + changes("F7"), 184),
         Tune("blues_in_bb_1", "Blues in Bb, three choruses", blues_bb * 3 + changes("Bb7"), 132),
         Tune("blues_in_bb_2", "Blues in Bb, three choruses", blues_bb * 3 + changes("Bb7"), 168),
+        Tune("blues_in_eb", "Blues in Eb, three choruses", blues_eb * 3 + changes("Eb7"), 116),
         Tune("minor_blues_in_c", "Minor blues in C, three choruses", minor_c * 3 + changes("Cm6"), 144),
         Tune("minor_blues_in_f", "Minor blues in F, three choruses", minor_f * 3 + changes("Fm6"), 126),
         Tune("minor_blues_in_g", "Minor blues in G, three choruses", minor_g * 3 + changes("Gm6"), 156),
@@ -150,6 +151,8 @@ def tunes() -> List[Tune]:
              rhythm * 4 + changes("Bb6"), 192),
         Tune("rhythm_a_in_bb_2", "Rhythm changes A section in Bb, four times",
              rhythm * 4 + changes("Bb6"), 160),
+        Tune("rhythm_a_in_bb_3", "Rhythm changes A section in Bb, four times",
+             rhythm * 4 + changes("Bb6"), 220),
         Tune("ii_v_i_major_1", "ii-V-I cadences down in fourths: C F Bb Eb Ab Db Gb B",
              cadences(II_V_I_C, ["C", "F", "Bb", "Eb", "Ab", "Db", "Gb", "B"]), 138),
         Tune("ii_v_i_major_2", "ii-V-I cadences up in fifths: G D A E B Gb Db Ab",
@@ -501,25 +504,28 @@ def comp(bars: Changes, rng: np.random.Generator) -> List[Tuple[Fraction, Fracti
 
 
 def walk(bars: Changes, rng: np.random.Generator) -> List[Tuple[Fraction, int]]:
-    """Walking bass, one quarter note a beat: the root when a chord arrives, chord tones after it,
-    and on the beat before a new chord a tone a half step or a scale step away from its root."""
+    """Walking bass, one quarter note a beat: the root when a chord arrives, then steps of its
+    scale or its chord tones in one direction, and on the beat before the next chord a note a
+    half step (or a scale step) away from that chord's root."""
     low, high = BASS_RANGE
     notes = []
-    pitch = 41  # F2
+    pitch, direction = 41, 1  # F2, walking up
     total = 4 * len(bars)
-    for beat in range(total - 3):  # the last bar gets one long root
+    for beat in range(total - 4):  # the last bar gets one long root
         harmony = harmony_at(bars, Fraction(beat))
-        arriving = beat == 0 or harmony_at(bars, Fraction(beat - 1)) != harmony or beat % 4 == 0
-        next_root = harmony_at(bars, Fraction(beat + 1)).root if beat + 1 < total else harmony.root
+        arriving = beat % 4 == 0 or harmony_at(bars, Fraction(beat - 1)) != harmony
+        leaving = (beat + 1) % 4 == 0 or harmony_at(bars, Fraction(beat + 1)) != harmony
         if arriving:
             pitch = min(range(low, high + 1), key=lambda p: (p % 12 != harmony.root, abs(p - pitch)))
-        elif (beat + 1) % 4 == 0 or harmony_at(bars, Fraction(beat + 1)) != harmony:
-            goal = min(range(low + 1, high), key=lambda p: (p % 12 != next_root, abs(p - pitch)))
-            pitch = goal + pick(rng, [-1, 1, 2, -2], [3, 2, 1, 1])
+            direction = 1 if pitch < (low + high) // 2 else -1
+        elif leaving:
+            next_root = harmony_at(bars, Fraction(beat + 1)).root
+            goal = min(range(low + 2, high - 1), key=lambda p: (p % 12 != next_root, abs(p - pitch)))
+            approach = goal + pick(rng, [-1, 1, 2, -2], [3, 2, 1, 1])
+            pitch = approach if approach != pitch else 2 * goal - approach
         else:
-            up = pitch < (low + high) // 2 or (pitch < high - 5 and rng.random() < 0.5)
-            tones = [p for p in range(low, high + 1) if p % 12 in harmony.tones and p != pitch]
-            pitch = min(tones, key=lambda p: (p < pitch if up else p > pitch, abs(p - pitch)))
+            pool = harmony.scale if rng.random() < 0.5 else harmony.tones
+            pitch = scale_step(pitch, pool, direction)
         notes.append((Fraction(beat), pitch))
     return notes
 
@@ -565,7 +571,7 @@ def tune_to_midi(tune: Tune, seed: int, number: int) -> mido.MidiFile:
     chords = [(start, length, p, 64) for start, length, notes in piano for p in notes]
     end = Fraction(4 * len(tune.bars))
     walking = [(start, Fraction(1), p, 88) for start, p in bass]
-    walking.append((end - 4, Fraction(4), 24 + tune.bars[-1][0].root + 12 * (tune.bars[-1][0].root < 7), 88))
+    walking.append((end - 4, Fraction(4), 36 + (tune.bars[-1][0].root - 36) % 12, 88))
 
     meta = mido.MidiTrack([
         mido.MetaMessage("track_name", name=tune.title),
