@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -169,8 +171,8 @@ def tunes() -> List[Tune]:
 # --------------------------------------------------------------------------------------------
 # A lick is a list of (length in beats, degree). Degrees count up the chord's scale from the
 # root: odd numbers 1 3 5 7 are chord tones (for a sixth chord "7" is its sixth), even numbers
-# 2 4 6 are scale tones, 8..14 the same an octave up, a leading "_" an octave down, and a
-# trailing "-" or "+" a semitone below or above. A lick starts on a beat and stays on one chord.
+# 2 4 6 are scale tones, 8..14 the same an octave up, and a trailing "-" or "+" a semitone below
+# or above. A lick starts on a beat and stays on one chord; the line places it in an octave.
 
 @dataclass(frozen=True)
 class Lick:
@@ -208,13 +210,9 @@ LICKS = [
 
 
 def degree_semitones(degree: str, harmony: Harmony) -> int:
-    """Semitones above the chord's root (may be negative or above 12) for a lick degree."""
-    octave = -1 if degree.startswith("_") else 0
-    text = degree.lstrip("_")
-    shift = {"-": -1, "+": 1}.get(text[-1], 0)
-    number = int(text.rstrip("+-")) - 1
-    octave += number // 7
-    step = number % 7
+    """Semitones above the chord's root for a lick degree such as "3", "9" or "5-"."""
+    shift = {"-": -1, "+": 1}.get(degree[-1], 0)
+    octave, step = divmod(int(degree.rstrip("+-")) - 1, 7)
     tones, scale = KINDS[harmony.kind]
     semis = tones[step // 2] if step % 2 == 0 else scale[step]
     return semis + 12 * octave + shift
@@ -256,7 +254,8 @@ TURN_CHANCE = 0.2  # that a line reverses its direction at a beat
 
 
 def pick(rng: np.random.Generator, options: Sequence, weights: Sequence[float]):
-    """A weighted choice that uses only rng.random(), whose stream NumPy keeps stable."""
+    """A weighted choice. It uses only rng.random(), the plainest draw there is, so that the
+    files do not depend on how a NumPy version implements Generator.choice."""
     total = float(sum(weights))
     x = rng.random() * total
     for option, weight in zip(options, weights):
@@ -599,12 +598,54 @@ def save_atomically(midi: mido.MidiFile, path: Path) -> None:
         raise
 
 
+# --------------------------------------------------------------------------------------------
+# Statistics, as the training command sees the corpus
+# --------------------------------------------------------------------------------------------
+
+STATISTICS = [  # (key, meaning) in the order of the table in data/README.md
+    ("measures", "bars with melody"),
+    ("values", "values in the corpus (its length)"),
+    ("distinct", "distinct values: the vocabulary, n_values"),
+    ("once", "distinct values that occur only once"),
+    ("C", "chord tones"),
+    ("S", "scale tones"),
+    ("A", "approach tones"),
+    ("X", "other tones"),
+    ("R", "rests"),
+]
+
+
+def statistics(folder: Path) -> str:
+    """The Markdown table of data/README.md, measured by the package's own data pipeline."""
+    # The package sits beside this folder: make it importable even when it is not installed.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lstm_numpy.dataset import get_corpus_data, get_musical_data
+
+    _, grammars = get_musical_data(sorted(folder.glob("*.mid")))
+    corpus, values, _, _ = get_corpus_data(grammars)
+    counts = Counter(corpus)
+    found = {"measures": len(grammars), "values": len(corpus), "distinct": len(values),
+             "once": sum(n == 1 for n in counts.values())}
+    found.update({letter: sum(v[0] == letter for v in corpus) for letter in "CSAXR"})
+    rows = [(key, found[key], meaning) for key, meaning in STATISTICS]
+    durations = Counter(v.split(",")[1] for v in corpus)
+    rows += [(d, durations[d], f"values lasting {d} quarter notes") for d in sorted(durations, key=float)]
+    lines = ["| statistic | count | meaning |", "|---|---:|---|"]
+    lines += [f"| `{key}` | {count} | {meaning} |" for key, count, meaning in rows]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="folder to write the MIDI files into (default: this script's folder)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    parser.add_argument("--stats", action="store_true",
+                        help="write nothing; print the statistics table of the files in --out")
     args = parser.parse_args(argv)
+    if args.stats:
+        print(statistics(args.out))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for number, tune in enumerate(tunes()):
         path = args.out / f"{tune.stem}.mid"
