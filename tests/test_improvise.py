@@ -225,3 +225,35 @@ def test_course_mode_over_user_changes_plays_each_bar_once():
     solo = generate_music(tiny_model(), changes=CHANGES, mode="course", seed=0)
     assert len(solo.bars) == 4
     assert len(generate_music(tiny_model(), changes=CHANGES, mode="course", n_bars=7, seed=0).bars) == 7
+
+
+# ------------------------------------------------------------------------------- files and reloads
+
+def test_same_seed_gives_byte_identical_midi_and_wav(tmp_path):
+    pytest.importorskip("lstm_numpy.midi_io")
+    mido = pytest.importorskip("mido")
+    import wave
+
+    from lstm_numpy.render import write_solo
+
+    model = tiny_model()
+    for name in ("one", "two"):
+        solo = generate_music(model, changes=CHANGES, n_bars=4, temperature=1.0, seed=8)
+        write_solo(tmp_path / name, solo, tempo_bpm=100)
+    for suffix in (".mid", ".wav"):
+        assert (tmp_path / f"one{suffix}").read_bytes() == (tmp_path / f"two{suffix}").read_bytes()
+    midi = mido.MidiFile(str(tmp_path / "one.mid"))
+    # 4 bars of 4 beats at 100 bpm; the chords fill every bar, so the file lasts exactly that long
+    assert midi.length == pytest.approx(16 * 60 / 100, abs=0.01)
+    with wave.open(str(tmp_path / "one.wav")) as w:
+        assert w.getnframes() == round((16 * 60 / 100 + 1.0) * w.getframerate())
+
+
+def test_a_reloaded_checkpoint_improvises_the_same_solo(tmp_path):
+    from lstm_numpy.checkpoint import load_checkpoint, save_checkpoint
+
+    model = tiny_model()
+    save_checkpoint(tmp_path / "ck", model)
+    again = load_checkpoint(tmp_path / "ck")
+    for mode in ("bars", "course"):
+        assert generate_music(again, mode=mode, seed=4) == generate_music(model, mode=mode, seed=4)
