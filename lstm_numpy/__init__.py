@@ -44,6 +44,12 @@ _EXPORTS = {
     "parse_changes": "changes",
     "save_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
+    "Solo": "improvise",
+    # listening and looking
+    "write_solo": "render",
+    "write_wav": "render",
+    "plot_piano_roll": "render",
+    "plot_loss": "render",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
