@@ -242,8 +242,14 @@ def load_training_state(path) -> Checkpoint:
 
 
 def read_checkpoint(path) -> Checkpoint:
-    """Read and check the checkpoint folder ``path`` (see the module docstring for its layout)."""
+    """Read and check the checkpoint folder ``path`` (see the module docstring for its layout).
+
+    ``path`` may also be a training run's output folder holding the checkpoint as ``checkpoint/``.
+    """
     folder = Path(path)
+    if not (folder / META).exists() and (folder / "checkpoint" / META).is_file():
+        # The output folder of a training run was given; its checkpoint lives inside.
+        folder = folder / "checkpoint"
     if not folder.exists():
         raise CheckpointError(f"checkpoint folder {folder} does not exist; pass the folder that "
                               f"lstm_numpy.train wrote (it holds {META} and {WEIGHTS}).")

@@ -364,3 +364,13 @@ def test_adam_resumes_bit_for_bit_from_a_checkpoint(tmp_path):
         resumed.step(state.model.parameters, g)
     for name, value in straight.parameters.items():
         assert state.model.parameters[name].tobytes() == value.tobytes()
+
+
+def test_a_run_folder_holding_the_checkpoint_can_be_given(tmp_path):
+    model = make_model()
+    save_checkpoint(tmp_path / "run" / "checkpoint", model)
+    (tmp_path / "run" / "history.json").write_text("{}")
+    loaded = load_checkpoint(tmp_path / "run")
+    assert np.array_equal(loaded.parameters["Wf"], model.parameters["Wf"])
+    with pytest.raises(CheckpointError, match="has no checkpoint.json"):
+        load_checkpoint(tmp_path / "run" / "checkpoint" / ".." / "..")
