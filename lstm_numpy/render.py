@@ -5,6 +5,9 @@ The synthesizer needs no soundfont and no download: the melody is an electric-pi
 are a soft organ-like pad underneath. It is meant for listening to what the model made, not for
 beauty.
 
+In a notebook, ``listen(solo)`` plays the same sound in the page, and the plotting functions
+given ``path=None`` return the Figure for the notebook to show.
+
 Pictures use matplotlib, an optional extra (``pip install "lstm_numpy[plot]"``). It is imported
 only when a picture is asked for; without it the plotting functions raise an LstmNumpyError that
 says what to install, and everything else still works. Figures are drawn with the Agg canvas
@@ -43,6 +46,13 @@ def flatten_chords(chords: Optional[ChordsLike]) -> List[Chord]:
         else:
             flat.extend(item)
     return flat
+
+
+def melody_and_chords(solo, chords: Optional[ChordsLike] = None):
+    """(melody, flat chords) from an improvise.Solo, or from a list of Note and its chords."""
+    if chords is None and hasattr(solo, "melody"):
+        return list(solo.melody), flatten_chords(solo.chords)
+    return list(solo), flatten_chords(chords)
 
 
 def music_end(melody: Iterable[Note], chords: ChordsLike) -> Fraction:
@@ -121,12 +131,14 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
     return stereo * (0.9 / peak) if peak > 0 else stereo
 
 
-def write_wav(path, melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 130,
+def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,
               sample_rate: int = 22050) -> Path:
     """Write melody and chords as a 16-bit stereo WAV file, readable by any player and ``wave``.
 
+    melody: a list of Note with ``chords``, or an improvise.Solo on its own.
     Length: the music plus TAIL_SECONDS of decay (see :func:`synthesize`). Returns the path.
     """
+    melody, chords = melody_and_chords(melody, chords)
     audio = synthesize(melody, chords, tempo_bpm=tempo_bpm, sample_rate=sample_rate)
     pcm = np.round(audio * 32767).astype("<i2")
     buffer = io.BytesIO()
@@ -136,6 +148,21 @@ def write_wav(path, melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
     return _write_atomically(Path(path), buffer.getvalue())
+
+
+def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sample_rate: int = 22050):
+    """A player for a Jupyter notebook: ``listen(solo)`` as the last line of a cell plays it.
+
+    solo: an improvise.Solo, or a list of Note with ``chords``. Returns an IPython Audio object.
+    """
+    try:
+        from IPython.display import Audio
+    except ImportError:
+        raise LstmNumpyError('listening inside Python needs IPython; run pip install "lstm_numpy[notebook]", '
+                             'or write a file with write_wav.') from None
+    melody, chords = melody_and_chords(solo, chords)
+    audio = synthesize(melody, chords, tempo_bpm=tempo_bpm, sample_rate=sample_rate)
+    return Audio(audio.T, rate=sample_rate, normalize=False)
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
@@ -168,7 +195,9 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save_figure(figure, path) -> Path:
+def _save_figure(figure, path):
+    if path is None:
+        return figure
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return _write_atomically(Path(path), buffer.getvalue())
@@ -179,11 +208,15 @@ def _pitch_name(pitch: int) -> str:
     return f"{names[pitch % 12]}{pitch // 12 - 1}"
 
 
-def plot_piano_roll(path, melody: Sequence[Note], chords: ChordsLike, beats_per_bar: int = 4,
-                    title: Optional[str] = None) -> Path:
-    """Draw the solo over its chords as a piano roll (time across, pitch up) into a PNG file."""
+def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None, beats_per_bar: int = 4,
+                    title: Optional[str] = None):
+    """Draw the solo over its chords as a piano roll (time across, pitch up).
+
+    path: the PNG file to write; None returns the matplotlib Figure instead (a notebook shows it).
+    melody: a list of Note with ``chords``, or an improvise.Solo on its own.
+    """
+    melody, flat = melody_and_chords(melody, chords)
     notes = [n for n in melody if not n.is_rest]
-    flat = flatten_chords(chords)
     end = float(music_end(notes, flat)) or float(beats_per_bar)
     figure = _figure(width=min(24.0, max(6.0, end / 4)), height=4.5)
     from matplotlib.collections import PatchCollection  # safe now: _figure found matplotlib
@@ -214,8 +247,8 @@ def plot_piano_roll(path, melody: Sequence[Note], chords: ChordsLike, beats_per_
     return _save_figure(figure, path)
 
 
-def plot_loss(path, history: Dict[str, list]) -> Path:
-    """Draw the training curves into a PNG file.
+def plot_loss(path, history: Dict[str, list]):
+    """Draw the training curves into a PNG file (or return the Figure when path is None).
 
     history: {"loss": [one per epoch], "accuracy": [per epoch, a list with one per time step]};
     "accuracy" is optional. The loss is drawn on a log scale, since it falls by orders of magnitude
@@ -269,11 +302,7 @@ def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float
     """
     from .midi_io import write_midi
 
-    if chords is None and hasattr(solo, "melody"):
-        melody, chords = list(solo.melody), solo.chords
-    else:
-        melody = list(solo)
-    flat = flatten_chords(chords)
+    melody, flat = melody_and_chords(solo, chords)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = SoloFiles()

@@ -11,7 +11,7 @@ import pytest
 from lstm_numpy.changes import parse_changes
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.notes import Chord, Note
-from lstm_numpy.render import (SoloFiles, flatten_chords, music_end, plot_loss, plot_piano_roll,
+from lstm_numpy.render import (SoloFiles, flatten_chords, listen, music_end, plot_loss, plot_piano_roll,
                                synthesize, write_solo, write_wav)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -183,3 +183,31 @@ def test_write_solo_without_matplotlib_skips_only_the_picture(tmp_path, no_matpl
     files = write_solo(tmp_path / "solo", melody, chords)
     assert [p.name for p in files] == ["solo.mid", "solo.wav"]
     assert len(files.skipped) == 1 and "lstm_numpy[plot]" in files.skipped[0]
+
+
+# -------------------------------------------------------------------------------------- notebooks
+
+def test_a_solo_object_can_be_given_instead_of_melody_and_chords(tmp_path):
+    melody, chords = small_solo()
+    write_wav(tmp_path / "a.wav", melody, chords, sample_rate=8000)
+    write_wav(tmp_path / "b.wav", SimpleNamespace(melody=melody, chords=chords), sample_rate=8000)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_listen_gives_a_notebook_player_of_the_whole_solo():
+    pytest.importorskip("IPython")
+    melody, chords = small_solo()
+    player = listen(SimpleNamespace(melody=melody, chords=chords), tempo_bpm=120, sample_rate=8000)
+    with wave.open(__import__("io").BytesIO(player.data)) as w:
+        assert w.getnchannels() == 2 and w.getframerate() == 8000
+        assert w.getnframes() == round((8 * 0.5 + 1.0) * 8000)
+
+
+def test_pictures_without_a_path_are_returned_as_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    melody, chords = small_solo()
+    assert isinstance(plot_piano_roll(None, SimpleNamespace(melody=melody, chords=chords)), Figure)
+    assert isinstance(plot_loss(None, {"loss": [2.0, 1.0]}), Figure)
+    assert list(tmp_path.iterdir()) == []
