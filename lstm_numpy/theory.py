@@ -65,7 +65,9 @@ class SpelledPitch(NamedTuple):
 
 PitchLike = Union[int, SpelledPitch]
 
-_PITCH_RE = re.compile(r"^([A-Ga-g])(#*|-*)(-?\d+)?$")
+# Accidentals first: "B-4" is B flat 4. (A natural in octave -1, "C-1", reads as C flat 1, as
+# in music21; MIDI 0..11 are the only names this can affect.)
+_PITCH_RE = re.compile(r"^([A-Ga-g])(#+|-+)?(-?\d+)?$")
 
 
 def spell(midi: int) -> SpelledPitch:
@@ -87,6 +89,7 @@ def parse_pitch(text: str, octave: int = 4) -> SpelledPitch:
             f"{text!r} is not a pitch name; write a letter A-G, then '#' or '-' signs, "
             f"then an optional octave, such as 'B-3'.")
     letter, accidental, octave_text = match.groups()
+    accidental = accidental or ""
     alter = accidental.count("#") - accidental.count("-")
     return SpelledPitch(letter.upper(), alter, int(octave_text) if octave_text else octave)
 
