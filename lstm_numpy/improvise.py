@@ -141,7 +141,27 @@ def _progression(model: Model, chords, changes, beats_per_bar: int) -> Progressi
     if not progression or not any(progression):
         raise LstmNumpyError("there are no chords to improvise over: this model has none from its "
                              "training pieces, so pass changes such as 'Dm7 G7 | Cmaj7'.")
-    return progression
+    return _fill_empty_bars(progression, beats_per_bar)
+
+
+def _fill_empty_bars(progression: Progression, beats_per_bar: int) -> Progression:
+    """Give a bar without chords the chord still sounding from the bar before.
+
+    A piece can leave a bar without a new chord (the harmony simply goes on), but every bar needs
+    one to decode values over. Empty bars at the very start take the first chord there is.
+    """
+    first = next(bar for bar in progression if bar)[0]
+    held = replace(first, offset=Fraction(0), duration=Fraction(beats_per_bar))
+    filled = []
+    for bar in progression:
+        if bar:
+            # the latest in the bar; between equal offsets the later one in the list, as in decoding
+            last = sorted(bar, key=lambda chord: Fraction(chord.offset) % beats_per_bar)[-1]
+            filled.append(bar)
+            held = replace(last, offset=Fraction(0), duration=Fraction(beats_per_bar))
+        else:
+            filled.append([held])
+    return filled
 
 
 def _cycle(progression: Progression, n_bars: int) -> Progression:

@@ -257,3 +257,14 @@ def test_a_reloaded_checkpoint_improvises_the_same_solo(tmp_path):
     again = load_checkpoint(tmp_path / "ck")
     for mode in ("bars", "course"):
         assert generate_music(again, mode=mode, seed=4) == generate_music(model, mode=mode, seed=4)
+
+
+def test_a_bar_without_chords_keeps_the_chord_of_the_bar_before():
+    bars = course_like_chords(4)
+    bars[0], bars[2] = [], []
+    solo = generate_music(tiny_model(chords=bars), seed=0)
+    assert len(solo.chords) == 4
+    # bar 0 takes the first chord there is (bar 1's first); bar 2 the last one of bar 1
+    assert [c.pitches for c in solo.chords[0]] == [bars[1][0].pitches]
+    assert [c.pitches for c in solo.chords[2]] == [bars[1][-1].pitches]
+    assert solo.chords[2][0].offset == 8 and solo.chords[2][0].duration == 4
