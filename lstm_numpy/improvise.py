@@ -24,7 +24,7 @@ seed gives the same solo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import List, Optional, Sequence, Union
 
@@ -51,6 +51,7 @@ class Solo:
     chords: the chords under each bar (course mode: each set's chords), in place.
     values: the values decoded in each bar (course mode: "C,0.25" and the 50 greedy values).
     mode:   "bars" or "course".
+    temperature, seed: as given to generate_music (seed None when a Generator was passed).
     """
 
     bars: List[List[Note]]
@@ -59,7 +60,7 @@ class Solo:
     mode: str
     beats_per_bar: int = 4
     temperature: Optional[float] = None
-    seed: Optional[int] = field(default=None)
+    seed: Optional[int] = None
 
     @property
     def melody(self) -> List[Note]:
