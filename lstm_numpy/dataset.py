@@ -162,9 +162,7 @@ def _file_measures(path: Path, melody: Source, chords: Source, window, grouping:
                    ) -> List[Measure]:
     score = midi_io.read_midi(path)
     if melody is None or chords is None:
-        auto_melody, auto_chords = midi_io.choose_sources(score)
-        melody = auto_melody if melody is None else melody
-        chords = auto_chords if chords is None else chords
+        melody, chords = midi_io.choose_sources(score, melody, chords)
     tpq = score.ticks_per_beat
     melody_part = midi_io.part_elements(midi_io.select_notes(score, melody, "melody"), tpq)
     chord_part = midi_io.part_elements(midi_io.select_notes(score, chords, "chords"), tpq)

@@ -464,12 +464,13 @@ MIN_SHARE = 0.10  # a part needs at least this share of the busiest part's notes
 BASS_REGISTER = 48  # C3: a part whose mean pitch lies below is a bass line, not a melody
 
 
-def choose_sources(score: MidiScore) -> Tuple[Selector, Selector]:
-    """Pick the melody and the chord source of a file automatically.
+def choose_sources(score: MidiScore, melody: Union[str, int, Selector, None] = None,
+                   chords: Union[str, int, Selector, None] = None) -> Tuple[Selector, Selector]:
+    """Pick the melody and the chord source of a file automatically (those not given).
 
-    Candidates are the (track, channel) pairs with notes; channel 10 (drums) never counts.
-    Parts with at least 10% as many notes as the busiest part are preferred for both roles, so a
-    few stray notes do not win.
+    Candidates are the (track, channel) pairs with notes; channel 10 (drums) never counts, nor
+    does a part the caller already chose for the other role. Parts with at least 10% as many
+    notes as the busiest part are preferred for both roles, so a few stray notes do not win.
 
     - Melody: the most monophonic part (largest share of onsets that sound one note), leaving
       out bass lines (mean pitch below C3, MIDI 48) unless nothing else is left. Parts within
@@ -485,18 +486,36 @@ def choose_sources(score: MidiScore) -> Tuple[Selector, Selector]:
         raise MidiError(f"{score.path}: the file has only drum notes (channel 10), so there is "
                         "no melody or harmony to learn from; use a file with pitched parts.")
     busiest = max(s.n_notes for s in stats)
-    enough = [s for s in stats if s.n_notes >= MIN_SHARE * busiest]
-    candidates = [s for s in enough if s.mean_pitch >= BASS_REGISTER] or enough
-    best = max(s.monophony for s in candidates)
-    melody = max((s for s in candidates if s.monophony >= best - MONOPHONY_TIE),
-                 key=lambda s: s.mean_pitch)
-    comping = [s for s in stats if s is not melody and s.polyphony > 1.0]
-    if not comping:
-        raise MidiError(f"{score.path}: no part besides the melody ({melody.selector}) ever plays "
-                        "two or more notes at once, so there are no chords; pass chords= a track "
-                        f"or channel that plays chords. {_track_list(score)}")
-    chords = max(comping, key=lambda s: (s.n_notes >= MIN_SHARE * busiest, s.polyphony))
-    return melody.selector, chords.selector
+    if melody is None:
+        taken = _matching(score, stats, chords)
+        enough = [s for s in stats if s.n_notes >= MIN_SHARE * busiest and s not in taken]
+        enough = enough or [s for s in stats if s not in taken] or stats
+        candidates = [s for s in enough if s.mean_pitch >= BASS_REGISTER] or enough
+        best = max(s.monophony for s in candidates)
+        melody = max((s for s in candidates if s.monophony >= best - MONOPHONY_TIE),
+                     key=lambda s: s.mean_pitch).selector
+    if chords is None:
+        taken = _matching(score, stats, melody)
+        comping = [s for s in stats if s not in taken and s.polyphony > 1.0]
+        if not comping:
+            raise MidiError(f"{score.path}: no part besides the melody ({melody}) ever plays "
+                            "two or more notes at once, so there are no chords; pass chords= a "
+                            f"track or channel that plays chords. {_track_list(score)}")
+        chords = max(comping, key=lambda s: (s.n_notes >= MIN_SHARE * busiest, s.polyphony)
+                     ).selector
+    return parse_selector(melody), parse_selector(chords)
+
+
+def _matching(score: MidiScore, stats: List[SourceStats], source) -> List[SourceStats]:
+    """The parts that ``source`` (a selector, or None for none) names."""
+    if source is None:
+        return []
+    selector = parse_selector(source)
+    return [s for s in stats
+            if selector.track in (None, s.selector.track)
+            and selector.channel in (None, s.selector.channel)
+            and (selector.name is None
+                 or score.track_names[s.selector.track].casefold() == selector.name.casefold())]
 
 
 # --------------------------------------------------------------------------------------------

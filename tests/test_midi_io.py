@@ -254,6 +254,16 @@ def test_automatic_choice_on_the_corpus_layout(tmp_path, with_bass):
     assert (chords.track, chords.channel) == (2, 1)
 
 
+def test_automatic_choice_fills_in_only_the_missing_role(tmp_path):
+    score = midi_io.read_midi(default_layout(tmp_path / "song.mid"))
+    melody, chords = midi_io.choose_sources(score, chords="ch2")
+    assert (melody.track, chords) == (1, midi_io.Selector(channel=1))
+    melody, chords = midi_io.choose_sources(score, melody="Melody")
+    assert (melody, chords.track) == (midi_io.Selector(name="Melody"), 2)
+    with pytest.raises(MidiError, match="no part besides the melody"):
+        midi_io.choose_sources(score, melody="Piano")  # the only chordal part is taken
+
+
 def test_automatic_choice_in_a_type0_file_and_drums_never(tmp_path):
     tpq = 96
     drums = [e for b in range(16) for e in (on(b * tpq, 42, channel=9), on(b * tpq, 36, channel=9),

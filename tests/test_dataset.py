@@ -1,0 +1,333 @@
+"""Tests of the course's data pipeline (lstm_numpy.dataset).
+
+Expected values come from the reference run of the original code (metheny_reference.json), from
+the files built here with mido, or from properties that hold for any input.
+"""
+
+from fractions import Fraction
+
+import mido
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lstm_numpy
+from lstm_numpy import dataset
+from lstm_numpy.errors import LstmNumpyError, MidiError
+from lstm_numpy.notes import Chord, Note
+
+
+# ---------------------------------------------------------------- the course file, exactly
+
+@pytest.fixture(scope="module")
+def course_measures(course_midi):
+    return dataset.get_measures(course_midi, preset="course")
+
+
+def test_course_measures_equal_the_reference(course_measures, reference):
+    # entry 0 of the reference is the course's offset-0 metadata pseudo-measure, not music
+    melody_ref, chords_ref = reference["melody_measures"][1:], reference["chords_per_measure"][1:]
+    assert len(course_measures) == len(melody_ref) == len(chords_ref) == 18
+    for measure, melody, chords in zip(course_measures, melody_ref, chords_ref):
+        assert float(measure.start) == chords["measure_start_abs"] and measure.length == 4
+        assert [(float(n.offset), float(n.duration), n.pitch) for n in measure.melody] == [
+            (x["offset_abs"], x["quarterLength"], x["midi"]) for x in melody]
+        assert [(float(c.offset), float(c.duration), list(c.pitches)) for c in measure.chords] == [
+            (x["offset_abs"], x["quarterLength"], x["midi"]) for x in chords["chords"]]
+
+
+def test_course_measures_are_exact_fractions_on_the_grid(course_measures):
+    for measure in course_measures:
+        for element in measure.melody + measure.chords:
+            assert isinstance(element.offset, Fraction) and isinstance(element.duration, Fraction)
+            for x in (element.offset, element.duration):
+                assert (4 * x).denominator == 1 or (3 * x).denominator == 1
+            assert measure.start <= element.offset <= measure.start + 4
+
+
+def test_course_tokens_per_measure(course_measures, reference):
+    # one value per melody note: the measure sizes the specification lists
+    sizes = [len(g.split(" ")) for g in reference["abstract_grammars"]]
+    assert [len(m.melody) for m in course_measures] == sizes
+    assert sizes == [12, 12, 15, 12, 12, 8, 11, 7, 6, 12, 10, 11, 10, 8, 12, 19, 8, 8]
+
+
+def test_get_musical_data_reproduces_the_course(course_midi, reference):
+    chords, abstract_grammars = lstm_numpy.get_musical_data(course_midi, preset="course")
+    assert abstract_grammars == reference["abstract_grammars"]
+    assert len(chords) == len(abstract_grammars) == 18
+    assert all(isinstance(c, Chord) for measure in chords for c in measure)
+
+    corpus, values, val_indices, indices_val = lstm_numpy.get_corpus_data(abstract_grammars)
+    assert corpus == reference["corpus"] and len(corpus) == 193
+    assert values == reference["values_sorted"] and len(values) == 78
+
+
+def test_course_preset_can_be_overridden(course_midi):
+    by_name = dataset.get_measures(course_midi, preset="course", melody="guitar", chords="Piano")
+    assert by_name == dataset.get_measures(course_midi, preset="course")
+    shorter = dataset.get_measures(course_midi, preset="course", window=(476, 495.9))
+    assert [m.start for m in shorter] == [476, 480, 484, 488, 492]
+
+
+def test_course_file_without_preset_reads_the_whole_piece(course_midi):
+    measures = dataset.get_measures(course_midi)
+    starts = [m.start for m in measures]
+    assert len(measures) > 100 and starts == sorted(set(starts))
+    assert all(m.length == 4 and m.start % 4 == 0 for m in measures)
+    solo = {m.start: m for m in measures}
+    course = dataset.get_measures(course_midi, preset="course")
+    # inside the solo the bar lines agree with the course's grouping; notes sounding as guitar
+    # double-stops elsewhere are the only possible difference, and there are none in the solo
+    assert [solo[m.start].melody for m in course] == [m.melody for m in course]
+
+
+# ---------------------------------------------------------------- corpus and windows
+
+def test_get_corpus_data_sorted_and_consistent(reference):
+    corpus, values, val_indices, indices_val = dataset.get_corpus_data(
+        reference["abstract_grammars"])
+    assert values == sorted(set(corpus))
+    assert all(values[val_indices[v]] == v == indices_val[val_indices[v]] for v in values)
+    counts = {v: corpus.count(v) for v in values}
+    assert counts == reference["value_counts"]
+
+
+def test_data_processing_windows_equal_the_reference(reference):
+    corpus, values, val_indices, _ = dataset.get_corpus_data(reference["abstract_grammars"])
+    X, Y, n_values = lstm_numpy.data_processing(corpus, val_indices, m=60, Tx=30)
+    assert X.shape == tuple(reference["X_shape"]) and Y.shape == tuple(reference["Y_shape"])
+    assert n_values == reference["n_values"] == 78
+    starts = reference["data_processing"]["corpus_starts_all60"]
+    for i, s in enumerate(starts):
+        assert not X[i, 0].any()
+        assert [values[k] for k in X[i, 1:].argmax(axis=1)] == corpus[s + 1:s + 30]
+    for example in reference["data_processing"]["first3"]:
+        i = example["example"]
+        assert [values[k] for k in X[i, 1:].argmax(axis=1)] == example["values"][1:]
+        assert [values[k] for k in Y[:29, i].argmax(axis=1)] == example["values"][1:]
+    assert not Y[29].any()
+
+
+def test_data_processing_leaves_global_random_state_alone(reference):
+    corpus, _, val_indices, _ = dataset.get_corpus_data(reference["abstract_grammars"])
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    dataset.data_processing(corpus, val_indices)
+    assert np.random.random() == expected
+
+
+@given(st.lists(st.sampled_from("abcdefgh"), min_size=2, max_size=80), st.integers(1, 12),
+       st.integers(1, 40), st.integers(0, 2**31 - 1))
+@settings(max_examples=60, deadline=None)
+def test_one_hot_properties(corpus, m, Tx, seed):
+    if len(corpus) < Tx + 1:
+        with pytest.raises(LstmNumpyError, match="too few"):
+            dataset.data_processing(corpus, {v: i for i, v in enumerate(sorted(set(corpus)))},
+                                    m=m, Tx=Tx, seed=seed)
+        return
+    _, values, val_indices, _ = dataset.get_corpus_data([" ".join(corpus)])
+    X, Y, n_values = dataset.data_processing(corpus, val_indices, m=m, Tx=Tx, seed=seed)
+    assert n_values == len(values)
+    assert X.shape == (m, Tx, n_values) and Y.shape == (Tx, m, n_values)
+    assert X.dtype == Y.dtype == np.float32
+    assert set(np.unique(X)) <= {0.0, 1.0}
+    assert (X[:, 0].sum(axis=1) == 0).all() and (X[:, 1:].sum(axis=2) == 1).all()
+    assert (Y[:-1].sum(axis=2) == 1).all() and not Y[-1].any()
+    for t in range(Tx - 1):
+        assert np.array_equal(Y[t], X[:, t + 1])
+    # every window is a stretch of the corpus
+    joined = [values[k] for k in X[0, 1:].argmax(axis=1)]
+    assert any(corpus[s + 1:s + Tx] == joined for s in range(len(corpus) - Tx))
+
+
+def test_data_processing_rejects_bad_input():
+    with pytest.raises(LstmNumpyError, match="not in values_indices"):
+        dataset.data_processing(list("abcd"), {"a": 0, "b": 1}, m=2, Tx=2)
+    with pytest.raises(LstmNumpyError, match="positive"):
+        dataset.data_processing(list("abcd"), {"a": 0, "b": 1, "c": 2, "d": 3}, m=0, Tx=2)
+
+
+# ---------------------------------------------------------------- any file: bars, sources
+
+def on(tick, pitch, channel):
+    return tick, mido.Message("note_on", note=pitch, velocity=80, channel=channel)
+
+
+def off(tick, pitch, channel):
+    return tick, mido.Message("note_off", note=pitch, velocity=0, channel=channel)
+
+
+def events_of(notes, tpq, channel):
+    """(offset beats, length beats, pitches) -> note events, ends first at equal ticks."""
+    events = []
+    for offset, length, pitches in notes:
+        for p in pitches:
+            events += [on(int(offset * tpq), p, channel), off(int((offset + length) * tpq), p,
+                                                             channel)]
+    return sorted(events, key=lambda e: (e[0], e[1].type == "note_on"))
+
+
+def make_track(events, name=None, meta=()):
+    out = mido.MidiTrack()
+    if name:
+        out.append(mido.MetaMessage("track_name", name=name))
+    now = 0
+    for tick, msg in sorted(list(meta) + list(events), key=lambda e: e[0]):
+        out.append(msg.copy(time=tick - now))
+        now = tick
+    return out
+
+
+def write(path, tracks, tpq=480, type=1):
+    midi = mido.MidiFile(type=type, ticks_per_beat=tpq)
+    midi.tracks.extend(tracks)
+    midi.save(str(path))
+    return path
+
+
+def sig(tick, numerator, denominator):
+    return tick, mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)
+
+
+VOICING = (48, 52, 55, 59)
+
+
+def test_bars_follow_a_three_four_time_signature(tmp_path):
+    tpq = 120
+    melody = [(Fraction(b), Fraction(1, 2), (70,)) for b in range(12)]
+    chords = [(Fraction(3 * k), Fraction(3), VOICING) for k in range(4)]
+    path = write(tmp_path / "waltz.mid", [
+        make_track([], meta=[sig(0, 3, 4)]),
+        make_track(events_of(melody, tpq, 0), "Melody"),
+        make_track(events_of(chords, tpq, 1), "Piano")], tpq)
+    measures = dataset.get_measures(path)
+    assert [(m.start, m.length, len(m.melody), len(m.chords)) for m in measures] == [
+        (0, 3, 3, 1), (3, 3, 3, 1), (6, 3, 3, 1), (9, 3, 3, 1)]
+
+
+def test_time_signature_change_and_an_empty_bar(tmp_path):
+    tpq = 96
+    # two bars of 4/4, then 3/4 from beat 8; bar 1 (beats 4..8) has no melody
+    melody = [(Fraction(0), Fraction(1), (72,)), (Fraction(8), Fraction(1), (74,)),
+              (Fraction(11), Fraction(1), (76,))]
+    chords = [(Fraction(0), Fraction(2), VOICING), (Fraction(8), Fraction(1), VOICING)]
+    path = write(tmp_path / "change.mid", [
+        make_track(events_of(melody, tpq, 0) + events_of(chords, tpq, 1), "Both",
+                   meta=[sig(0, 4, 4), sig(8 * tpq, 3, 4)])], tpq, type=0)
+    measures = dataset.get_measures(path, melody="ch1", chords="ch2")
+    assert [(m.start, m.length) for m in measures] == [(0, 4), (8, 3), (11, 3)]
+    # beat 11 starts no chord: the chord sounding at its bar line is carried into it
+    assert measures[2].chords == (Chord(Fraction(11), Fraction(3), VOICING, 80),)
+    assert measures[1].melody == (Note(Fraction(8), Fraction(1), 74, 80),)
+
+
+def test_type0_file_with_two_channels_needs_no_options(tmp_path):
+    tpq = 384
+    melody = [(Fraction(k, 2), Fraction(1, 2), (65 + k % 7,)) for k in range(16)]
+    chords = [(Fraction(2 * k), Fraction(2), VOICING) for k in range(4)]
+    path = write(tmp_path / "type0.mid", [make_track(
+        events_of(melody, tpq, 3) + events_of(chords, tpq, 7), "Song",
+        meta=[(0, mido.MetaMessage("set_tempo", tempo=400000)),
+              (4 * tpq, mido.MetaMessage("set_tempo", tempo=700000))])], tpq, type=0)
+    measures = dataset.get_measures(path)
+    assert [len(m.melody) for m in measures] == [8, 8]
+    assert [n.pitch for m in measures for n in m.melody] == [65 + k % 7 for k in range(16)]
+    assert [len(m.chords) for m in measures] == [2, 2]
+
+
+def test_melody_double_stops_count_as_their_top_note(tmp_path):
+    tpq = 96
+    melody = [(Fraction(0), Fraction(1), (64, 67)), (Fraction(1), Fraction(1), (69,))]
+    chords = [(Fraction(0), Fraction(4), VOICING)]
+    path = write(tmp_path / "stops.mid", [make_track(events_of(melody, tpq, 0), "Guitar"),
+                                          make_track(events_of(chords, tpq, 1), "Piano")], tpq)
+    measures = dataset.get_measures(path, melody="Guitar", chords="Piano")
+    assert [n.pitch for n in measures[0].melody] == [67, 69]
+
+
+def test_several_files_make_one_corpus(tmp_path):
+    tpq = 96
+    paths = []
+    for k, pitch in enumerate((60, 62)):
+        melody = [(Fraction(b), Fraction(1), (pitch + b % 3,)) for b in range(8)]
+        chords = [(Fraction(4 * b), Fraction(4), VOICING) for b in range(2)]
+        paths.append(write(tmp_path / f"f{k}.mid", [
+            make_track(events_of(melody, tpq, 0), "Melody"),
+            make_track(events_of(chords, tpq, 1), "Piano")], tpq))
+    one = [dataset.get_measures(p) for p in paths]
+    both = dataset.get_measures(paths)
+    assert both == one[0] + one[1] and len(both) == 4
+    chords, grammars = dataset.get_musical_data(paths)
+    assert len(chords) == len(grammars) == 4
+    assert grammars[:2] == dataset.get_musical_data(paths[0])[1]
+
+
+def test_load_music_utils_on_given_files(tmp_path):
+    tpq = 96
+    melody = [(Fraction(k, 2), Fraction(1, 2), (60 + (k * 5) % 12,)) for k in range(64)]
+    chords = [(Fraction(4 * b), Fraction(4), VOICING) for b in range(8)]
+    path = write(tmp_path / "song.mid", [make_track(events_of(melody, tpq, 0), "Melody"),
+                                         make_track(events_of(chords, tpq, 1), "Piano")], tpq)
+    X, Y, n_values, indices_values = dataset.load_music_utils(path, m=7, Tx=10, seed=3)
+    assert X.shape == (7, 10, n_values) and Y.shape == (10, 7, n_values)
+    assert sorted(indices_values) == list(range(n_values))
+    assert np.array_equal(Y[:-1], X[:, 1:].transpose(1, 0, 2))
+
+
+def test_load_music_utils_course(course_midi, reference):
+    X, Y, n_values, indices_values = lstm_numpy.load_music_utils(course_midi, preset="course")
+    assert n_values == 78 and X.shape == (60, 30, 78) and Y.shape == (30, 60, 78)
+    assert [indices_values[i] for i in range(78)] == reference["values_sorted"]
+    s = reference["data_processing"]["corpus_starts_all60"][0]
+    assert [indices_values[k] for k in X[0, 1:].argmax(axis=1)] == reference["corpus"][s + 1:s + 30]
+
+
+def test_default_corpus(monkeypatch, tmp_path):
+    assert dataset.default_corpus_dir().name == "data"
+    monkeypatch.setattr(dataset, "default_corpus_dir", lambda: tmp_path / "nowhere")
+    with pytest.raises(MidiError, match="nowhere"):
+        dataset.default_corpus_paths()
+    with pytest.raises(MidiError, match="default corpus"):
+        dataset.load_music_utils()
+
+
+def test_default_corpus_loads_when_present():
+    if not list(dataset.default_corpus_dir().glob("*.mid")):
+        pytest.skip("the default corpus in data/ has not been written")
+    X, Y, n_values, indices_values = dataset.load_music_utils(m=8, Tx=30)
+    assert X.shape == (8, 30, n_values) and len(indices_values) == n_values
+
+
+# ---------------------------------------------------------------- bad input through the pipeline
+
+def test_pipeline_errors_name_the_file(tmp_path):
+    tpq = 96
+    melody = [(Fraction(b), Fraction(1), (72,)) for b in range(4)]
+    lone = write(tmp_path / "lone.mid", [make_track(events_of(melody, tpq, 0), "Melody")], tpq)
+    with pytest.raises(MidiError, match="lone.mid.*no chords"):
+        dataset.get_measures(lone)
+    with pytest.raises(MidiError, match="lone.mid.*never plays two or more notes"):
+        dataset.get_measures(lone, chords="Melody")
+    with pytest.raises(MidiError, match="lone.mid.*no track is named 'Sax'"):
+        dataset.get_measures(lone, melody="Sax", chords="Melody")
+    with pytest.raises(MidiError, match="No MIDI files"):
+        dataset.get_measures([])
+    with pytest.raises(LstmNumpyError, match="Unknown preset"):
+        dataset.get_measures(lone, preset="metheny")
+    with pytest.raises(LstmNumpyError, match="window"):
+        dataset.get_measures(lone, window=(8, 4))
+    with pytest.raises(MidiError, match="lone.mid.*in the window"):
+        dataset.get_measures(lone, melody="Melody", chords="Melody", window=(100, 200))
+
+
+def test_short_corpus_is_a_clear_error(tmp_path):
+    tpq = 96
+    melody = [(Fraction(b), Fraction(1), (72,)) for b in range(4)]
+    chords = [(Fraction(0), Fraction(4), VOICING)]
+    path = write(tmp_path / "short.mid", [make_track(events_of(melody, tpq, 0), "Melody"),
+                                          make_track(events_of(chords, tpq, 1), "Piano")], tpq)
+    with pytest.raises(LstmNumpyError, match="4 values, too few for windows of Tx=30"):
+        dataset.load_music_utils(path)
