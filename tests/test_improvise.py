@@ -268,3 +268,21 @@ def test_a_bar_without_chords_keeps_the_chord_of_the_bar_before():
     assert [c.pitches for c in solo.chords[0]] == [bars[1][0].pitches]
     assert [c.pitches for c in solo.chords[2]] == [bars[1][-1].pitches]
     assert solo.chords[2][0].offset == 8 and solo.chords[2][0].duration == 4
+
+
+def test_course_mode_plays_over_the_courses_five_chord_sets(course_midi, reference):
+    dataset = pytest.importorskip("lstm_numpy.dataset")
+    from lstm_numpy.model import init_model
+
+    chords, grammars = dataset.get_musical_data(course_midi, preset="course")
+    _, _, _, indices_values = dataset.get_corpus_data(grammars)
+    model = init_model([indices_values[i] for i in range(len(indices_values))], n_a=8, seed=0, chords=chords)
+    solo = generate_music(model, mode="course", seed=0)
+
+    # The course used its chord groups 1..int(19 / 3) - 1 (SPEC section 8); group 0 was metadata.
+    expected_sets = reference["chords_per_measure"][1:int(reference["n_chords_dict"] / 3)]
+    assert len(solo.chords) == len(expected_sets) == 5
+    for k, (ours, theirs) in enumerate(zip(solo.chords, expected_sets)):
+        assert [c.pitches for c in ours] == [tuple(c["midi"]) for c in theirs["chords"]]
+        assert [float(c.offset) for c in ours] == [4 * k + c["offset_in_measure"] for c in theirs["chords"]]
+        assert [float(c.duration) for c in ours] == pytest.approx([c["quarterLength"] for c in theirs["chords"]])
