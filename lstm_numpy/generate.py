@@ -1,0 +1,55 @@
+"""Improvise a solo from a trained checkpoint: ``python -m lstm_numpy.generate --checkpoint DIR``.
+
+Writes a MIDI file (melody and chord tracks), a WAV rendering beside it (same name, ``.wav``) and,
+when matplotlib is installed, a piano roll (``.png``). The chords come from the pieces the model was
+trained on, or from ``--changes "Dm7 G7 | Cmaj7 | ..."`` (bars separated by ``|``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import cli
+from .errors import LstmNumpyError
+
+
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m lstm_numpy.generate", description="Improvise a jazz solo with a trained model.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder written by lstm_numpy.train (e.g. output/checkpoint)")
+    p.add_argument("--temperature", type=cli.non_negative_float, default=1.0, help="0 is the course's greedy choice; higher is bolder (default 1.0)")
+    p.add_argument("--top-k", type=cli.positive_int, help="sample only among the k likeliest values")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same solo (default 0)")
+    p.add_argument("--bars", type=cli.positive_int, help="bars to improvise (default: 16, or the length of --changes)")
+    p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')
+    p.add_argument("--mode", choices=["bars", "course"], default="bars",
+                   help="'bars': one continuing solo over the chords (default); 'course': the course's exact procedure")
+    p.add_argument("--tempo", type=cli.positive_float, default=130.0, help="beats per minute (default 130)")
+    p.add_argument("--out", default="output/my_music.mid", metavar="FILE.mid", help="the MIDI file to write (default output/my_music.mid)")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .changes import parse_changes
+    from .checkpoint import load_checkpoint
+    from .improvise import generate_music
+    from .render import write_solo
+
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise LstmNumpyError(f"--out {args.out}: the output must be a .mid file; WAV and PNG are written beside it.")
+    model = load_checkpoint(args.checkpoint)
+    changes = parse_changes(args.changes) if args.changes else None
+    solo = generate_music(model, changes=changes, n_bars=args.bars, mode=args.mode,
+                          temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = write_solo(out.with_suffix(""), solo, tempo_bpm=args.tempo)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

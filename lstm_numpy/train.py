@@ -1,0 +1,232 @@
+"""Train the course model: ``python -m lstm_numpy.train``.
+
+With no arguments it trains on the project's own corpus in ``data/`` with the course's settings
+(n_a = 64, Tx = 30, 100 epochs, batch 32, Adam with lr 0.01 and decay 0.01) and writes, into the
+output folder it prints:
+
+    checkpoint/      weights, optimizer state, configuration, vocabulary and chords
+    history.json     {"loss": [one per epoch], "accuracy": [per epoch, one per time step]}
+    loss.png         the loss curve (needs matplotlib: pip install "lstm_numpy[plot]")
+    solo.mid/.wav/.png   a first improvised solo over the training chords
+
+Every setting lives in one plain object, :class:`TrainConfig`; each field is a command-line
+option of the same name, and the whole object is saved with the checkpoint, so a run can be
+resumed (``--resume DIR``) or repeated exactly. Ctrl-C saves the last finished epoch and exits
+with status 130; ``--resume`` then carries on and ends with the same weights as an uninterrupted
+run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from . import cli
+from .errors import LstmNumpyError
+
+# The course's training windows: m examples of Tx values each.
+COURSE_M = 60
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved with each checkpoint)."""
+
+    # data
+    midi: List[str] = field(default_factory=list)  # empty: the default corpus in data/
+    preset: Optional[str] = None  # "course": the course file's choices
+    melody: Optional[str] = None  # melody source: track index, track name or channel
+    chords: Optional[str] = None  # chord source, same syntax
+    Tx: int = 30
+    m: Optional[int] = None  # training windows; None: 60 (the course), more for a larger corpus
+    # model and optimizer
+    n_a: int = 64
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    decay: float = 0.01
+    clip_norm: Optional[float] = None
+    dtype: str = "float32"
+    seed: int = 0
+    # the first solo written after training
+    bars: int = 16
+    temperature: float = 1.0
+    tempo: float = 130.0
+
+
+def windows_for(corpus_length: int, Tx: int) -> int:
+    """How many training windows to draw when ``m`` is not given.
+
+    The course drew 60 windows from its 193 values, so each value was seen about 60*30/193 = 9
+    times. A larger corpus keeps the course's 60 as a floor and otherwise draws enough windows to
+    cover every value about twice.
+    """
+    return max(COURSE_M, (2 * corpus_length) // Tx)
+
+
+def build_parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(
+        prog="python -m lstm_numpy.train",
+        description="Train the jazz LSTM on MIDI solos and write a checkpoint and a first solo.",
+    )
+    d = TrainConfig()
+    data = p.add_argument_group("data")
+    data.add_argument("--midi", nargs="+", metavar="FILE", help="MIDI files to learn from (default: the corpus in data/)")
+    data.add_argument("--preset", choices=["course"], help="'course': original_metheny.mid's melody, chords and solo window")
+    data.add_argument("--melody", metavar="SOURCE", help="melody source: a track index, a track name or a channel (e.g. ch5)")
+    data.add_argument("--chords", metavar="SOURCE", help="chord source, same syntax as --melody")
+    data.add_argument("--Tx", type=cli.positive_int, help=f"values per training window (default {d.Tx})")
+    data.add_argument("--m", type=cli.positive_int, help="number of training windows (default: 60, more for a larger corpus)")
+    model = p.add_argument_group("model and training")
+    model.add_argument("--n-a", dest="n_a", type=cli.positive_int, help=f"LSTM hidden units (default {d.n_a})")
+    model.add_argument("--epochs", type=cli.positive_int, help=f"epochs (default {d.epochs})")
+    model.add_argument("--batch-size", type=cli.positive_int, help=f"mini-batch size (default {d.batch_size})")
+    model.add_argument("--lr", type=cli.positive_float, help=f"Adam learning rate (default {d.lr})")
+    model.add_argument("--decay", type=cli.non_negative_float, help=f"learning-rate time decay per update (default {d.decay})")
+    model.add_argument("--clip-norm", type=cli.positive_float, help="clip the gradient's global norm to this value")
+    model.add_argument("--dtype", choices=["float32", "float64"], help=f"floating-point type (default {d.dtype})")
+    model.add_argument("--seed", type=int, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
+    solo = p.add_argument_group("the first solo")
+    solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
+    solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
+    solo.add_argument("--tempo", type=cli.positive_float, help=f"beats per minute (default {d.tempo:g})")
+    run = p.add_argument_group("output")
+    run.add_argument("--out", metavar="DIR", default="output", help="output folder (default: output)")
+    run.add_argument("--resume", metavar="DIR", help="continue the run saved in this output folder")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args, base: Optional[TrainConfig] = None) -> TrainConfig:
+    """The configuration: ``base`` (defaults, or a resumed run's) overridden by the given options."""
+    values = asdict(base or TrainConfig())
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return TrainConfig(**values)
+
+
+def _write_json_atomically(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def load_training_data(config: TrainConfig):
+    """MIDI -> values -> one-hot windows, as the config says. Returns (X, Y, indices_values, chords)."""
+    from .dataset import data_processing, get_corpus_data, get_musical_data, default_corpus_paths
+
+    paths = config.midi or [str(p) for p in default_corpus_paths()]
+    for path in paths:
+        if not Path(path).is_file():
+            raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
+    chords, abstract_grammars = get_musical_data(
+        paths if len(paths) > 1 else paths[0], preset=config.preset, melody=config.melody, chords=config.chords
+    )
+    corpus, values, values_indices, indices_values = get_corpus_data(abstract_grammars)
+    m = config.m or windows_for(len(corpus), config.Tx)
+    X, Y, n_values = data_processing(corpus, values_indices, m=m, Tx=config.Tx, seed=config.seed)
+    return X, Y, [indices_values[i] for i in range(n_values)], chords
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import numpy as np
+
+    from .checkpoint import load_training_state, save_checkpoint
+    from .model import init_model, train
+    from .optim import Adam
+
+    args = build_parser().parse_args(argv)
+    out = Path(args.resume or args.out)
+
+    if args.resume:
+        state = load_training_state(out / "checkpoint")
+        config = config_from_args(args, TrainConfig(**state.config))
+        model, history, start_epoch = state.model, state.history, state.epoch
+        optimizer = Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm)
+        optimizer.load_state_dict(state.optimizer_state)
+        X, Y, indices_values, _ = load_training_data(config)
+        if indices_values != model.indices_values:
+            raise LstmNumpyError(f"{out}: the training data no longer gives the checkpoint's vocabulary; resume with the same --midi files.")
+    else:
+        config = config_from_args(args)
+        if config.preset == "course" and not config.midi:
+            raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
+        X, Y, indices_values, chords = load_training_data(config)
+        model = init_model(indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype), chords=chords, config=asdict(config))
+        optimizer = Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm)
+        history, start_epoch = None, 0
+    model.config = asdict(config)
+    X = X.astype(config.dtype, copy=False)
+    Y = Y.astype(config.dtype, copy=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.quiet:
+        print(f"training on {X.shape[0]} windows of {config.Tx} values ({X.shape[2]} distinct values); writing to {out}/", file=sys.stderr)
+
+    # Ctrl-C may land in the middle of an epoch, when the weights are half updated: keep a copy of
+    # the weights and optimizer state as they were after the last finished epoch.
+    last = {"epoch": start_epoch, "parameters": None, "optimizer": None, "history": history}
+
+    bar = None
+    if not args.quiet and config.epochs > start_epoch:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
+
+    def on_epoch_end(epoch: int, hist) -> None:
+        last.update(epoch=epoch + 1, history=hist,
+                    parameters={k: v.copy() for k, v in model.parameters.items()},
+                    optimizer=optimizer.state_dict())
+        if bar is not None:
+            bar.set_postfix(loss=f"{hist['loss'][-1]:.3f}")
+            bar.update(1)
+
+    try:
+        history = train(model, X, Y, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
+                        seed=config.seed, start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        if last["parameters"] is not None:
+            model.parameters = last["parameters"]
+            save_checkpoint(out / "checkpoint", model, optimizer_state=last["optimizer"], epoch=last["epoch"], history=last["history"])
+            _write_json_atomically(out / "history.json", last["history"])
+            print(f"interrupted: saved epoch {last['epoch']} in {out}/checkpoint; continue with --resume {out}", file=sys.stderr)
+        raise
+    if bar is not None:
+        bar.close()
+
+    save_checkpoint(out / "checkpoint", model, optimizer_state=optimizer.state_dict(), epoch=config.epochs, history=history)
+    _write_json_atomically(out / "history.json", history)
+    written = [out / "checkpoint", out / "history.json"]
+    written += _pictures_and_solo(model, history, config, out)
+    print(f"wrote {len(written)} outputs to {out}/: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[Path]:
+    """The loss curve and a first solo; plots are skipped (with a note) when matplotlib is missing."""
+    from .improvise import generate_music
+    from .render import plot_loss, write_solo
+
+    written: List[Path] = []
+    try:
+        plot_loss(out / "loss.png", history)
+        written.append(out / "loss.png")
+    except LstmNumpyError as why:
+        print(f"note: {why}", file=sys.stderr)
+    solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
+    written += write_solo(out / "solo", solo, tempo_bpm=config.tempo)
+    return written
+
+
+if __name__ == "__main__":
+    cli.run(main)
