@@ -81,7 +81,12 @@ def parse_value(value: str) -> Value:
         return Value(terms[0], Fraction(terms[1]))
     upper, lower = terms[2][1:], terms[3][:-1]
     for name in (upper, lower):
-        theory.parse_interval(name)  # raises with a clear message when the name is wrong
+        try:
+            theory.parse_interval(name)
+        except LstmNumpyError:
+            raise LstmNumpyError(
+                f"Malformed value {value!r}: {name!r} is not an interval name such as 'm2', "
+                f"'P-4' or 'dd5'.") from None
     return Value(terms[0], Fraction(terms[1]), upper, lower)
 
 
@@ -274,7 +279,8 @@ def unparse_values(values: Sequence[str], chords: Sequence[Chord], rng: np.rando
 
     Returns one Note per value, offsets relative to the same origin as the chords; rests are
     ``Note(pitch=None)``. A bounded value keeps the previous note within its interval range;
-    see :func:`candidate_pitches` and the fallbacks in the module's helpers.
+    see :func:`candidate_pitches`, :func:`_bounded_tone` and :func:`_free_tone` for the rules
+    and fallbacks. (One addition: a pitch outside MIDI's 0..127 is moved back by octaves.)
     """
     ordered = _sorted_chords(chords)
     previous = None if prev_pitch is None else theory.spell(int(prev_pitch))
