@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .errors import CheckpointError
+from .errors import CheckpointError, LstmNumpyError
 from .model import Model
 from .notes import Chord
 
@@ -104,7 +104,7 @@ def save_checkpoint(
         "format": FORMAT,
         "version": VERSION,
         "config": model.config,
-        "vocabulary": list(model.indices_values),
+        "vocabulary": _vocabulary_list(model.indices_values),
         "chords": [[_chord_to_json(chord) for chord in bar] for bar in model.chords],
         "epoch": epoch,
         "history": history,
@@ -134,6 +134,13 @@ def save_checkpoint(
         raise
     shutil.rmtree(retired, ignore_errors=True)
     return target
+
+
+def _vocabulary_list(indices_values) -> List[str]:
+    # The course kept its vocabulary as a dict index -> value; a list in index order says the same.
+    if isinstance(indices_values, dict):
+        return [indices_values[i] for i in range(len(indices_values))]
+    return list(indices_values)
 
 
 def _check_replaceable(target: Path) -> None:
@@ -267,6 +274,7 @@ def read_checkpoint(path) -> Checkpoint:
     if (not isinstance(vocabulary, list) or not vocabulary
             or not all(isinstance(v, str) for v in vocabulary) or len(set(vocabulary)) != len(vocabulary)):
         raise _corrupt(folder, "its vocabulary is not a list of distinct value strings")
+    _check_vocabulary(folder, vocabulary)
     parameters = {key.split("/", 1)[1]: value for key, value in arrays.items()
                   if key.startswith("parameters/")}
     _check_parameters(folder, parameters, len(vocabulary))
@@ -325,6 +333,16 @@ def _read_weights(folder: Path, expected_sha256: str) -> Dict[str, np.ndarray]:
             return {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise _corrupt(folder, f"{WEIGHTS} cannot be read ({error})") from None
+
+
+def _check_vocabulary(folder: Path, vocabulary: List[str]) -> None:
+    from .grammar import parse_value  # imported on use: only this check needs the grammar
+
+    for value in vocabulary:
+        try:
+            parse_value(value)
+        except LstmNumpyError:
+            raise _corrupt(folder, f"its vocabulary holds {value!r}, which is not a value of the grammar") from None
 
 
 def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values: int) -> None:

@@ -24,7 +24,7 @@ def make_model(n_a=5, n_values=7, dtype=np.float64, seed=0) -> Model:
     shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
     shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
     parameters = {name: rng.standard_normal(shape).astype(dtype) for name, shape in shapes.items()}
-    vocabulary = [f"C,0.250,<m{i},P-{i}>" for i in range(n_values)]
+    vocabulary = [f"{'CSAX'[i % 4]},{0.25 * (i // 4 + 1):.3f}" for i in range(n_values)]
     chords = [
         [Chord(Fraction(476), Fraction(1, 3), (55, 59, 62)), Chord(Fraction(1435, 3), Fraction(0), (48, 52))],
         [],
@@ -82,6 +82,14 @@ def test_round_trip_is_exact(tmp_path, dtype):
         assert np.array_equal(opt["m"][name], value) and opt["m"][name].dtype == value.dtype
         assert np.array_equal(opt["v"][name], state["v"][name])
     assert load_checkpoint(tmp_path / "ck").n_values == 7
+
+
+def test_a_vocabulary_dict_is_saved_in_index_order(tmp_path):
+    model = make_model()
+    vocabulary = list(model.indices_values)
+    model.indices_values = {i: v for i, v in reversed(list(enumerate(vocabulary)))}
+    save_checkpoint(tmp_path / "ck", model)
+    assert load_checkpoint(tmp_path / "ck").indices_values == vocabulary
 
 
 def test_optimizer_state_can_be_passed_directly_and_is_optional(tmp_path):
@@ -274,11 +282,15 @@ def damage_not_a_zip_with_matching_checksum(folder):
 
 
 def damage_vocabulary_longer_than_weights(folder):
-    rewrite_meta(folder, lambda meta: meta["vocabulary"].append("S,0.500"))
+    rewrite_meta(folder, lambda meta: meta["vocabulary"].append("R,2.000"))
 
 
 def damage_vocabulary_with_duplicates(folder):
     rewrite_meta(folder, lambda meta: meta["vocabulary"].__setitem__(1, meta["vocabulary"][0]))
+
+
+def damage_vocabulary_not_of_the_grammar(folder):
+    rewrite_meta(folder, lambda meta: meta["vocabulary"].__setitem__(2, "Q,zero"))
 
 
 def damage_wrong_shape(folder):
