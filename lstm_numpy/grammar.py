@@ -38,7 +38,7 @@ class Value(NamedTuple):
     """One parsed value: ``kind`` letter, ``duration`` and interval names (or None).
 
     duration: the printed decimal as an exact Fraction ("0.333" -> 333/1000, as the course's
-              ``float`` read it); :attr:`grid_duration` snaps it to the 1/4 and 1/3 grid.
+              ``float`` read it); :attr:`grid_duration` gives the triplet it stands for (1/3).
     upper, lower: the two interval names in the order written, or None for a value without
               bounds (the first note of a measure, or a rest).
     """
@@ -54,8 +54,15 @@ class Value(NamedTuple):
 
     @property
     def grid_duration(self) -> Fraction:
-        """The nearest multiple of 1/12 of a quarter: "0.333" -> 1/3, "0.667" -> 2/3."""
-        return Fraction(round(self.duration * 12), 12)
+        """The exact length the printed decimal stands for: "0.333" -> 1/3, "0.667" -> 2/3.
+
+        Quarters and thirds of a beat meet on a grid of twelfths, and three decimals are enough
+        to tell every twelfth apart, so a duration within 1/1000 of a twelfth is snapped to it;
+        any other (such as 0.125) is kept as written.
+        """
+        twelfths = round(self.duration * 12)
+        snapped = Fraction(twelfths, 12)
+        return snapped if abs(snapped - self.duration) <= Fraction(1, 1000) else self.duration
 
 
 def parse_value(value: str) -> Value:

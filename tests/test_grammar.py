@@ -38,6 +38,8 @@ def test_parse_value_examples():
     assert value == ("S", Fraction(333, 1000), "m2", "P-4")
     assert value.grid_duration == Fraction(1, 3)
     assert grammar.parse_value("C,0.5,<d1,P-5>").duration == Fraction(1, 2)  # after pruning
+    assert grammar.parse_value("C,0.667").grid_duration == Fraction(2, 3)
+    assert grammar.parse_value("C,0.125").grid_duration == Fraction(1, 8)  # not a twelfth: kept
 
 
 @pytest.mark.parametrize("bad", [
