@@ -331,16 +331,43 @@ def damage_bad_epoch(folder):
     rewrite_meta(folder, lambda meta: meta.update(epoch=-4))
 
 
-DAMAGES = [f for name, f in sorted(globals().items()) if name.startswith("damage_")]
+# each damage, and words its message must contain (so that the right check caught it)
+DAMAGES = {
+    damage_missing_json: "has no checkpoint.json",
+    damage_missing_npz: "has no weights.npz",
+    damage_truncated_json: "not valid JSON",
+    damage_binary_json: "not valid JSON",
+    damage_foreign_json: "not an lstm_numpy checkpoint",
+    damage_future_version: "version 99",
+    damage_missing_field: "lacks the field(s) vocabulary",
+    damage_truncated_npz: "checksum",
+    damage_flipped_byte: "checksum",
+    damage_not_a_zip_with_matching_checksum: "cannot be read",
+    damage_vocabulary_longer_than_weights: "does not fit together",
+    damage_vocabulary_with_duplicates: "distinct",
+    damage_vocabulary_not_of_the_grammar: "not a value of the grammar",
+    damage_wrong_shape: "bo has shape (5, 2)",
+    damage_missing_parameter: "lacks the parameter(s) Wy",
+    damage_nan_weight: "Wc holds values that are not finite",
+    damage_integer_weights: "by holds values that are not finite floating-point",
+    damage_missing_optimizer_array: "optimizer array",
+    damage_bad_chords: "chords",
+    damage_bad_epoch: "epoch -4",
+}
 
 
-@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__[len("damage_"):])
+def test_every_damage_function_is_listed():
+    assert set(DAMAGES) == {f for name, f in globals().items() if name.startswith("damage_")}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES), ids=lambda f: f.__name__[len("damage_"):])
 def test_every_damage_is_one_clear_checkpoint_error(tmp_path, damage):
     folder = saved(tmp_path)
     damage(folder)
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(folder)
     message = str(caught.value)
+    assert DAMAGES[damage] in message
     assert str(folder) in message, "the message names the checkpoint"
     assert "\n" not in message and message.endswith("."), "one sentence"
 
