@@ -1,0 +1,144 @@
+"""End-to-end runs of the two commands, on one small file of the default corpus."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = str(REPO / "data" / "blues_in_f_1.mid")
+# A tiny model so that each run takes a second or two.
+TINY = ["--midi", SMALL, "--n-a", "8", "--m", "24", "--batch-size", "8", "--bars", "2", "--quiet"]
+
+
+def run(module, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", f"lstm_numpy.{module}", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def folder_bytes(folder: Path):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run("train", *TINY, "--epochs", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_train_writes_everything(trained):
+    history = json.loads((trained / "history.json").read_text())
+    assert len(history["loss"]) == 3
+    assert all(len(step_acc) == 30 for step_acc in history["accuracy"])
+    assert {"checkpoint.json", "weights.npz"} <= {p.name for p in (trained / "checkpoint").iterdir()}
+    midi = mido.MidiFile(trained / "solo.mid")
+    assert sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity) > 0
+    assert (trained / "solo.wav").stat().st_size > 44
+
+
+def test_same_seed_same_bytes(trained, tmp_path):
+    result = run("train", *TINY, "--epochs", "3", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ["checkpoint", "history.json", "solo.mid", "solo.wav"]:
+        a, b = trained / name, tmp_path / name
+        assert (folder_bytes(a) == folder_bytes(b)) if a.is_dir() else (a.read_bytes() == b.read_bytes()), name
+
+
+def test_resume_equals_uninterrupted(trained, tmp_path):
+    assert run("train", *TINY, "--epochs", "1", "--out", str(tmp_path)).returncode == 0
+    result = run("train", "--resume", str(tmp_path), "--epochs", "3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert folder_bytes(tmp_path / "checkpoint") == folder_bytes(trained / "checkpoint")
+    assert (tmp_path / "solo.mid").read_bytes() == (trained / "solo.mid").read_bytes()
+
+
+def test_ctrl_c_saves_last_epoch_and_resume_matches(tmp_path):
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    args = ["--midi", SMALL, "--n-a", "16", "--m", "200", "--batch-size", "8", "--bars", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_numpy.train", *args, "--epochs", "100000",
+                             "--out", str(interrupted)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    # Wait until at least two epochs are done (the progress bar shows a loss), then press Ctrl-C.
+    seen = ""
+    deadline = time.monotonic() + 240
+    while "2/100000" not in seen and time.monotonic() < deadline:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130, seen + rest
+    assert "Traceback" not in rest
+    saved = json.loads((interrupted / "checkpoint" / "checkpoint.json").read_text())
+    epochs_done = saved["epoch"]
+    assert epochs_done >= 2 and len(saved["history"]["loss"]) == epochs_done
+
+    final = str(epochs_done + 1)
+    assert run("train", "--resume", str(interrupted), "--epochs", final, "--quiet").returncode == 0
+    assert run("train", *args, "--epochs", final, "--quiet", "--out", str(straight)).returncode == 0
+    assert folder_bytes(interrupted / "checkpoint") == folder_bytes(straight / "checkpoint")
+
+
+def test_generate_over_changes(trained, tmp_path):
+    out = tmp_path / "solo.mid"
+    result = run("generate", "--checkpoint", str(trained / "checkpoint"), "--changes", "Dm7 G7 | Cmaj7 | A7 | Dm7 G7",
+                 "--temperature", "1.2", "--top-k", "5", "--seed", "3", "--tempo", "120", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    midi = mido.MidiFile(out)
+    tempos = [msg.tempo for track in midi.tracks for msg in track if msg.type == "set_tempo"]
+    assert tempos == [mido.bpm2tempo(120)]
+    # 4 bars at 120 bpm: 8 s of music; the MIDI may not run past the last bar.
+    assert 0 < midi.length <= 8.0 + 1e-6
+    assert out.with_suffix(".wav").exists()
+    again = tmp_path / "again.mid"
+    run("generate", "--checkpoint", str(trained / "checkpoint"), "--changes", "Dm7 G7 | Cmaj7 | A7 | Dm7 G7",
+        "--temperature", "1.2", "--top-k", "5", "--seed", "3", "--tempo", "120", "--out", str(again))
+    assert again.read_bytes() == out.read_bytes()
+
+
+def _corrupt_checkpoint(trained, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ["checkpoint.json", "weights.npz"]:
+        data = (trained / "checkpoint" / name).read_bytes()
+        (bad / name).write_bytes(data[: len(data) // 2] if name == "weights.npz" else data)
+    return bad
+
+
+@pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "unknown chord",
+                                  "corrupt checkpoint", "missing checkpoint", "bad out"])
+def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
+    not_midi = tmp_path / "notes.mid"
+    not_midi.write_text("this is not a MIDI file")
+    ckpt = str(trained / "checkpoint")
+    commands = {
+        "missing midi": ("train", "--midi", str(tmp_path / "nope.mid"), "--out", str(tmp_path)),
+        "bad midi": ("train", "--midi", str(not_midi), "--out", str(tmp_path)),
+        "bad option": ("train", "--no-such-option"),
+        "bad value": ("train", "--epochs", "-3"),
+        "unknown chord": ("generate", "--checkpoint", ckpt, "--changes", "Dm7 H7", "--out", str(tmp_path / "x.mid")),
+        "corrupt checkpoint": ("generate", "--checkpoint", str(_corrupt_checkpoint(trained, tmp_path)),
+                               "--out", str(tmp_path / "x.mid")),
+        "missing checkpoint": ("generate", "--checkpoint", str(tmp_path / "none")),
+        "bad out": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.txt")),
+    }
+    result = run(*commands[case])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].rstrip().endswith("."), result.stderr
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_error_leaves_existing_output_alone(trained, tmp_path):
+    out = tmp_path / "keep"
+    assert run("train", *TINY, "--epochs", "1", "--out", str(out)).returncode == 0
+    before = folder_bytes(out)
+    result = run("train", "--midi", str(tmp_path / "nope.mid"), "--out", str(out))
+    assert result.returncode == 2
+    assert folder_bytes(out) == before
