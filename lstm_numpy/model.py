@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numba import njit
 
 from . import lstm
 from .errors import LstmNumpyError, TrainingError
@@ -136,48 +137,93 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray, m: int):
+@njit(cache=True)
+def _shift_logits(logits, target, predicted, picked):
+    """Per row of logits (n, n_y): record the argmax, subtract the row's max, keep the target's.
+
+    Subtracting the max makes exp never overflow and leaves the softmax unchanged. picked[r] is
+    the shifted logit of the target value (0 for an all-zero target).
+    """
+    n, n_y = logits.shape
+    for r in range(n):
+        best = logits[r, 0]
+        k = 0
+        for q in range(1, n_y):
+            if logits[r, q] > best:
+                best = logits[r, q]
+                k = q
+        predicted[r] = k
+        for q in range(n_y):
+            logits[r, q] -= best
+        picked[r] = logits[r, target[r]] if target[r] >= 0 else 0
+
+
+@njit(cache=True)
+def _softmax_cross_entropy_grad(E, target, picked, scale):
+    """E = exp(shifted logits) (n, n_y), overwritten with (softmax - onehot(target)) * scale.
+
+    Returns the sum over rows of -log softmax[target] = log(sum of the row) - picked, in float64.
+    Rows with an all-zero target (target -1) have no loss and get zero gradient.
+    """
+    n, n_y = E.shape
+    zero = E.dtype.type(0)
+    loss = 0.0
+    for r in range(n):
+        if target[r] < 0:
+            E[r, :] = zero
+            continue
+        total = zero
+        for q in range(n_y):
+            total += E[r, q]
+        loss += np.log(np.float64(total)) - picked[r]
+        inv = scale / total
+        for q in range(n_y):
+            E[r, q] *= inv
+        E[r, target[r]] -= scale
+    return loss
+
+
+def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray,
+                work: Optional[lstm.Workspace] = None):
     """Softmax, loss, per-step accuracy and gradients of the Dense layer, all steps at once.
 
     A_out: (T, m, n_a) hidden states; y: (T, m) target indices (-1: all-zero target).
-    Returns loss (float), accuracy (T,), dA (T, m, n_a), dWy, dby.
+    Returns loss (float, batch mean), accuracy (T,), dA (T, m, n_a), dWy, dby.
+    One product gives the logits of every step; numba passes find the max, then (after one
+    vectorised np.exp) the loss and d loss / d logits = (softmax - onehot(target)) / m.
     """
-    T, _, n_a = A_out.shape
+    T, m, n_a = A_out.shape
+    dtype = A_out.dtype
+    n_y = Wy.shape[0]
     A2 = A_out.reshape(T * m, n_a)
-    y2 = y.reshape(-1)
-    rows = np.arange(T * m)
-    hit = y2 >= 0
-    target = np.where(hit, y2, 0)
-    logits = A2 @ Wy.T
+    target = y.reshape(-1)
+    logits = lstm._empty(work, "logits", (T * m, n_y), dtype)
+    np.matmul(A2, Wy.T, out=logits)
     logits += by[:, 0]
-    predicted = logits.argmax(axis=1)
-    logits -= logits.max(axis=1, keepdims=True)
-    # log softmax at the target, from the shifted logits (never log of an underflowed 0)
-    picked = logits[rows, target]
-    P = np.exp(logits, out=logits)
-    total = P.sum(axis=1)
-    loss = float(-np.sum((picked - np.log(total))[hit], dtype=np.float64)) / m
-    accuracy = (predicted == target).reshape(T, m).mean(axis=1)
-    # d(-log softmax[target]) / d logits = softmax - onehot(target); zero target rows give 0
-    P /= total[:, None]
-    P[rows[hit], y2[hit]] -= 1
-    P[~hit] = 0
-    P *= P.dtype.type(1.0 / m)
-    dWy = P.T @ A2
-    dby = P.sum(axis=0)[:, None]
-    dA = (P @ Wy).reshape(T, m, n_a)
-    return loss, accuracy, dA, dWy, dby
+    predicted = np.empty(T * m, np.int64)
+    picked = np.empty(T * m, dtype)
+    _shift_logits(logits, target, predicted, picked)
+    E = np.exp(logits, out=logits)
+    loss = _softmax_cross_entropy_grad(E, target, picked, dtype.type(1.0 / m)) / m
+    # Keras's accuracy: an all-zero target's argmax is 0
+    accuracy = (predicted == np.maximum(target, 0)).reshape(T, m).mean(axis=1)
+    dWy = E.T @ A2
+    dby = E.sum(axis=0)[:, None]
+    dA = lstm._empty(work, "dA", (T, m, n_a), dtype)
+    np.matmul(E, Wy, out=dA.reshape(T * m, n_a))
+    return float(loss), accuracy, dA, dWy, dby
 
 
-def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
+def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                              work: Optional[lstm.Workspace] = None):
     """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices."""
     fused = lstm.fuse_parameters(parameters)
     dtype = fused.Wa.dtype
     T, m = y.shape
     zeros = np.zeros((m, fused.n_a), dtype)
-    cache = lstm.sequence_forward(x, zeros, zeros, fused)
-    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, parameters["Wy"], parameters["by"], m)
-    g = lstm.sequence_backward(dA, cache, fused)
+    cache = lstm.sequence_forward(x, zeros, zeros, fused, work)
+    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, parameters["Wy"], parameters["by"], work)
+    g = lstm.sequence_backward(dA, cache, fused, work=work)
     grads = lstm.unfuse_gradients(g["dWa"], g["dWx"], g["db"])
     grads["dWy"], grads["dby"] = dWy, dby
     return loss, accuracy, grads
@@ -232,6 +278,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     if history is None:
         history = {"loss": [], "accuracy": []}
     n_windows, Tx = y.shape
+    work = lstm.Workspace()
     for epoch in range(start_epoch, epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_windows)
         loss_sum = 0.0
@@ -240,7 +287,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
             chosen = order[start : start + batch_size]
             xb = np.ascontiguousarray(np.moveaxis(x[chosen], 0, 1))  # time-major (Tx, m, ...)
             yb = np.ascontiguousarray(y[chosen].T)
-            loss, accuracy, grads = _batch_loss_and_gradients(params, xb, yb)
+            loss, accuracy, grads = _batch_loss_and_gradients(params, xb, yb, work)
             norm = global_norm(grads)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 raise TrainingError(

@@ -1,0 +1,281 @@
+"""The LSTM's forward and backward passes: gradient checks, consistency, and fast path = reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lstm_numpy import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
+from lstm_numpy import lstm
+
+GATES = "fico"
+SETTINGS = settings(max_examples=12, deadline=None)
+
+sizes = st.integers(1, 4)  # n_x, n_a, m, T: size 1 included on purpose
+
+
+def random_parameters(rng, n_a, n_x, n_y=None, dtype=np.float64, scale=0.8):
+    n_y = n_x if n_y is None else n_y
+    p = {}
+    for g in GATES:
+        p["W" + g] = scale * rng.standard_normal((n_a, n_a + n_x))
+        p["b" + g] = scale * rng.standard_normal((n_a, 1))
+    p["Wy"] = scale * rng.standard_normal((n_y, n_a))
+    p["by"] = scale * rng.standard_normal((n_y, 1))
+    return {k: v.astype(dtype) for k, v in p.items()}
+
+
+def numeric_gradient(f, array, h=1e-5):
+    """Centered differences of the scalar f() with respect to every entry of array (in place)."""
+    grad = np.zeros_like(array)
+    for i in np.ndindex(array.shape):
+        old = array[i]
+        array[i] = old + h
+        plus = f()
+        array[i] = old - h
+        minus = f()
+        array[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def relative_error(numeric, analytic):
+    """The course's check: ||numeric - analytic|| / (||numeric|| + ||analytic||)."""
+    denominator = np.linalg.norm(numeric) + np.linalg.norm(analytic)
+    return 0.0 if denominator == 0 else np.linalg.norm(numeric - analytic) / denominator
+
+
+def one_hot_inputs(rng, T, m, n_x):
+    """Time-major indices (T, m) with some all-zero inputs (-1), and the same as dense one-hot."""
+    idx = rng.integers(-1, n_x, size=(T, m))
+    dense = np.zeros((T, m, n_x))
+    t, j = np.nonzero(idx >= 0)
+    dense[t, j, idx[t, j]] = 1
+    return idx, dense
+
+
+# ------------------------------------------------------------------------ gradient checks (course API)
+
+
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
+def test_cell_backward_matches_finite_differences(n_x, n_a, m, seed):
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x)
+    xt, a_prev, c_prev = (rng.standard_normal(s) for s in ((n_x, m), (n_a, m), (n_a, m)))
+    da_next, dc_next = rng.standard_normal((n_a, m)), rng.standard_normal((n_a, m))
+
+    def loss():  # any scalar whose gradient on (a_next, c_next) is (da_next, dc_next)
+        a_next, c_next, _, _ = lstm_cell_forward(xt, a_prev, c_prev, p)
+        return np.sum(da_next * a_next) + np.sum(dc_next * c_next)
+
+    grads = lstm_cell_backward(da_next, dc_next, lstm_cell_forward(xt, a_prev, c_prev, p)[3])
+    checks = {"dxt": xt, "da_prev": a_prev, "dc_prev": c_prev}
+    checks.update({"dW" + g: p["W" + g] for g in GATES})
+    checks.update({"db" + g: p["b" + g] for g in GATES})
+    for name, array in checks.items():
+        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+
+
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, seed=st.integers(0, 2**32 - 1))
+def test_lstm_backward_matches_finite_differences(n_x, n_a, m, T, seed):
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x)
+    x, a0 = rng.standard_normal((n_x, m, T)), rng.standard_normal((n_a, m))
+    da = rng.standard_normal((n_a, m, T))
+
+    def loss():
+        return np.sum(da * lstm_forward(x, a0, p)[0])
+
+    grads = lstm_backward(da, lstm_forward(x, a0, p)[3])
+    checks = {"dx": x, "da0": a0}
+    checks.update({"dW" + g: p["W" + g] for g in GATES})
+    checks.update({"db" + g: p["b" + g] for g in GATES})
+    for name, array in checks.items():
+        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+
+
+# ---------------------------------------------------------------- gradient checks (the fast path)
+
+
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, one_hot=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_fast_backward_matches_finite_differences(n_x, n_a, m, T, one_hot, seed):
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x)
+    if one_hot:
+        x, _ = one_hot_inputs(rng, T, m, n_x)
+    else:
+        x = rng.standard_normal((T, m, n_x))
+    a0, c0 = rng.standard_normal((m, n_a)), rng.standard_normal((m, n_a))
+    dA, da_T, dc_T = (rng.standard_normal(s) for s in ((T, m, n_a), (m, n_a), (m, n_a)))
+
+    def loss():
+        cache = lstm.sequence_forward(x, a0, c0, lstm.fuse_parameters(p))
+        return np.sum(dA * cache.A[1:]) + np.sum(da_T * cache.A[-1]) + np.sum(dc_T * cache.C[-1])
+
+    fused = lstm.fuse_parameters(p)
+    g = lstm.sequence_backward(dA, lstm.sequence_forward(x, a0, c0, fused), fused, da_T, dc_T,
+                               need_dx=True)
+    grads = lstm.unfuse_gradients(g["dWa"], g["dWx"], g["db"])
+    grads.update(da0=g["da0"], dc0=g["dc0"])
+    checks = {"da0": a0, "dc0": c0}
+    checks.update({"dW" + k: p["W" + k] for k in GATES})
+    checks.update({"db" + k: p["b" + k] for k in GATES})
+    if not one_hot:
+        checks["dx"] = x
+        grads["dx"] = g["dx"]
+    for name, array in checks.items():
+        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+
+
+# ------------------------------------------------------------------------------------ consistency
+
+
+def assert_close(fast, reference, dtype):
+    """Equal to 1e-12 (float64) or 1e-5 (float32), relative to the reference's largest entry."""
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    scale = max(float(np.max(np.abs(reference))), 1e-30)
+    np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, one_hot=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_fast_path_equals_the_course_functions(dtype, n_x, n_a, m, T, one_hot, seed):
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x, dtype=dtype)
+    if one_hot:
+        x_fast, x_rows = one_hot_inputs(rng, T, m, n_x)
+    else:
+        x_fast = x_rows = rng.standard_normal((T, m, n_x))
+    x = np.ascontiguousarray(x_rows.transpose(2, 1, 0)).astype(dtype)  # (n_x, m, T)
+    a0 = rng.standard_normal((n_a, m)).astype(dtype)
+    da = rng.standard_normal((n_a, m, T)).astype(dtype)
+
+    a, _, c, caches = lstm_forward(x, a0, p)
+    reference = lstm_backward(da, caches)
+    fused = lstm.fuse_parameters(p)
+    if not one_hot:
+        x_fast = x_fast.astype(dtype)
+    cache = lstm.sequence_forward(x_fast, a0.T.copy(), np.zeros((m, n_a), dtype), fused)
+    g = lstm.sequence_backward(np.ascontiguousarray(da.transpose(2, 1, 0)), cache, fused,
+                               need_dx=True)
+    fast = lstm.unfuse_gradients(g["dWa"], g["dWx"], g["db"])
+
+    for out in (cache.A, cache.C, g["dWa"], g["da0"]):
+        assert out.dtype == dtype
+    assert a.dtype == c.dtype == dtype
+    assert_close(cache.A[1:], a.transpose(2, 1, 0), dtype)
+    assert_close(cache.C[1:], c.transpose(2, 1, 0), dtype)
+    assert_close(g["da0"], reference["da0"].T, dtype)
+    for name, value in fast.items():
+        assert value.dtype == dtype
+        assert_close(value, reference[name], dtype)
+    if not one_hot:
+        assert_close(g["dx"], reference["dx"].transpose(2, 1, 0), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, seed=st.integers(0, 2**32 - 1))
+def test_jitted_cell_step_equals_the_course_cell(dtype, n_x, n_a, m, T, seed):
+    """Stepping the jitted single-step kernel reproduces lstm_cell_forward, step after step."""
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x, dtype=dtype)
+    fused = lstm.fuse_parameters(p)
+    idx, dense = one_hot_inputs(rng, T, m, n_x)
+    a_col = rng.standard_normal((n_a, m)).astype(dtype)
+    c_col = rng.standard_normal((n_a, m)).astype(dtype)
+    a_row, c_row = a_col.T.copy(), c_col.T.copy()
+    a_next, c_next = np.empty_like(a_row), np.empty_like(c_row)
+    z = np.empty((m, 4 * n_a), dtype)
+    for t in range(T):
+        a_col, c_col, _, _ = lstm_cell_forward(dense[t].T.astype(dtype), a_col, c_col, p)
+        lstm.cell_step(idx[t], a_row, c_row, fused.Wa, fused.Wx, fused.b, a_next, c_next, z)
+        a_row, a_next = a_next, a_row
+        c_row, c_next = c_next, c_row
+        assert a_row.dtype == dtype
+        assert_close(a_row, a_col.T, dtype)
+        assert_close(c_row, c_col.T, dtype)
+
+
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=st.integers(2, 6), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
+def test_two_halves_with_state_carried_equal_the_whole(n_x, n_a, m, T, seed, data):
+    split = data.draw(st.integers(1, T - 1))
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x)
+    fused = lstm.fuse_parameters(p)
+    x, _ = one_hot_inputs(rng, T, m, n_x)
+    a0, c0 = rng.standard_normal((m, n_a)), np.zeros((m, n_a))
+    dA = rng.standard_normal((T, m, n_a))
+
+    whole = lstm.sequence_forward(x, a0, c0, fused)
+    first = lstm.sequence_forward(x[:split], a0, c0, fused)
+    second = lstm.sequence_forward(x[split:], first.A[-1], first.C[-1], fused)
+    np.testing.assert_allclose(np.concatenate([first.A, second.A[1:]]), whole.A, rtol=1e-12, atol=1e-14)
+
+    g_whole = lstm.sequence_backward(dA, whole, fused)
+    g_second = lstm.sequence_backward(dA[split:], second, fused)
+    g_first = lstm.sequence_backward(dA[:split], first, fused, g_second["da0"], g_second["dc0"])
+    for name in ("dWa", "dWx", "db"):
+        np.testing.assert_allclose(g_first[name] + g_second[name], g_whole[name], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(g_first["da0"], g_whole["da0"], rtol=1e-12, atol=1e-13)
+
+
+def test_fast_path_reuses_a_workspace_without_changing_results():
+    rng = np.random.default_rng(5)
+    p = random_parameters(rng, 6, 9, dtype=np.float32)
+    fused = lstm.fuse_parameters(p)
+    work = lstm.Workspace()
+    for m in (5, 3, 5):  # batches of different sizes share the buffers
+        x, _ = one_hot_inputs(rng, 7, m, 9)
+        a0 = np.zeros((m, 6), np.float32)
+        dA = rng.standard_normal((7, m, 6)).astype(np.float32)
+        plain = lstm.sequence_forward(x, a0, a0, fused)
+        reused = lstm.sequence_forward(x, a0, a0, fused, work)
+        assert np.array_equal(plain.A, reused.A)
+        g_plain = lstm.sequence_backward(dA, plain, fused)
+        g_reused = lstm.sequence_backward(dA, reused, fused, work=work)
+        for name in g_plain:
+            assert np.array_equal(g_plain[name], g_reused[name])
+
+
+# ------------------------------------------------------------------------------- the course's API
+
+
+def test_course_shapes_and_dtypes_are_kept():
+    rng = np.random.default_rng(0)
+    n_x, n_a, m, T = 3, 5, 10, 7
+    for dtype in (np.float32, np.float64):
+        p = random_parameters(rng, n_a, n_x, n_y=2, dtype=dtype)
+        x = rng.standard_normal((n_x, m, T)).astype(dtype)
+        a0 = rng.standard_normal((n_a, m)).astype(dtype)
+        a, y, c, caches = lstm_forward(x, a0, p)
+        assert a.shape == c.shape == (n_a, m, T) and y.shape == (2, m, T)
+        assert a.dtype == y.dtype == c.dtype == dtype
+        np.testing.assert_allclose(y.sum(axis=0), 1, rtol=1e-5)  # softmax over the values
+        grads = lstm_backward(rng.standard_normal((n_a, m, T)).astype(dtype), caches)
+        assert grads["dx"].shape == x.shape and grads["da0"].shape == a0.shape
+        assert grads["dWf"].shape == p["Wf"].shape and grads["dbo"].shape == p["bo"].shape
+        assert all(v.dtype == dtype for v in grads.values())
+
+
+def test_sigmoid_is_the_logistic_function_without_overflow():
+    x = np.linspace(-30, 30, 121)
+    np.testing.assert_allclose(lstm.sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-12, atol=1e-15)
+    with np.errstate(all="raise"):
+        assert lstm.sigmoid(np.array([-1000.0]))[0] == 0.0
+
+
+def test_one_hot_indices_reads_one_hot_rows_and_refuses_the_rest():
+    x = np.zeros((2, 3, 4))
+    x[0, 0, 2] = x[1, 2, 3] = 1
+    assert lstm.one_hot_indices(x).tolist() == [[2, -1, -1], [-1, -1, 3]]
+    x[0, 1, 1] = 0.5
+    assert lstm.one_hot_indices(x) is None
+    x[0, 1, 1] = 1
+    x[0, 1, 2] = 1  # two ones in a row
+    assert lstm.one_hot_indices(x) is None
