@@ -4,6 +4,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lstm_numpy.changes import parse_changes
 from lstm_numpy.errors import LstmNumpyError
@@ -52,6 +54,7 @@ def tiny_model(seed=0, n_a=8, chords=None) -> Model:
 
 
 CHANGES = "Dm7 G7 | Cmaj7 | Fmaj7 | Bm7b5 E7"
+MODEL = tiny_model()
 
 
 # -------------------------------------------------------------------------------------- bars mode
@@ -68,6 +71,27 @@ def test_every_note_stays_inside_its_bar(seed, temperature):
             assert note.duration > 0
             assert note.offset + note.duration <= 4 * k + 4, "no note rings into the next bar"
     assert solo.end <= 24
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 3), min_size=1, max_size=5),
+    beats=st.integers(2, 7),
+    n_bars=st.integers(1, 8),
+    temperature=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    top_k=st.sampled_from([None, 1, 3]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_progression_and_metre_keeps_notes_in_their_bars(shape, beats, n_bars, temperature, top_k, seed):
+    symbols = ["Dm7", "G7", "Cmaj7", "F#m7b5", "Bb6", "Ebdim7"]
+    changes = " | ".join(" ".join(symbols[(k + j) % 6] for j in range(n)) for k, n in enumerate(shape))
+    solo = generate_music(MODEL, changes=changes, n_bars=n_bars, beats_per_bar=beats,
+                          temperature=temperature, top_k=top_k, seed=seed)
+    assert len(solo.bars) == n_bars
+    for k, (notes, chords) in enumerate(zip(solo.bars, solo.chords)):
+        assert all(k * beats <= n.offset and n.offset + n.duration <= (k + 1) * beats for n in notes)
+        assert chords[0].offset == k * beats and chords[-1].offset + chords[-1].duration == (k + 1) * beats
+        assert sum(duration_of(v) for v in solo.values[k]) >= beats
 
 
 def test_each_bar_samples_just_enough_values_to_fill_it():
