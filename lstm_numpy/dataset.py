@@ -23,6 +23,7 @@ Two ways of cutting a piece into measures exist:
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -273,20 +274,12 @@ class _BarLines:
             self.starts.append(start)
             self.lengths.append(sig.bar_length)
 
-    def _segment(self, offset: Fraction) -> int:
-        k = 0
-        while k + 1 < len(self.starts) and self.starts[k + 1] <= offset:
-            k += 1
-        return k
-
     def index(self, offset: Fraction) -> int:
-        k = self._segment(offset)
+        k = max(bisect.bisect_right(self.starts, offset) - 1, 0)
         return self.first_bars[k] + int((offset - self.starts[k]) // self.lengths[k])
 
     def span(self, bar: int) -> Tuple[Fraction, Fraction]:
-        k = 0
-        while k + 1 < len(self.first_bars) and self.first_bars[k + 1] <= bar:
-            k += 1
+        k = bisect.bisect_right(self.first_bars, bar) - 1
         start = self.starts[k] + (bar - self.first_bars[k]) * self.lengths[k]
         length = self.lengths[k]
         if k + 1 < len(self.starts):

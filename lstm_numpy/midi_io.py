@@ -95,13 +95,12 @@ class MidiScore:
     notes: List[RawNote]
     time_signatures: List[TimeSignature]
 
-    def offset(self, tick: int) -> Fraction:
-        """Absolute tick -> quarter notes, exactly (before quantization)."""
-        return Fraction(tick, self.ticks_per_beat)
-
 
 def read_midi(path: PathLike) -> MidiScore:
     """Read a type 0, 1 or 2 MIDI file into paired notes and time signatures.
+
+    Times stay in ticks here; tempo changes do not matter, since the pipeline counts in beats.
+    (The tracks of a type 2 file are read as if they played together.)
 
     Raises MidiError (naming the file) for a missing, oversized, truncated or malformed file, a
     ticks-per-beat header that is zero, negative or SMPTE-based, and a file with no notes at all.

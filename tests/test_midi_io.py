@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_numpy import midi_io
+from lstm_numpy import dataset, midi_io
 from lstm_numpy.errors import MidiError
 from lstm_numpy.notes import Chord, Note
 
@@ -451,12 +451,16 @@ def test_drums_only_and_no_chords_are_explained(tmp_path):
 # ---------------------------------------------------------------- fuzzing
 
 def reader_survives(path):
-    """Reading, choosing sources and grouping may fail only with MidiError."""
+    """Reading, choosing sources, grouping and cutting into measures fail only with MidiError."""
     try:
         score = midi_io.read_midi(path)
         for source in midi_io.choose_sources(score):
             midi_io.part_elements(midi_io.select_notes(score, source, "melody"),
                                   score.ticks_per_beat)
+    except MidiError:
+        pass
+    try:
+        dataset.get_measures(path)
     except MidiError:
         pass
 
