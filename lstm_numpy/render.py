@@ -99,6 +99,8 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
     """
     if not tempo_bpm > 0 or not math.isfinite(tempo_bpm):
         raise LstmNumpyError(f"the tempo must be a positive number of beats per minute, got {tempo_bpm!r}.")
+    if not isinstance(sample_rate, int) or sample_rate < 1000:
+        raise LstmNumpyError(f"the sample rate must be a whole number of at least 1000 Hz, got {sample_rate!r}.")
     samples_per_beat = 60.0 / tempo_bpm * sample_rate
     n_frames = int(round((float(music_end(melody, chords)) * 60.0 / tempo_bpm + tail_seconds) * sample_rate))
     lead = np.zeros(n_frames)
@@ -113,12 +115,12 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
     for note in melody:
         if note.is_rest:
             continue
-        n_held = int(round(float(note.duration) * samples_per_beat))
+        n_held = max(0, int(round(float(note.duration) * samples_per_beat)))
         sound = _tone(note.pitch, n_held, sample_rate, harmonics=(1.0, 0.45, 0.2, 0.1),
                       decay_per_s=1.5, attack_s=0.004, release_s=0.06)
         add(lead, note.offset, sound, note.velocity / 127)
     for chord in flatten_chords(chords):
-        n_held = int(round(float(chord.duration) * samples_per_beat))
+        n_held = max(0, int(round(float(chord.duration) * samples_per_beat)))
         for pitch in chord.pitches:
             sound = _tone(pitch, n_held, sample_rate, harmonics=(1.0, 0.25), decay_per_s=0.4,
                           attack_s=0.03, release_s=0.15)

@@ -100,6 +100,18 @@ def test_bad_tempo_is_a_clear_error(tempo):
         synthesize([Note(Fraction(0), Fraction(1), 60)], [], tempo_bpm=tempo)
 
 
+@pytest.mark.parametrize("rate", [0, 999, 22050.0])
+def test_bad_sample_rate_is_a_clear_error(rate):
+    with pytest.raises(LstmNumpyError, match="sample rate"):
+        synthesize([Note(Fraction(0), Fraction(1), 60)], [], sample_rate=rate)
+
+
+def test_zero_length_notes_and_chords_still_render():
+    audio = synthesize([Note(Fraction(1), Fraction(0), 60)], [Chord(Fraction(0), Fraction(0), (48, 52))],
+                       tempo_bpm=120, sample_rate=8000)
+    assert audio.shape == (round((1 * 0.5 + 1.0) * 8000), 2) and np.isfinite(audio).all()
+
+
 def test_chords_may_be_flat_or_per_bar():
     bars = parse_changes("C | F G")
     assert flatten_chords(bars) == bars[0] + bars[1]
