@@ -139,8 +139,9 @@ def _settings(preset, melody, chords, window):
     if window is not None:
         try:
             first, last = (Fraction(x).limit_denominator(10**6) for x in window)
-        except (TypeError, ValueError):
-            raise LstmNumpyError(f"window must be two beats (first, last), not {window!r}.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise LstmNumpyError(f"window must be two beats (first, last), not {window!r}."
+                                 ) from None
         if first > last:
             raise LstmNumpyError(f"window {window!r} ends before it starts; give (first, last).")
         window = (first, last)
@@ -164,6 +165,7 @@ def _file_measures(path: Path, melody: Source, chords: Source, window, grouping:
     score = midi_io.read_midi(path)
     if melody is None or chords is None:
         melody, chords = midi_io.choose_sources(score, melody, chords)
+    melody, chords = midi_io.parse_selector(melody), midi_io.parse_selector(chords)
     tpq = score.ticks_per_beat
     melody_part = midi_io.part_elements(midi_io.select_notes(score, melody, "melody"), tpq)
     chord_part = midi_io.part_elements(midi_io.select_notes(score, chords, "chords"), tpq)
@@ -187,7 +189,7 @@ def _file_measures(path: Path, melody: Source, chords: Source, window, grouping:
         raise MidiError(f"{path}: the chord source ({chords}) never plays two or more notes at "
                         f"once{where}, so there are no chords; choose another chord source.")
     if grouping == "course":
-        measures = _course_measures(notes, chord_stream)
+        measures = _course_measures(notes, chord_stream, path)
     else:
         measures = _bar_measures(notes, chord_stream, score)
     if not measures:
@@ -207,7 +209,7 @@ def _top_note(element: Union[Note, Chord]) -> Note:
     return Note(element.offset, element.duration, max(element.pitches), element.velocity)
 
 
-def _course_measures(notes: List[Note], chords: List[Chord]) -> List[Measure]:
+def _course_measures(notes: List[Note], chords: List[Chord], path: Path) -> List[Measure]:
     """The course's measures: runs of equal int(offset / 4), paired run by run.
 
     Bar numbers are not used, so a bar without melody shifts the pairing, as in the course. The
@@ -217,8 +219,9 @@ def _course_measures(notes: List[Note], chords: List[Chord]) -> List[Measure]:
     melody_runs = [list(run) for _, run in groupby(notes, key=lambda n: n.offset // 4)]
     chord_runs = [list(run) for _, run in groupby(chords, key=lambda c: c.offset // 4)]
     if len(chord_runs) < len(melody_runs):
-        raise MidiError(f"The course grouping found {len(melody_runs)} measures of melody but "
-                        f"only {len(chord_runs)} of chords; use preset=None for this file.")
+        raise MidiError(f"{path}: the course grouping found {len(melody_runs)} measures of "
+                        f"melody but only {len(chord_runs)} of chords; use preset=None for this "
+                        "file.")
     return [Measure(Fraction(4 * (run[0].offset // 4)), Fraction(4), tuple(run), tuple(chords))
             for run, chords in zip(melody_runs, chord_runs)]
 
