@@ -19,8 +19,10 @@ LSTM state, so a solo can be generated bar after bar from one continuing state.
 How it is fast
 --------------
 Sampling is 50 tiny steps, each depending on the one before, so the cost is all overhead unless
-the whole loop runs in compiled code. ``_sample_kernel`` is one numba function that does every
+the whole loop runs in compiled code. ``_sample_kernel`` is one numba call that does every
 step (cell, softmax, choice, feedback) without returning to Python:
+
+* the weights are rearranged for the loop inside the same compiled call (``_pack``);
 
 * the one-hot input is never built: ``Wx[x]`` picks the row of input weights it would select;
 * the four gates are one product: their weights are stacked into ``Wa`` (n_a, 4 n_a), so one
@@ -134,24 +136,44 @@ def _affine(a, W, b, out):
                 out[s, j] += a_si * W[i, j]
 
 
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
+def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, out):
+    """Rearrange the course's parameters for the loop, then run it (see _run_steps).
+
+    One compiled call for both: a call that returned the rearranged arrays to Python and passed
+    them back would spend more time boxing arrays than rearranging them.
+    """
+    return _run_steps(x, a, c, forced, uniforms, temperature, top_k,
+                      *_pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by), out)
+
+
 @njit(cache=True, error_model="numpy")
 def _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
-    """The kernel's weight layout (see _sample_kernel) from the course's parameters.
+    """The loop's weight layout (see _run_steps) from the course's parameters.
 
     The four gates' (n_a, n_a + n_values) weights are transposed into the columns of one
     (n_a + n_values, 4 n_a) matrix, whose first n_a rows act on a_prev (Wa) and the rest on x (Wx).
+    The copies write along rows, so each inner loop stores to contiguous memory.
     """
-    n_a = Wf.shape[0]
-    W = np.empty((Wf.shape[1], 4 * n_a), dtype=Wf.dtype)
+    n_a, n_in = Wf.shape
+    n_values = Wy.shape[0]
+    W = np.empty((n_in, 4 * n_a), dtype=Wf.dtype)
     b = np.empty(4 * n_a, dtype=Wf.dtype)
     for g, (Wg, bg) in enumerate(((Wf, bf), (Wi, bi), (Wc, bc), (Wo, bo))):
-        W[:, g * n_a : (g + 1) * n_a] = Wg.T
-        b[g * n_a : (g + 1) * n_a] = bg[:, 0]
-    return W[:n_a], W[n_a:], b, np.ascontiguousarray(Wy.T), by[:, 0].copy()
+        for j in range(n_a):
+            b[g * n_a + j] = bg[j, 0]
+        for k in range(n_in):
+            for j in range(n_a):
+                W[k, g * n_a + j] = Wg[j, k]
+    Wy_t = np.empty((n_a, n_values), dtype=Wf.dtype)
+    for k in range(n_a):
+        for v in range(n_values):
+            Wy_t[k, v] = Wy[v, k]
+    return W[:n_a], W[n_a:], b, Wy_t, by[:, 0].copy()
 
 
 @njit(cache=True, fastmath=_FLAGS, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wa, Wx, b, Wy_t, by, out):
+def _run_steps(x, a, c, forced, uniforms, temperature, top_k, Wa, Wx, b, Wy_t, by, out):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
     x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
@@ -306,7 +328,7 @@ def sample_steps(
     else:
         uniforms = np.zeros((0, n_solos))
     out = np.empty((n_steps, n_solos), dtype=np.int64)
-    _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, *_pack(*_parameters(model, a.dtype)), out)
+    _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, *_parameters(model, a.dtype), out)
     return out, SamplerState(x, a, c)
 
 
@@ -348,7 +370,7 @@ def _dtype(model: Model) -> np.dtype:
 
 
 def _parameters(model: Model, dtype: np.dtype):
-    """The course's ten parameter arrays, in the order _pack takes them, all of one dtype."""
+    """The course's ten parameter arrays, in the order _sample_kernel takes them, of one dtype."""
     names = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
     return [np.asarray(model.parameters[name], dtype=dtype) for name in names]
 
