@@ -133,12 +133,16 @@ def _parse_alterations(text: str) -> List[str] | None:
     return names
 
 
+# The qualities named in the error message; supported_qualities() lists every spelling.
+_COMMON = ("m", "7", "maj7", "m7", "m7b5", "dim7", "dim", "aug", "6", "m6", "9", "13", "sus4")
+
+
 def _unknown(symbol: str) -> ChordSymbolError:
     return ChordSymbolError(
-        f"unknown chord symbol {symbol!r}: write a root A-G with optional # or b, then one of "
-        f"{', '.join(repr(q) for q in supported_qualities() if q)} (or nothing, for major), "
-        f"optional alterations "
-        f"({', '.join(_ALTERATIONS)}) and an optional /bass."
+        f"unknown chord symbol {symbol!r}: write a root A-G with an optional # or b, then nothing "
+        f"(major) or a quality such as {', '.join(repr(q) for q in _COMMON)} (every spelling is "
+        f"listed by lstm_numpy.changes.supported_qualities()), optional alterations such as 'b9' "
+        f"or '#11', and an optional '/bass'."
     )
 
 

@@ -146,3 +146,10 @@ def test_blues_in_f_is_twelve_bars_starting_on_f7():
     assert len(bars) == 12
     assert bars[0][0].pitches == chord_pitches("F7")
     assert bars[0][0].pitches[0] % 12 == ROOTS["F"]
+
+
+def test_every_quality_the_error_names_or_lists_is_accepted():
+    from lstm_numpy.changes import _COMMON, supported_qualities
+
+    for quality in set(_COMMON) | set(supported_qualities()):
+        assert chord_pitches("C" + quality)[0] == 48
