@@ -51,6 +51,7 @@ own dtype (a bare ``0.5`` would silently promote the arithmetic to float64).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -384,6 +385,28 @@ def _empty(work: Optional[Workspace], name: str, shape, dtype) -> np.ndarray:
     return np.empty(shape, dtype) if work is None else work.array(name, shape, dtype)
 
 
+_blas_controller = None
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (a no-op without threadpoolctl).
+
+    The products inside the time loops are small (60 x 64 times 64 x 256 on the course model).
+    Split over two threads they are slower than on one (21 us against 16 us, measured), and when
+    the machine's cores are busy with other work, waiting for the second thread made whole
+    training runs eight times slower. So the loops run single-threaded, and BLAS keeps its
+    threads for the large products after the loops, where they pay.
+    """
+    global _blas_controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return nullcontext()
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
 class SequenceCache(NamedTuple):
     """What ``sequence_forward`` keeps for the backward pass (time-major, rows are examples).
 
@@ -433,15 +456,16 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
         G += b
     recurrent = _empty(work, "recurrent", (m, 4 * n_a), dtype)
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
-    for t in range(T):
-        Gt = G[t]
-        if t >= start:
-            np.matmul(A[t], Wa, out=recurrent)
-            Gt += recurrent
-        np.tanh(Gt, out=Gt)
-        _finish_gates(Gt, C[t], C[t + 1])
-        np.tanh(C[t + 1], out=tanh_C[t])
-        np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
+    with one_blas_thread():
+        for t in range(T):
+            Gt = G[t]
+            if t >= start:
+                np.matmul(A[t], Wa, out=recurrent)
+                Gt += recurrent
+            np.tanh(Gt, out=Gt)
+            _finish_gates(Gt, C[t], C[t + 1])
+            np.tanh(C[t + 1], out=tanh_C[t])
+            np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
     return SequenceCache(A, C, tanh_C, G, x)
 
 
@@ -466,9 +490,10 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
     dZ = _empty(work, "dZ", (T, m, 4 * n_a), dtype)
-    for t in range(T - 1, -1, -1):
-        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
-        np.matmul(dZ[t], Wa_t, out=da)
+    with one_blas_thread():
+        for t in range(T - 1, -1, -1):
+            _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
+            np.matmul(dZ[t], Wa_t, out=da)
     dZ2 = dZ.reshape(T * m, 4 * n_a)
     grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": dZ2.sum(axis=0), "da0": da, "dc0": dc}
     n_x = W.shape[1] - n_a

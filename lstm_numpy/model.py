@@ -279,6 +279,17 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
         history = {"loss": [], "accuracy": []}
     n_windows, Tx = y.shape
     work = lstm.Workspace()
+    # BLAS on one thread: see lstm.one_blas_thread (threads made whole runs up to 8x slower on
+    # a busy 2-core machine); errstate: non-finite numbers are caught below, with a clear message
+    with lstm.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+        _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, start_epoch,
+                      epochs, on_epoch_end, on_batch_end)
+    return history
+
+
+def _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, start_epoch, epochs,
+                  on_epoch_end, on_batch_end):
+    n_windows, Tx = y.shape
     for epoch in range(start_epoch, epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_windows)
         loss_sum = 0.0
@@ -303,4 +314,3 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
         history["accuracy"].append((accuracy_sum / n_windows).tolist())
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
-    return history
