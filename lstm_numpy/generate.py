@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 from . import cli
 from .errors import LstmNumpyError
 
+DEFAULT_BARS = 16
+
 
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m lstm_numpy.generate", description="Improvise a jazz solo with a trained model.")
@@ -42,12 +44,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise LstmNumpyError(f"--out {args.out}: the output must be a .mid file; WAV and PNG are written beside it.")
     model = load_checkpoint(args.checkpoint)
     changes = parse_changes(args.changes) if args.changes else None
-    solo = generate_music(model, changes=changes, n_bars=args.bars, mode=args.mode,
+    n_bars = args.bars
+    if n_bars is None and changes is None and args.mode == "bars":
+        n_bars = DEFAULT_BARS  # the training chords may run to hundreds of bars
+    if args.mode == "course" and (args.temperature != 1.0 or args.top_k is not None):
+        print("note: --mode course is the course's greedy procedure; --temperature and --top-k are ignored.", file=sys.stderr)
+    solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
                           temperature=args.temperature, top_k=args.top_k, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = write_solo(out.with_suffix(""), solo, tempo_bpm=args.tempo)
     for path in written:
         print(path)
+    for why in written.skipped:
+        print(f"note: {why}", file=sys.stderr)
     return 0
 
 

@@ -224,8 +224,10 @@ def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[P
     except LstmNumpyError as why:
         print(f"note: {why}", file=sys.stderr)
     solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
-    written += write_solo(out / "solo", solo, tempo_bpm=config.tempo)
-    return written
+    files = write_solo(out / "solo", solo, tempo_bpm=config.tempo)
+    for why in files.skipped:
+        print(f"note: {why}", file=sys.stderr)
+    return written + list(files)
 
 
 if __name__ == "__main__":
