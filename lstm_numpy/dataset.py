@@ -19,15 +19,20 @@ Two ways of cutting a piece into measures exist:
   ``int(offset / 4)``; the chord runs cut to as many as the melody has);
 - without a preset, any file: the whole piece, bars laid out by its time signatures, melody and
   chords chosen automatically (see ``midi_io.choose_sources``) or by the caller.
+
+The MIDI reader, like music21 5.x, makes no rests: a file only says when notes start and stop. The
+course's file and its reference have none, so the course preset adds none. Elsewhere the silences
+are written into the measures as rests (``rests=True``, see ``with_rests``), so that a measure's
+values cover its bar and a model trained on them learns to breathe between phrases.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from itertools import groupby
+from itertools import accumulate, groupby
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -41,6 +46,8 @@ PathLike = Union[str, os.PathLike]
 Source = Union[int, str, midi_io.Selector, None]
 
 MIN_NOTE = Fraction(1, 4)  # the course lengthened notes quantized to zero to a sixteenth
+MIN_REST = Fraction(1, 4)  # a shorter silence is the note's release, not a rest
+TWELFTH = Fraction(1, 12)  # quarters and thirds of a beat meet on a grid of twelfths
 
 
 @dataclass(frozen=True)
@@ -51,18 +58,22 @@ class Preset:
     window: (first, last) beat; only elements *starting* in this closed interval are kept.
     grouping: "course" (runs of ``int(offset / 4)``, as the course did) or "bars" (bar lines from
     the file's time signatures).
+    rests: whether the silences in a measure's melody become rests (see ``with_rests``).
     """
 
     melody: Source
     chords: Source
     window: Optional[Tuple[Fraction, Fraction]]
     grouping: str
+    rests: bool = True
 
 
 PRESETS: Dict[str, Preset] = {
     # The course's hard-coded choices for original_metheny.mid: music21's part 5 is track 11
     # (Guitar, Pat Metheny's solo), part 0 is track 6 (Piano), the solo spans beats 476..548.
-    "course": Preset(melody=11, chords=6, window=(Fraction(476), Fraction(548)), grouping="course"),
+    # music21 5.x made no rests in this solo, so its 193 values have none: neither do ours.
+    "course": Preset(melody=11, chords=6, window=(Fraction(476), Fraction(548)), grouping="course",
+                     rests=False),
 }
 
 
@@ -72,7 +83,8 @@ class Measure:
 
     start: the measure's first beat, in quarter notes from the start of the piece;
     length: its length in quarter notes (4 in 4/4, 3 in 3/4 and in 6/8).
-    melody, chords: with absolute offsets, in stream order (by offset, ties in file order).
+    melody, chords: with absolute offsets, in stream order (by offset, ties in file order); the
+        melody's rests, if any, are Notes with ``pitch=None``.
     """
 
     start: Fraction
@@ -87,7 +99,8 @@ class Measure:
 
 def get_measures(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Optional[str] = None,
                  melody: Source = None, chords: Source = None,
-                 window: Optional[Tuple[float, float]] = None) -> List[Measure]:
+                 window: Optional[Tuple[float, float]] = None,
+                 rests: Optional[bool] = None) -> List[Measure]:
     """Read one or several MIDI files into measures of melody notes and chords.
 
     path_or_paths: a file, or a list of files whose measures are concatenated in order.
@@ -96,12 +109,19 @@ def get_measures(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Opt
         (``"Guitar"``, any case), a channel counted 1..16 (``"ch6"``), or both
         (``"Piano/ch2"``). None lets ``midi_io.choose_sources`` pick.
     window: (first, last) beat; keep only what starts in this closed interval.
+    rests: True writes every silence of a quarter beat or more in a measure's melody as rests
+        (see ``with_rests``); None leaves it to the preset: True without one, False for
+        ``"course"``, whose reference has no rests.
 
     Without a preset, measures follow the file's bar lines; bars without melody are skipped, and
     a bar where no chord starts takes the chord in force at its bar line (lasting the bar). Bars
     before the first chord are skipped, since their notes cannot be classified.
+
+    A bar without melody is skipped even with rests: the measure before it ends in a rest and
+    the one after it starts with one, so the pause is in the values, while a run of whole-bar
+    rests (an intro, another player's solo) would teach the model to lay out for bars.
     """
-    settings = _settings(preset, melody, chords, window)
+    settings = _settings(preset, melody, chords, window, rests)
     measures: List[Measure] = []
     for path in _as_paths(path_or_paths):
         measures.extend(_file_measures(Path(path), *settings))
@@ -110,27 +130,28 @@ def get_measures(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Opt
 
 def get_musical_data(path_or_paths: Union[PathLike, Sequence[PathLike]],
                      preset: Optional[str] = None, melody: Source = None, chords: Source = None,
-                     window: Optional[Tuple[float, float]] = None
+                     window: Optional[Tuple[float, float]] = None, rests: Optional[bool] = None
                      ) -> Tuple[List[List[Chord]], List[str]]:
     """The course's ``get_musical_data``: MIDI file(s) -> (chords, abstract_grammars).
 
     Arguments as for ``get_measures``. Returns one entry per measure in each list:
     chords[k], the Chords (absolute offsets) played under measure k, and abstract_grammars[k],
-    its melody as space-separated grammar values.
+    its melody as space-separated grammar values (a rest is ``R,<duration>``, such as
+    ``R,0.500``; the next note's interval is counted from the note before the rest).
 
     (The course returned ``chords`` as a dict with an extra entry 0 holding the file's
     offset-0 metadata; here the lists are aligned, chords[k] belongs to abstract_grammars[k].)
     """
     from . import grammar  # imported on use: only this step needs the value grammar
 
-    measures = get_measures(path_or_paths, preset, melody, chords, window)
+    measures = get_measures(path_or_paths, preset, melody, chords, window, rests)
     abstract_grammars = [grammar.parse_measure(m.melody, m.chords, m.start) for m in measures]
     return [list(m.chords) for m in measures], abstract_grammars
 
 
-def _settings(preset, melody, chords, window):
+def _settings(preset, melody, chords, window, rests):
     if preset is None:
-        base = Preset(None, None, None, "bars")
+        base = Preset(None, None, None, "bars", rests=True)
     elif preset in PRESETS:
         base = PRESETS[preset]
     else:
@@ -145,10 +166,14 @@ def _settings(preset, melody, chords, window):
         if first > last:
             raise LstmNumpyError(f"window {window!r} ends before it starts; give (first, last).")
         window = (first, last)
+    if rests is not None and not isinstance(rests, (bool, np.bool_)):
+        raise LstmNumpyError(f"rests must be True, False or None (the preset decides), not "
+                             f"{rests!r}.")
     return (melody if melody is not None else base.melody,
             chords if chords is not None else base.chords,
             window if window is not None else base.window,
-            base.grouping)
+            base.grouping,
+            bool(rests) if rests is not None else base.rests)
 
 
 def _as_paths(path_or_paths) -> List[PathLike]:
@@ -160,8 +185,8 @@ def _as_paths(path_or_paths) -> List[PathLike]:
     return paths
 
 
-def _file_measures(path: Path, melody: Source, chords: Source, window, grouping: str
-                   ) -> List[Measure]:
+def _file_measures(path: Path, melody: Source, chords: Source, window, grouping: str,
+                   rests: bool) -> List[Measure]:
     score = midi_io.read_midi(path)
     if melody is None or chords is None:
         melody, chords = midi_io.choose_sources(score, melody, chords)
@@ -194,7 +219,7 @@ def _file_measures(path: Path, melody: Source, chords: Source, window, grouping:
         measures = _bar_measures(notes, chord_stream, score)
     if not measures:
         raise MidiError(f"{path}: no measure has both melody and chords; choose other sources.")
-    return measures
+    return with_rests(measures, notes) if rests else measures
 
 
 def _min_length(note: Note) -> Note:
@@ -249,6 +274,81 @@ def _bar_measures(notes: List[Note], chords: List[Chord], score: midi_io.MidiSco
             under = [Chord(start, length, held.pitches, held.velocity)]
         measures.append(Measure(start, length, tuple(melody_by_bar[bar]), tuple(under)))
     return measures
+
+
+# --------------------------------------------------------------------------------------------
+# Rests: the silences between the notes
+# --------------------------------------------------------------------------------------------
+
+def with_rests(measures: Sequence[Measure], notes: Sequence[Note]) -> List[Measure]:
+    """The measures with every silence of their melody written as rests.
+
+    measures: as cut from ``notes``; notes: the whole melody in stream order (by offset), so
+    that a note ringing over a bar line keeps the next bar from starting with a rest.
+
+    A silence runs from where every earlier note has stopped (a later note starting before an
+    earlier one ends leaves none) to the next note's start, or to the end of the bar; the first
+    one of a bar starts at the bar line at the earliest. Each silence of a quarter beat or more
+    becomes rests, ``Note(offset, duration, pitch=None)``, laid out by ``rest_durations``. When
+    the notes sit on the grid and do not overlap, a measure's durations then add up to its bar.
+    """
+    ends = list(accumulate((n.offset + n.duration for n in notes), max))
+    starts = [n.offset for n in notes]
+    out = []
+    for measure in measures:
+        before = bisect.bisect_left(starts, measure.start)
+        silent_from = max(measure.start, ends[before - 1]) if before else measure.start
+        bar_end = measure.start + measure.length
+        melody: List[Note] = []
+        for note in measure.melody:
+            melody.extend(_rests(silent_from, min(note.offset, bar_end), measure.start))
+            melody.append(note)
+            silent_from = max(silent_from, note.offset + note.duration)
+        melody.extend(_rests(silent_from, bar_end, measure.start))
+        out.append(replace(measure, melody=tuple(melody)))
+    return out
+
+
+def _rests(begin: Fraction, end: Fraction, bar_start: Fraction) -> List[Note]:
+    """Rests filling the silence from ``begin`` to ``end`` (nothing if under a quarter beat)."""
+    if end - begin < MIN_REST:
+        return []
+    rests, at = [], end
+    for duration in reversed(rest_durations(begin - bar_start, end - bar_start)):
+        at -= duration
+        rests.append(Note(at, duration, None))
+    return rests[::-1]
+
+
+def rest_durations(begin: Fraction, end: Fraction) -> List[Fraction]:
+    """The rests, in order, that write a silence from beat ``begin`` to beat ``end`` of a bar.
+
+    As notation shows the beat, the silence is cut at the beat lines: the whole beats inside it
+    make one rest (1, 2, 3 ... beats), and each part shorter than a beat, before the first beat
+    line or after the last, is written with the grid's own durations (1/4, 1/3, 1/2, 2/3, 3/4):
+    one of them, or two when its length is a sum of two (7/12 = 1/3 + 1/4, 5/6 = 1/2 + 1/3,
+    11/12 = 2/3 + 1/4). Such odd lengths only follow a note that ends off the grid, as a
+    sixteenth after a triplet does. What no grid durations make is left out, so rests may fall
+    short of the silence by at most a sixth of a beat: a sliver under a quarter beat (the note's
+    release), or a twelfth of 5/12, written as 1/3. This keeps the rests' vocabulary small.
+    """
+    first_line, last_line = -(-begin // 1), end // 1  # the beat lines inside, if any
+    if first_line > last_line:  # within one beat
+        return _part_durations(end - begin)
+    whole = [Fraction(last_line - first_line)] if last_line > first_line else []
+    return (_part_durations(first_line - begin) + whole + _part_durations(end - last_line))
+
+
+def _part_durations(length: Fraction) -> List[Fraction]:
+    """Grid durations, longest first, writing a silence shorter than a beat (see above)."""
+    twelfths = int(length // TWELFTH)
+    return [Fraction(t, 12) for t in _TWELFTHS[twelfths]]
+
+
+# silence in twelfths of a beat (0..11) -> the rests written for it, in twelfths:
+# 3, 4, 6, 8, 9 are the grid's durations 1/4, 1/3, 1/2, 2/3, 3/4
+_TWELFTHS = {0: (), 1: (), 2: (), 3: (3,), 4: (4,), 5: (4,), 6: (6,), 7: (4, 3), 8: (8,), 9: (9,),
+             10: (6, 4), 11: (8, 3)}
 
 
 class _BarLines:
@@ -377,7 +477,8 @@ def default_corpus_paths() -> List[Path]:
 def load_music_utils(path: Union[PathLike, Sequence[PathLike], None] = None,
                      preset: Optional[str] = None, m: int = 60, Tx: int = 30,
                      melody: Source = None, chords: Source = None,
-                     window: Optional[Tuple[float, float]] = None, seed: int = 0
+                     window: Optional[Tuple[float, float]] = None, seed: int = 0,
+                     rests: Optional[bool] = None
                      ) -> Tuple[np.ndarray, np.ndarray, int, Dict[int, str]]:
     """The course's ``load_music_utils``: MIDI -> (X, Y, n_values, indices_values).
 
@@ -385,7 +486,7 @@ def load_music_utils(path: Union[PathLike, Sequence[PathLike], None] = None,
     The other arguments go to ``get_musical_data`` and ``data_processing``.
     """
     paths = default_corpus_paths() if path is None else path
-    _, abstract_grammars = get_musical_data(paths, preset, melody, chords, window)
+    _, abstract_grammars = get_musical_data(paths, preset, melody, chords, window, rests)
     corpus, _, val_indices, indices_val = get_corpus_data(abstract_grammars)
     X, Y, n_values = data_processing(corpus, val_indices, m=m, Tx=Tx, seed=seed)
     return X, Y, n_values, indices_val

@@ -78,9 +78,14 @@ def test_course_file_without_preset_reads_the_whole_piece(course_midi):
     assert all(m.length == 4 and m.start % 4 == 0 for m in measures)
     solo = {m.start: m for m in measures}
     course = dataset.get_measures(course_midi, preset="course")
+    assert not any(n.is_rest for m in course for n in m.melody)
     # inside the solo the bar lines agree with the course's grouping; notes sounding as guitar
-    # double-stops elsewhere are the only possible difference, and there are none in the solo
-    assert [solo[m.start].melody for m in course] == [m.melody for m in course]
+    # double-stops elsewhere are the only possible difference, and there are none in the solo;
+    # without the preset the silences between them are rests
+    assert [notes_of(solo[m.start]) for m in course] == [m.melody for m in course]
+    assert any(n.is_rest for m in course for n in solo[m.start].melody)
+    plain = {m.start: m for m in dataset.get_measures(course_midi, rests=False)}
+    assert [plain[m.start].melody for m in course] == [m.melody for m in course]
 
 
 # ---------------------------------------------------------------- corpus and windows
@@ -195,6 +200,14 @@ def sig(tick, numerator, denominator):
 VOICING = (48, 52, 55, 59)
 
 
+def notes_of(measure):
+    return tuple(n for n in measure.melody if not n.is_rest)
+
+
+def rests_of(measure):
+    return [(n.offset, n.duration) for n in measure.melody if n.is_rest]
+
+
 def test_bars_follow_a_three_four_time_signature(tmp_path):
     tpq = 120
     melody = [(Fraction(b), Fraction(1, 2), (70,)) for b in range(12)]
@@ -204,8 +217,10 @@ def test_bars_follow_a_three_four_time_signature(tmp_path):
         make_track(events_of(melody, tpq, 0), "Melody"),
         make_track(events_of(chords, tpq, 1), "Piano")], tpq)
     measures = dataset.get_measures(path)
-    assert [(m.start, m.length, len(m.melody), len(m.chords)) for m in measures] == [
+    assert [(m.start, m.length, len(notes_of(m)), len(m.chords)) for m in measures] == [
         (0, 3, 3, 1), (3, 3, 3, 1), (6, 3, 3, 1), (9, 3, 3, 1)]
+    # each beat is an eighth note and an eighth rest
+    assert rests_of(measures[1]) == [(Fraction(k, 2), Fraction(1, 2)) for k in (7, 9, 11)]
 
 
 def test_time_signature_change_and_an_empty_bar(tmp_path):
@@ -221,7 +236,8 @@ def test_time_signature_change_and_an_empty_bar(tmp_path):
     assert [(m.start, m.length) for m in measures] == [(0, 4), (8, 3), (11, 3)]
     # beat 11 starts no chord: the chord sounding at its bar line is carried into it
     assert measures[2].chords == (Chord(Fraction(11), Fraction(3), VOICING, 80),)
-    assert measures[1].melody == (Note(Fraction(8), Fraction(1), 74, 80),)
+    assert measures[1].melody == (Note(Fraction(8), Fraction(1), 74, 80),
+                                  Note(Fraction(9), Fraction(2), None))
 
 
 def test_type0_file_with_two_channels_needs_no_options(tmp_path):
@@ -245,7 +261,7 @@ def test_melody_double_stops_count_as_their_top_note(tmp_path):
     path = write(tmp_path / "stops.mid", [make_track(events_of(melody, tpq, 0), "Guitar"),
                                           make_track(events_of(chords, tpq, 1), "Piano")], tpq)
     measures = dataset.get_measures(path, melody="Guitar", chords="Piano")
-    assert [n.pitch for n in measures[0].melody] == [67, 69]
+    assert [n.pitch for n in measures[0].melody] == [67, 69, None]
 
 
 def test_several_files_make_one_corpus(tmp_path):
