@@ -317,6 +317,218 @@ def test_default_corpus_loads_when_present():
     assert X.shape == (8, 30, n_values) and len(indices_values) == n_values
 
 
+# ---------------------------------------------------------------- rests
+
+F = Fraction
+REST_LENGTHS = {F(1, 4), F(1, 3), F(1, 2), F(2, 3), F(3, 4)}  # the grid's durations under a beat
+
+
+def one_bar_file(path, melody, tpq=480, bars=1):
+    """A 4/4 file: the melody (offset, length, pitch) on channel 1, a C major 7 held every bar."""
+    notes = [(offset, length, (pitch,)) for offset, length, pitch in melody]
+    chords = [(F(4 * b), F(4), VOICING) for b in range(bars)]
+    return write(path, [make_track(events_of(notes, tpq, 0), "Melody"),
+                        make_track(events_of(chords, tpq, 1), "Piano")], tpq)
+
+
+def rest_measures(path, **options):
+    return dataset.get_measures(path, melody="Melody", chords="Piano", **options)
+
+
+def test_rests_fill_the_gaps_of_a_bar(tmp_path):
+    path = one_bar_file(tmp_path / "gaps.mid", [
+        (F(1), F(1, 2), 60), (F(2), F(1, 2), 62), (F(10, 3), F(1, 3), 64)])
+    (measure,) = rest_measures(path)
+    # from the bar line to beat 1; the eighth after each of the first two notes, cut at beat 3
+    # (an eighth, then the first triplet of the last beat); the last triplet of the bar
+    assert rests_of(measure) == [(F(0), F(1)), (F(3, 2), F(1, 2)), (F(5, 2), F(1, 2)),
+                                 (F(3), F(1, 3)), (F(11, 3), F(1, 3))]
+    assert [n.pitch for n in measure.melody] == [None, 60, None, 62, None, None, 64, None]
+    assert sum(n.duration for n in measure.melody) == measure.length
+    # the elements follow one another without a hole
+    for a, b in zip(measure.melody, measure.melody[1:]):
+        assert a.offset + a.duration == b.offset
+
+
+def test_whole_beats_of_silence_make_one_rest(tmp_path):
+    path = one_bar_file(tmp_path / "long.mid", [(F(1, 2), F(1, 2), 67)])
+    (measure,) = rest_measures(path)
+    assert rests_of(measure) == [(F(0), F(1, 2)), (F(1), F(3))]
+
+
+def test_no_rest_while_an_earlier_note_still_sounds(tmp_path):
+    # 67 rings to beat 2 under the short 69; the silence starts at 2, not at 1.5
+    path = one_bar_file(tmp_path / "overlap.mid", [
+        (F(0), F(2), 67), (F(1), F(1, 2), 69), (F(3), F(1), 71)])
+    (measure,) = rest_measures(path)
+    assert [n.pitch for n in measure.melody] == [67, 69, None, 71]
+    assert rests_of(measure) == [(F(2), F(1))]
+
+
+def test_a_note_ringing_over_the_bar_line_delays_the_next_rest(tmp_path):
+    path = one_bar_file(tmp_path / "tie.mid", [(F(0), F(3), 60), (F(3), F(2), 62),
+                                               (F(11, 2), F(1, 2), 64)], bars=2)
+    first, second = rest_measures(path)
+    assert rests_of(first) == []  # 62 runs into the next bar
+    assert rests_of(second) == [(F(5), F(1, 2)), (F(6), F(2))]
+
+
+def test_silences_under_a_quarter_beat_are_no_rests(tmp_path):
+    # a triplet eighth ending at 1/3, the next note at 1/2: a sixth of a beat apart
+    path = one_bar_file(tmp_path / "short.mid", [(F(0), F(1, 3), 60), (F(1, 2), F(7, 2), 62)])
+    (measure,) = rest_measures(path)
+    assert rests_of(measure) == []
+
+
+def test_a_silence_after_an_off_grid_end_keeps_to_the_grid(tmp_path):
+    # a sixteenth after a triplet ends at 7/12, on neither grid: the twelfth until the next
+    # triplet point is the note's release, and the rests are a triplet and a whole beat
+    path = one_bar_file(tmp_path / "offgrid.mid", [(F(1, 3), F(1, 4), 60), (F(2), F(2), 62)])
+    (measure,) = rest_measures(path)
+    assert rests_of(measure) == [(F(0), F(1, 3)), (F(2, 3), F(1, 3)), (F(1), F(1))]
+
+
+def test_bars_without_melody_stay_skipped(tmp_path):
+    path = one_bar_file(tmp_path / "pause.mid", [(F(0), F(1), 60), (F(9), F(1), 62)], bars=3)
+    measures = rest_measures(path)
+    assert [m.start for m in measures] == [0, 8]
+    assert rests_of(measures[0]) == [(F(1), F(3))]
+    assert rests_of(measures[1]) == [(F(8), F(1)), (F(10), F(2))]
+
+
+def test_rests_option_and_presets(tmp_path):
+    path = one_bar_file(tmp_path / "option.mid", [(F(1), F(1), 60)])
+    with_rests, = rest_measures(path)
+    without, = rest_measures(path, rests=False)
+    assert without.melody == notes_of(with_rests) and len(with_rests.melody) == 3
+    assert rest_measures(path, rests=True) == [with_rests]
+    assert dataset.PRESETS["course"].rests is False
+    with pytest.raises(LstmNumpyError, match="rests must be True, False or None"):
+        rest_measures(path, rests="yes")
+
+
+def test_rests_become_r_values_and_keep_the_interval_from_the_last_note(tmp_path):
+    # C4, a beat and a half of silence, E4: the E is measured from the C (a major third, so
+    # <M3 + m3, M3 - m3> = <P5,A1>), as if the rests were not there
+    path = one_bar_file(tmp_path / "values.mid", [(F(0), F(1, 2), 60), (F(2), F(1, 2), 64)])
+    _, (values,) = dataset.get_musical_data(path, melody="Melody", chords="Piano")
+    assert values == "C,0.500 R,0.500 R,1.000 C,0.500,<P5,A1> R,0.500 R,1.000"
+    _, (plain,) = dataset.get_musical_data(path, melody="Melody", chords="Piano", rests=False)
+    assert plain == "C,0.500 C,0.500,<P5,A1>"
+
+
+def bar_melodies(grid):
+    """Bars of non-overlapping notes whose starts and ends are multiples of ``grid``."""
+    steps = int(4 / grid)
+    def bar(points):
+        cuts = sorted(points)
+        return [(F(a) * grid, F(b - a) * grid) for a, b in zip(cuts[::2], cuts[1::2])]
+    one_bar = st.sets(st.integers(0, steps), min_size=2, max_size=10).map(
+        lambda points: bar(points if len(points) % 2 == 0 else sorted(points)[:-1]))
+    return st.lists(one_bar, min_size=1, max_size=3)
+
+
+@given(st.data())
+@settings(max_examples=25, deadline=None)
+def test_on_one_grid_the_values_of_each_bar_cover_it(data):
+    import tempfile
+    from pathlib import Path
+
+    grid = data.draw(st.sampled_from([F(1, 4), F(1, 3), F(1, 2)]))
+    bars = data.draw(bar_melodies(grid))
+    melody = [(4 * b + offset, length, 60 + k % 12)
+              for b, notes in enumerate(bars) for k, (offset, length) in enumerate(notes)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = one_bar_file(Path(folder) / "grid.mid", melody, bars=len(bars))
+        measures = rest_measures(path)
+        _, grammars = dataset.get_musical_data(path, melody="Melody", chords="Piano")
+    assert len(measures) == len(grammars) == len(bars)
+    for measure, notes, values in zip(measures, bars, grammars):
+        assert [(n.offset - measure.start, n.duration) for n in notes_of(measure)] == notes
+        # rests fill the bar exactly: every element starts where the one before it ended
+        assert measure.melody[0].offset == measure.start
+        for a, b in zip(measure.melody, measure.melody[1:]):
+            assert a.offset + a.duration == b.offset
+        assert sum(n.duration for n in measure.melody) == measure.length == 4
+        for rest in measure.melody:
+            if rest.is_rest:
+                assert rest.duration in REST_LENGTHS or rest.duration.denominator == 1
+                # a rest crosses a beat line only by whole beats
+                assert rest.duration.denominator == 1 or (
+                    rest.offset // 1 == (rest.offset + rest.duration - F(1, 1000)) // 1)
+        # one value per element, and the values' printed durations add up to the bar
+        assert len(values.split(" ")) == len(measure.melody)
+        assert sum(float(v.split(",")[1]) for v in values.split(" ")) == pytest.approx(4, abs=0.01)
+        assert [v.startswith("R,") for v in values.split(" ")] == [
+            n.is_rest for n in measure.melody]
+
+
+GRID_POINTS = st.one_of(st.integers(0, 15).map(lambda k: F(k, 4)),
+                        st.integers(0, 11).map(lambda k: F(k, 3)))
+GRID_LENGTHS = st.one_of(st.integers(1, 8).map(lambda k: F(k, 4)),
+                         st.integers(1, 6).map(lambda k: F(k, 3)))
+
+
+@given(st.lists(st.tuples(GRID_POINTS, GRID_LENGTHS), min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_rests_fill_each_silence_of_a_bar_and_nothing_else(pieces):
+    # notes as the reader makes them: starts and lengths on the 1/4 and 1/3 grids, so ends may
+    # fall on neither (1/3 + 1/4 = 7/12); overlapping or not, some ringing past the bar line
+    notes = tuple(sorted((Note(a, d, 60 + k) for k, (a, d) in enumerate(pieces)),
+                         key=lambda n: n.offset))
+    measure = dataset.Measure(F(0), F(4), notes, (Chord(F(0), F(4), VOICING),))
+    (filled,) = dataset.with_rests([measure], list(notes))
+    assert notes_of(filled) == notes
+    rests = [n for n in filled.melody if n.is_rest]
+    silences, silent_from = [], F(0)
+    for note in notes:
+        if note.offset > silent_from:
+            silences.append((silent_from, note.offset))
+        silent_from = max(silent_from, note.offset + note.duration)
+    if silent_from < 4:
+        silences.append((silent_from, F(4)))
+    placed = 0
+    for a, b in silences:
+        inside = [r for r in rests if a <= r.offset < b]
+        placed += len(inside)
+        if b - a < F(1, 4):
+            assert inside == []
+            continue
+        # rests on the grid's durations, one after another up to the end of the silence, and
+        # short of its start by at most a sixth of a beat (the release of an off-grid end)
+        assert all(r.duration in REST_LENGTHS or r.duration.denominator == 1 for r in inside)
+        assert inside[-1].offset + inside[-1].duration == b
+        for r, s in zip(inside, inside[1:]):
+            assert r.offset + r.duration == s.offset
+        assert a <= inside[0].offset <= a + F(1, 6)
+    assert placed == len(rests)  # every rest lies in a silence
+
+
+def test_the_default_corpus_has_rests():
+    if not list(dataset.default_corpus_dir().glob("*.mid")):
+        pytest.skip("the default corpus in data/ has not been written")
+    measures = dataset.get_measures(dataset.default_corpus_paths())
+    _, grammars = dataset.get_musical_data(dataset.default_corpus_paths())
+    corpus, _, _, _ = dataset.get_corpus_data(grammars)
+    assert sum(v.startswith("R,") for v in corpus) > 0
+    # the improviser writes one note at a time on the grid, so a bar is covered exactly unless a
+    # note rings into it from the bar before or out of it into the next
+    exact = 0
+    for measure in measures:
+        rings_in = measure.melody[0].offset > measure.start  # a held note fills the bar line
+        rings_out = any(n.offset + n.duration > measure.start + measure.length
+                        for n in measure.melody)
+        if not rings_in and not rings_out:
+            assert sum(n.duration for n in measure.melody) == measure.length
+            exact += 1
+    assert exact > len(measures) / 2
+
+
+def test_the_course_preset_still_has_no_rests(course_midi):
+    _, grammars = dataset.get_musical_data(course_midi, preset="course")
+    assert not any(v.startswith("R,") for g in grammars for v in g.split(" "))
+
+
 # ---------------------------------------------------------------- bad input through the pipeline
 
 def test_pipeline_errors_name_the_file(tmp_path):
