@@ -289,6 +289,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
 
 def _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, start_epoch, epochs,
                   on_epoch_end, on_batch_end):
+    """The epoch and batch loops of ``train``; x, y: (m, Tx) indices (x may be dense)."""
     n_windows, Tx = y.shape
     for epoch in range(start_epoch, epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_windows)
@@ -305,7 +306,7 @@ def _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, star
                     f"Training diverged in epoch {epoch + 1}: the "
                     f"{'loss' if not np.isfinite(loss) else 'gradient'} is no longer finite; "
                     "try a lower learning rate (--lr) or gradient clipping (--clip-norm).")
-            optimizer.step(params, grads)
+            optimizer.step(params, grads, norm=norm)
             loss_sum += loss * len(chosen)
             accuracy_sum += accuracy * len(chosen)
             if on_batch_end is not None:

@@ -19,8 +19,23 @@ import math
 from typing import Dict, Optional
 
 import numpy as np
+from numba import njit
 
 from .errors import LstmNumpyError
+
+
+@njit(cache=True)
+def _adam_update(p, g, m, v, scale, alpha, beta1, beta2, eps):
+    """One Adam update of flat arrays in one pass: the formulas of the module docstring.
+
+    The scalars arrive in the arrays' dtype, so float32 stays float32.
+    """
+    one = p.dtype.type(1.0)
+    for k in range(p.size):
+        gk = g[k] * scale
+        m[k] = beta1 * m[k] + (one - beta1) * gk
+        v[k] = beta2 * v[k] + (one - beta2) * (gk * gk)
+        p[k] -= alpha * m[k] / (np.sqrt(v[k]) + eps)
 
 
 def global_norm(grads: Dict[str, np.ndarray]) -> float:
@@ -54,27 +69,35 @@ class Adam:
         """The decayed learning rate of the next update."""
         return self.lr / (1 + self.decay * self.t)
 
-    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray]) -> float:
-        """Apply one update in place; returns the gradients' global norm before clipping."""
+    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray],
+             norm: Optional[float] = None) -> float:
+        """Apply one update in place; returns the gradients' global norm before clipping.
+
+        norm: the global norm of grads if the caller has already computed it.
+        """
         g_all = {name: grads["d" + name] for name in params}
-        norm = global_norm(g_all)
+        if norm is None:
+            norm = global_norm(g_all)
         scale = 1.0
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
         t1 = self.t + 1
         alpha = self.learning_rate() * math.sqrt(1 - self.beta2**t1) / (1 - self.beta1**t1)
         for name, p in params.items():
-            g = g_all[name] if scale == 1.0 else g_all[name] * scale
             if name not in self.m:
                 self.m[name] = np.zeros_like(p)
                 self.v[name] = np.zeros_like(p)
-            m, v = self.m[name], self.v[name]
-            # Python floats keep float32 arrays in float32 (NumPy's scalar rules)
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * np.square(g)
-            p -= alpha * m / (np.sqrt(v) + self.eps)
+            g = g_all[name]
+            if g.shape != p.shape:
+                raise LstmNumpyError(
+                    f"The gradient d{name} has shape {g.shape} but {name} has {p.shape}; pass "
+                    "gradients of these parameters.")
+            if not (p.flags.c_contiguous and self.m[name].flags.c_contiguous):
+                raise LstmNumpyError(f"Adam updates in place and needs {name} C-contiguous.")
+            d = p.dtype.type
+            _adam_update(p.reshape(-1), np.ascontiguousarray(g, p.dtype).reshape(-1),
+                         self.m[name].reshape(-1), self.v[name].reshape(-1), d(scale), d(alpha),
+                         d(self.beta1), d(self.beta2), d(self.eps))
         self.t = t1
         return norm
 

@@ -1,0 +1,59 @@
+"""Time one training epoch of the course model (forward, backprop through time, Adam update).
+
+    python bench/train_epoch.py            # course sizes, batch 60 and 32, float32
+
+``bench_train_epoch`` is what the benchmark runner calls. It trains on random one-hot windows of
+the requested size (the time of an epoch does not depend on which values they hold) in one call
+of ``train``, as a user would, and times every epoch from the ``on_epoch_end`` callback.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from typing import Optional
+
+import numpy as np
+
+
+def _random_windows(rng, m: int, Tx: int, n_values: int):
+    """One-hot X (m, Tx, n_values) and Y (Tx, m, n_values) shaped like the course's."""
+    values = rng.integers(0, n_values, size=(m, Tx + 1))
+    X = np.zeros((m, Tx, n_values), np.float32)
+    Y = np.zeros((Tx, m, n_values), np.float32)
+    rows = np.arange(m)[:, None]
+    X[rows, np.arange(1, Tx), values[:, 1:Tx]] = 1  # x<1> = 0, as in the course
+    Y[np.arange(Tx - 1)[:, None], np.arange(m), values[:, 1:Tx].T] = 1  # y<Tx> = 0
+    return X, Y
+
+
+def _thread_limit(threads: Optional[int]):
+    if threads is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads)
+
+
+def bench_train_epoch(n_a: int = 64, Tx: int = 30, m: int = 60, n_values: int = 78,
+                      batch_size: int = 60, threads: Optional[int] = None,
+                      epochs: int = 60, dtype=np.float32) -> float:
+    """Median seconds of one training epoch (m windows in batches of batch_size)."""
+    from lstm_numpy.model import init_model, train
+
+    X, Y = _random_windows(np.random.default_rng(0), m, Tx, n_values)
+    model = init_model([str(i) for i in range(n_values)], n_a=n_a, seed=0, dtype=dtype)
+    stamps = []
+    with _thread_limit(threads):
+        train(model, X, Y, epochs=1, batch_size=batch_size)  # compile or load the kernels
+        stamps.append(time.perf_counter())
+        train(model, X, Y, epochs=epochs, batch_size=batch_size,
+              on_epoch_end=lambda epoch, history: stamps.append(time.perf_counter()))
+    return float(np.median(np.diff(stamps)[1:]))  # the first epoch also sets up the workspace
+
+
+if __name__ == "__main__":
+    for threads in (1, 2):
+        for batch_size in (60, 32):
+            ms = 1e3 * bench_train_epoch(batch_size=batch_size, threads=threads)
+            print(f"threads={threads} batch={batch_size}: {ms:.2f} ms per epoch")
