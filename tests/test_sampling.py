@@ -162,11 +162,24 @@ def test_seed_reproduces_a_tempered_solo(trained):
     [(1.0, None, ()), (0.5, None, ()), (2.0, 3, ()), (1.3, None, (2, 6)), (0.8, 5, (1,))],
 )
 def test_draws_follow_the_tempered_softmax(trained, temperature, top_k, primer):
-    n = 6000  # one draw per solo, all from the same state
+    n = 6000  # one draw per solo, all from the same state; a batch this big runs through BLAS
     _, indices = predict_and_sample(trained, Ty=1, temperature=temperature, top_k=top_k, seed=5,
                                     primer=list(primer), n_solos=n)
     counts = np.bincount(indices[0], minlength=trained.n_values)
     probabilities = _next_distribution(trained, temperature, top_k, primer)
+    statistic, critical = _chi_square_ok(counts, probabilities)
+    assert statistic < critical, (counts, np.round(probabilities * n))
+
+
+@pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.7, 4)])
+def test_small_batches_draw_from_the_same_distribution(trained, temperature, top_k):
+    # batches below _BLAS_MIN_SOLOS take the kernel's loop branch; 1500 calls of 2 solos
+    rng = np.random.default_rng(9)
+    draws = [predict_and_sample(trained, Ty=1, temperature=temperature, top_k=top_k, seed=rng,
+                                n_solos=2)[1][0] for _ in range(1500)]
+    counts = np.bincount(np.concatenate(draws), minlength=trained.n_values)
+    n = counts.sum()
+    probabilities = _next_distribution(trained, temperature, top_k)
     statistic, critical = _chi_square_ok(counts, probabilities)
     assert statistic < critical, (counts, np.round(probabilities * n))
 
