@@ -332,8 +332,8 @@ def connect(a: int, b: int, k: int, harmony: Harmony, rng: np.random.Generator) 
     toward = sign(b - a) or (1 if rng.random() < 0.5 else -1)
     from_below = b - 1 if b - 1 != a else b + 1  # a chromatic approach tone
     above_b = scale_step(b, scale, +1)
+    between = [p for p in range(min(a, b) + 1, max(a, b)) if p % 12 in scale]
     if k == 1:
-        between = [p for p in range(min(a, b) + 1, max(a, b)) if p % 12 in scale]
         options = {
             "passing tone": [min(between, key=lambda p: abs(2 * p - a - b))] if between else None,
             "chromatic approach": [b - toward if b - toward != a else b + toward],
@@ -341,18 +341,20 @@ def connect(a: int, b: int, k: int, harmony: Harmony, rng: np.random.Generator) 
         }
         weights = {"passing tone": 3, "chromatic approach": 2, "neighbour from beyond": 1}
     else:
+        # a scale run toward b, used when it arrives within a step of b without passing it
         run = [a]
         for _ in range(k):
             run.append(scale_step(run[-1], scale, toward))
         run = run[1:]
-        if (run[-1] - b) * toward >= 0:  # the run reached or passed b: end it a half step short
-            run[-1] = b - toward
+        if len(between) == k - 1:  # one step too many: the last note becomes a half step approach
+            run[-1] = b - toward if b - toward != run[-2] else b + toward
+        fits = k - 1 <= len(between) <= k + 1
         walk = [a]
         for _ in range(k - 2):
             walk.append(scale_step(walk[-1], scale, toward))
         enclosure = walk[1:] + [above_b, from_below]
         options = {
-            "scale run": run,
+            "scale run": run if fits else None,
             "enclosure": enclosure if abs(above_b - walk[-1]) <= 5 else None,
             "turn": ([scale_step(a, scale, +1), a, scale_step(a, scale, -1)])[:k] + [a] * (k - 3),
         }
@@ -362,14 +364,14 @@ def connect(a: int, b: int, k: int, harmony: Harmony, rng: np.random.Generator) 
 
 
 def place_lick(slots: List[Slot], harmony: Harmony, target: float) -> None:
-    """Give a lick's notes their pitches, in the octave that puts its first note near `target`
-    without leaving the range by more than a few semitones (a lick may stretch it a little)."""
-    low, high = MELODY_RANGE[0] - 3, MELODY_RANGE[1] + 3
+    """Give a lick's notes their pitches, in the octave that keeps it in the range and puts its
+    first note nearest to `target`."""
+    low, high = MELODY_RANGE
     pitches = [harmony.root + degree_semitones(s.degree, harmony) for s in slots]
 
     def cost(shift: int) -> float:
         outside = max(0, low - min(pitches) - shift) + max(0, max(pitches) + shift - high)
-        return 12 * outside + abs(pitches[0] + shift - target)
+        return 100 * outside + abs(pitches[0] + shift - target)
 
     shift = min(range(0, 121, 12), key=cost)
     for slot, pitch in zip(slots, pitches):
@@ -437,7 +439,8 @@ def improvise(bars: Changes, rng: np.random.Generator) -> List[Slot]:
             # end at rest: on the root, third or fifth nearest the note before
             home = harmony_at(bars, end)
             before = solo[-2].pitch
-            solo[-1].pitch = min((p for p in range(before - 7, before + 8)
+            low, high = MELODY_RANGE
+            solo[-1].pitch = min((p for p in range(low, high + 1)
                                   if p % 12 in home.tones[:3] and p != before),
                                  key=lambda p: (abs(p - before), p))
             return solo
@@ -630,6 +633,8 @@ def statistics(folder: Path) -> str:
     rows = [(key, found[key], meaning) for key, meaning in STATISTICS]
     durations = Counter(v.split(",")[1] for v in corpus)
     rows += [(d, durations[d], f"values lasting {d} quarter notes") for d in sorted(durations, key=float)]
+    rests = Counter(v for v in corpus if v.startswith("R,"))
+    rows += [(r, rests[r], f"rests of {r[2:]} quarter notes") for r in sorted(rests, key=lambda r: float(r[2:]))]
     lines = ["| statistic | count | meaning |", "|---|---:|---|"]
     lines += [f"| `{key}` | {count} | {meaning} |" for key, count, meaning in rows]
     return "\n".join(lines)
