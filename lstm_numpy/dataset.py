@@ -327,16 +327,18 @@ def rest_durations(begin: Fraction, end: Fraction) -> List[Fraction]:
     make one rest (1, 2, 3 ... beats), and each part shorter than a beat, before the first beat
     line or after the last, is written with the grid's own durations (1/4, 1/3, 1/2, 2/3, 3/4):
     one of them, or two when its length is a sum of two (7/12 = 1/3 + 1/4, 5/6 = 1/2 + 1/3,
-    11/12 = 2/3 + 1/4). Such odd lengths only follow a note that ends off the grid, as a
-    sixteenth after a triplet does. What no grid durations make is left out, so rests may fall
-    short of the silence by at most a sixth of a beat: a sliver under a quarter beat (the note's
-    release), or a twelfth of 5/12, written as 1/3. This keeps the rests' vocabulary small.
+    11/12 = 2/3 + 1/4). Such odd lengths follow a note that ends off the grid, as a sixteenth
+    after a triplet does, or lie between a sixteenth and a triplet point (5/12). What no grid
+    durations make is left out, so rests may fall short of the silence by at most a sixth of a
+    beat: a sliver under a quarter beat (the note's release), or the twelfth by which 5/12 exceeds
+    the 1/3 it is written as. This keeps the rests' vocabulary small: a grid duration under a
+    beat, or whole beats. Beats are counted from the bar line, in quarter notes.
     """
     first_line, last_line = -(-begin // 1), end // 1  # the beat lines inside, if any
     if first_line > last_line:  # within one beat
         return _part_durations(end - begin)
     whole = [Fraction(last_line - first_line)] if last_line > first_line else []
-    return (_part_durations(first_line - begin) + whole + _part_durations(end - last_line))
+    return _part_durations(first_line - begin) + whole + _part_durations(end - last_line)
 
 
 def _part_durations(length: Fraction) -> List[Fraction]:
