@@ -61,7 +61,8 @@ def test_first_update_moves_each_weight_by_about_lr(seed):
     g = rng.choice([-1, 1], size=5) * rng.uniform(0.01, 10, size=5)
     params = {"W": np.zeros(5)}
     Adam(lr=0.01).step(params, {"dW": g})
-    np.testing.assert_allclose(params["W"], -0.01 * np.sign(g), rtol=1e-4)
+    # exactly lr * g / (|g| + eps / sqrt(1 - beta2)): eps moves it by at most 3.2e-4 for |g| >= 0.01
+    np.testing.assert_allclose(params["W"], -0.01 * np.sign(g), rtol=4e-4)
 
 
 def test_clipping_scales_the_gradient_to_the_norm():
