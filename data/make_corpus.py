@@ -388,7 +388,7 @@ def draw_line(slots: List[Slot], bars: Changes, line: Line, rng: np.random.Gener
     previous_end = -1  # index of the last slot with a pitch
     for h in heads:
         head = slots[h]
-        fillers = [i for i in range(previous_end + 1, h)]
+        fillers = list(range(previous_end + 1, h))
         k = len(fillers)
         if rng.random() < TURN_CHANCE:
             line.direction = -line.direction
@@ -398,11 +398,10 @@ def draw_line(slots: List[Slot], bars: Changes, line: Line, rng: np.random.Gener
         target = line.pitch + line.direction * leap
         harmony = harmony_at(bars, head.start)
         a = line.pitch
+        end = h  # the head's last slot: itself, or the lick's last note
         if head.degree is None:
             head.pitch = nearest_chord_tone(harmony, target, a, line.direction)
-            end = h
         else:
-            end = h
             while end + 1 < len(slots) and slots[end + 1].lick_start == head.start:
                 end += 1
             place_lick(slots[h:end + 1], harmony, target)
@@ -573,7 +572,7 @@ def tune_to_midi(tune: Tune, seed: int, number: int) -> mido.MidiFile:
     chords = [(start, length, p, 64) for start, length, notes in piano for p in notes]
     end = Fraction(4 * len(tune.bars))
     walking = [(start, Fraction(1), p, 88) for start, p in bass]
-    walking.append((end - 4, Fraction(4), 36 + (tune.bars[-1][0].root - 36) % 12, 88))
+    walking.append((end - 4, Fraction(4), 36 + tune.bars[-1][0].root, 88))  # a long root to end
 
     meta = mido.MidiTrack([
         mido.MetaMessage("track_name", name=tune.title),
