@@ -47,7 +47,7 @@ def bench_train_epoch(n_a: int = 64, Tx: int = 30, m: int = 60, n_values: int = 
     with _thread_limit(threads):
         train(model, X, Y, epochs=1, batch_size=batch_size)  # compile or load the kernels
         stamps.append(time.perf_counter())
-        train(model, X, Y, epochs=epochs, batch_size=batch_size,
+        train(model, X, Y, epochs=epochs, batch_size=batch_size, threads=threads or 1,
               on_epoch_end=lambda epoch, history: stamps.append(time.perf_counter()))
     return float(np.median(np.diff(stamps)[1:]))  # the first epoch also sets up the workspace
 

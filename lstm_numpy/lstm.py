@@ -265,7 +265,7 @@ def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
     """One LSTM step for one-hot inputs, entirely in numba (callable from other jitted code).
 
@@ -300,7 +300,7 @@ def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
             a_next[j, q] = o * np.tanh(c)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _finish_gates(G, c_prev, c_next):
     """After ``G = tanh(z)`` on the halved pre-activations: finish the sigmoid gates, update c.
 
@@ -320,7 +320,7 @@ def _finish_gates(G, c_prev, c_next):
             c_next[j, q] = f * c_prev[j, q] + i * G[j, 2 * n_a + q]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
     """The whole backward step of the cell but its one matrix product, fused in one pass.
 
@@ -349,7 +349,7 @@ def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
             dc[j, q] = c_grad * f
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter_add_rows(out, index, rows):
     """out[index[r]] += rows[r] for every r with index[r] >= 0: the one-hot product X.T @ rows."""
     for r in range(rows.shape[0]):

@@ -22,7 +22,9 @@ build on; the functions after it create and train one.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -137,7 +139,7 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _shift_logits(logits, target, predicted, picked):
     """Per row of logits (n, n_y): record the argmax, subtract the row's max, keep the target's.
 
@@ -158,7 +160,7 @@ def _shift_logits(logits, target, predicted, picked):
         picked[r] = logits[r, target[r]] if target[r] >= 0 else 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _softmax_cross_entropy_grad(E, target, picked, scale):
     """E = exp(shifted logits) (n, n_y), overwritten with (softmax - onehot(target)) * scale.
 
@@ -184,11 +186,13 @@ def _softmax_cross_entropy_grad(E, target, picked, scale):
 
 
 def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray,
-                work: Optional[lstm.Workspace] = None):
+                work: Optional[lstm.Workspace] = None, batch: Optional[int] = None):
     """Softmax, loss, per-step accuracy and gradients of the Dense layer, all steps at once.
 
     A_out: (T, m, n_a) hidden states; y: (T, m) target indices (-1: all-zero target).
-    Returns loss (float, batch mean), accuracy (T,), dA (T, m, n_a), dWy, dby.
+    batch: the number of windows the loss is averaged over (default m; more when these m
+    windows are part of a larger batch).
+    Returns loss (float), accuracy (T,) over these m windows, dA (T, m, n_a), dWy, dby.
     One product gives the logits of every step; numba passes find the max, then (after one
     vectorised np.exp) the loss and d loss / d logits = (softmax - onehot(target)) / m.
     """
@@ -204,7 +208,8 @@ def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray
     picked = np.empty(T * m, dtype)
     _shift_logits(logits, target, predicted, picked)
     E = np.exp(logits, out=logits)
-    loss = _softmax_cross_entropy_grad(E, target, picked, dtype.type(1.0 / m)) / m
+    batch = m if batch is None else batch
+    loss = _softmax_cross_entropy_grad(E, target, picked, dtype.type(1.0 / batch)) / batch
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (predicted == np.maximum(target, 0)).reshape(T, m).mean(axis=1)
     dWy = E.T @ A2
@@ -214,17 +219,39 @@ def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray
     return float(loss), accuracy, dA, dWy, dby
 
 
-def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                              work: Optional[lstm.Workspace] = None):
-    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices."""
-    fused = lstm.fuse_parameters(parameters)
-    dtype = fused.Wa.dtype
-    T, m = y.shape
-    zeros = np.zeros((m, fused.n_a), dtype)
+def _part_loss_and_gradients(fused: lstm.FusedLSTM, Wy, by, x, y, m: int, work):
+    """Forward, loss and backward on some of a batch's windows; the loss is averaged over m."""
+    T, part = y.shape
+    zeros = np.zeros((part, fused.n_a), fused.Wa.dtype)
     cache = lstm.sequence_forward(x, zeros, zeros, fused, work)
-    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, parameters["Wy"], parameters["by"], work)
+    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, Wy, by, work, m)
     g = lstm.sequence_backward(dA, cache, fused, work=work)
-    grads = lstm.unfuse_gradients(g["dWa"], g["dWx"], g["db"])
+    return loss, accuracy * (part / m), (g["dWa"], g["dWx"], g["db"], dWy, dby)
+
+
+def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                              work: Optional[lstm.Workspace] = None, pool=None, works=None):
+    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices.
+
+    With a thread pool and one Workspace per thread (``works``), the windows are split between
+    the threads: each runs its own forward and backward pass (NumPy, BLAS and the numba kernels
+    release the GIL), and the gradients, which are sums over windows, are added up at the end.
+    """
+    fused = lstm.fuse_parameters(parameters)
+    Wy, by = parameters["Wy"], parameters["by"]
+    T, m = y.shape
+    if pool is None or m < 2 * len(works):
+        results = [_part_loss_and_gradients(fused, Wy, by, x, y, m, work)]
+    else:
+        splits = np.array_split(np.arange(m), len(works))
+        jobs = [pool.submit(_part_loss_and_gradients, fused, Wy, by,
+                            np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]), m, w)
+                for s, w in zip(splits, works)]
+        results = [job.result() for job in jobs]
+    loss = sum(r[0] for r in results)
+    accuracy = sum(r[1] for r in results)
+    dWa, dWx, db, dWy, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
+    grads = lstm.unfuse_gradients(dWa, dWx, db)
     grads["dWy"], grads["dby"] = dWy, dby
     return loss, accuracy, grads
 
@@ -251,7 +278,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
           history: Optional[Dict[str, list]] = None,
           on_epoch_end: Optional[Callable[[int, Dict[str, list]], None]] = None,
           on_batch_end: Optional[Callable[[int, int, float], None]] = None,
-          clip_norm: Optional[float] = None) -> Dict[str, list]:
+          clip_norm: Optional[float] = None, threads: int = 1) -> Dict[str, list]:
     """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches.
 
     Runs epochs start_epoch .. epochs - 1 (``epochs`` is the final count, as in Keras's fit with
@@ -266,9 +293,14 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     Returns history = {"loss": [per epoch], "accuracy": [per epoch, Tx per-step accuracies]},
     where an epoch's figures are the batch figures averaged over windows, as Keras reports them.
     Raises TrainingError if the loss or the gradients stop being finite.
+
+    threads: how many threads share each batch (its windows are split between them). BLAS
+    itself stays on one thread. Results depend on it only through rounding (the gradients are
+    summed in another order); a run resumed with the same threads is still bit-identical.
     """
-    if batch_size < 1 or epochs < 0 or start_epoch < 0:
-        raise LstmNumpyError("train needs batch_size >= 1, epochs >= 0 and start_epoch >= 0.")
+    if batch_size < 1 or epochs < 0 or start_epoch < 0 or threads < 1:
+        raise LstmNumpyError(
+            "train needs batch_size >= 1, epochs >= 0, start_epoch >= 0 and threads >= 1.")
     params = model.parameters
     x, y = _as_indices(X, Y, model.n_values)
     if optimizer is None:
@@ -277,18 +309,23 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
         optimizer.clip_norm = clip_norm
     if history is None:
         history = {"loss": [], "accuracy": []}
-    n_windows, Tx = y.shape
-    work = lstm.Workspace()
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    works = [lstm.Workspace() for _ in range(threads)]
+    compute = partial(_batch_loss_and_gradients, work=works[0], pool=pool, works=works)
     # BLAS on one thread: see lstm.one_blas_thread (threads made whole runs up to 8x slower on
     # a busy 2-core machine); errstate: non-finite numbers are caught below, with a clear message
-    with lstm.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
-        _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, start_epoch,
-                      epochs, on_epoch_end, on_batch_end)
+    try:
+        with lstm.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+            _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size,
+                          start_epoch, epochs, on_epoch_end, on_batch_end)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return history
 
 
-def _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, start_epoch, epochs,
-                  on_epoch_end, on_batch_end):
+def _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size, start_epoch,
+                  epochs, on_epoch_end, on_batch_end):
     """The epoch and batch loops of ``train``; x, y: (m, Tx) indices (x may be dense)."""
     n_windows, Tx = y.shape
     for epoch in range(start_epoch, epochs):
@@ -299,7 +336,7 @@ def _train_epochs(params, x, y, work, optimizer, history, seed, batch_size, star
             chosen = order[start : start + batch_size]
             xb = np.ascontiguousarray(np.moveaxis(x[chosen], 0, 1))  # time-major (Tx, m, ...)
             yb = np.ascontiguousarray(y[chosen].T)
-            loss, accuracy, grads = _batch_loss_and_gradients(params, xb, yb, work)
+            loss, accuracy, grads = compute(params, xb, yb)
             norm = global_norm(grads)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 raise TrainingError(

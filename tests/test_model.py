@@ -155,6 +155,17 @@ def test_training_resumed_from_saved_state_is_bit_identical():
     assert len(history["loss"]) == 6 and all(len(a) == 5 for a in history["accuracy"])
 
 
+def test_threads_split_each_batch_and_change_only_rounding():
+    one, X, Y = small_problem(np.float64)
+    two, _, _ = small_problem(np.float64)
+    h1 = train(one, X, Y, epochs=3, batch_size=7, threads=1)
+    h2 = train(two, X, Y, epochs=3, batch_size=7, threads=2)  # batches of 7 and 3: odd splits
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
+    np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=1e-12)
+    for name, value in one.parameters.items():
+        np.testing.assert_allclose(two.parameters[name], value, rtol=1e-9, atol=1e-12)
+
+
 def test_shuffling_depends_on_the_seed():
     a, X, Y = small_problem()
     b, _, _ = small_problem()
