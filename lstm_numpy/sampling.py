@@ -23,14 +23,13 @@ the whole loop runs in compiled code. ``_sample_kernel`` is one numba call that 
 step (cell, softmax, choice, feedback) without returning to Python:
 
 * the weights are rearranged for the loop inside the same compiled call (``_pack``);
-
 * the one-hot input is never built: ``Wx[x]`` picks the row of input weights it would select;
 * the four gates are one product: their weights are stacked into ``Wa`` (n_a, 4 n_a), so one
   pass over ``a`` fills all 4 n_a gate inputs;
 * for one solo (or a few) the products are written as loops that the compiler turns into SIMD
   code; for many solos they go to BLAS (``np.dot``), which wins once the matrices are big enough;
 * ``exp`` is computed by ``_exp`` below, plain arithmetic that the compiler vectorises; numba's
-  own ``math.exp`` is a scalar library call here, about 25 times slower per value;
+  own ``math.exp`` is a scalar library call here, about 20 times slower per value;
 * the random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
   in, so a seed reproduces a solo and numba's own random state is never touched.
 """
@@ -48,8 +47,9 @@ from numba.extending import intrinsic
 from .errors import LstmNumpyError
 from .model import Model
 
-# Below this many solos the hand-written loops beat a BLAS call (measured: see bench/README.md).
-_BLAS_MIN_SOLOS = 8
+# From this many solos on, the products go to BLAS. Measured at n_a = 64, one thread: the
+# hand-written loops are faster up to 16 solos, about even at 24, and 1.4x slower at 32.
+_BLAS_MIN_SOLOS = 24
 
 # IEEE-safe fast-math: allow fused multiply-add and assume no NaN/inf, but never reassociate,
 # because _exp relies on the exact order of its range reduction.
