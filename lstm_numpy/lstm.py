@@ -306,18 +306,20 @@ def _finish_gates(G, c_prev, c_next):
 
     G: (m, 4 n_a), blocks f, i, c, o; overwritten with the gate values ft, it, cct, ot.
     c_prev, c_next: (m, n_a); c_next = ft * c_prev + it * cct.
+    (Each row is cut into its gate blocks first: plain 1-d loops are what the compiler turns
+    into SIMD code; indexing the 2-d arrays directly ran 2.4 times slower.)
     """
     m, n4 = G.shape
     n_a = n4 // 4
     half = G.dtype.type(0.5)
     for j in range(m):
+        f, i, g, o = G[j, :n_a], G[j, n_a : 2 * n_a], G[j, 2 * n_a : 3 * n_a], G[j, 3 * n_a :]
+        cp, cn = c_prev[j], c_next[j]
         for q in range(n_a):
-            f = half + half * G[j, q]
-            i = half + half * G[j, n_a + q]
-            G[j, q] = f
-            G[j, n_a + q] = i
-            G[j, 3 * n_a + q] = half + half * G[j, 3 * n_a + q]
-            c_next[j, q] = f * c_prev[j, q] + i * G[j, 2 * n_a + q]
+            f[q] = half + half * f[q]
+            i[q] = half + half * i[q]
+            o[q] = half + half * o[q]
+            cn[q] = f[q] * cp[q] + i[q] * g[q]
 
 
 @njit(cache=True, nogil=True)
@@ -328,25 +330,27 @@ def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
     a<t> from step t+1; dc: (m, n_a) gradient on c<t> from step t+1, overwritten with the gradient
     on c<t-1>. G: (m, 4 n_a) gate values of step t; c_prev = c<t-1>, tanh_c = tanh(c<t>).
     dZ: (m, 4 n_a), written: gradients on the (plain, not halved) pre-activations, from which
-    da_prev = dZ @ W_a.T and the weight gradients follow.
+    da_prev = dZ @ W_a.T and the weight gradients follow. No exp or tanh is needed: the
+    derivatives come from the gate values kept by the forward pass, sigmoid' = s (1 - s) and
+    tanh' = 1 - t^2.
     """
     m, n4 = G.shape
     n_a = n4 // 4
     one = G.dtype.type(1.0)
     for j in range(m):
+        f, i, g, o = G[j, :n_a], G[j, n_a : 2 * n_a], G[j, 2 * n_a : 3 * n_a], G[j, 3 * n_a :]
+        zf, zi = dZ[j, :n_a], dZ[j, n_a : 2 * n_a]
+        zg, zo = dZ[j, 2 * n_a : 3 * n_a], dZ[j, 3 * n_a :]
+        up, daj, dcj, cp, tc = da_out[j], da[j], dc[j], c_prev[j], tanh_c[j]
         for q in range(n_a):
-            f = G[j, q]
-            i = G[j, n_a + q]
-            g = G[j, 2 * n_a + q]
-            o = G[j, 3 * n_a + q]
-            tc = tanh_c[j, q]
-            a_grad = da_out[j, q] + da[j, q]
-            c_grad = dc[j, q] + a_grad * o * (one - tc * tc)
-            dZ[j, q] = c_grad * c_prev[j, q] * f * (one - f)
-            dZ[j, n_a + q] = c_grad * g * i * (one - i)
-            dZ[j, 2 * n_a + q] = c_grad * i * (one - g * g)
-            dZ[j, 3 * n_a + q] = a_grad * tc * o * (one - o)
-            dc[j, q] = c_grad * f
+            a_grad = up[q] + daj[q]
+            # a = o * tanh(c): c gets gradient from a, and from c<t+1> = f<t+1> * c + ...
+            c_grad = dcj[q] + a_grad * o[q] * (one - tc[q] * tc[q])
+            zf[q] = c_grad * cp[q] * f[q] * (one - f[q])
+            zi[q] = c_grad * g[q] * i[q] * (one - i[q])
+            zg[q] = c_grad * i[q] * (one - g[q] * g[q])
+            zo[q] = a_grad * tc[q] * o[q] * (one - o[q])
+            dcj[q] = c_grad * f[q]
 
 
 @njit(cache=True, nogil=True)
