@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,6 +32,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import mido
 
 from .errors import MidiError
+from .files import write_atomically
 from .notes import Chord, Note
 
 PathLike = Union[str, os.PathLike]
@@ -563,17 +563,9 @@ def write_midi(path: PathLike, melody: Iterable[Note], chords: Iterable[Chord] =
     midi.tracks.append(_note_track(chord_name, chord_program, chord_channel, chord_events,
                                    ticks_per_beat))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            midi.save(file=f)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    return path
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return write_atomically(path, buffer.getvalue())
 
 
 def _note_track(name: str, program: int, channel: int, events, ticks_per_beat: int):

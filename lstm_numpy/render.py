@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 import numpy as np
 
 from .errors import LstmNumpyError
+from .files import write_atomically
 from .notes import Chord, Note
 
 TAIL_SECONDS = 1.0  # silence after the last note, so its release is not cut off
@@ -149,7 +148,7 @@ def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: floa
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
-    return _write_atomically(Path(path), buffer.getvalue())
+    return write_atomically(Path(path), buffer.getvalue())
 
 
 def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sample_rate: int = 22050):
@@ -165,20 +164,6 @@ def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sa
     melody, chords = melody_and_chords(solo, chords)
     audio = synthesize(melody, chords, tempo_bpm=tempo_bpm, sample_rate=sample_rate)
     return Audio(audio.T, rate=sample_rate, normalize=False)
-
-
-def _write_atomically(path: Path, data: bytes) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------------------- pictures
@@ -202,7 +187,7 @@ def _save_figure(figure, path):
         return figure
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return _write_atomically(Path(path), buffer.getvalue())
+    return write_atomically(Path(path), buffer.getvalue())
 
 
 def _pitch_name(pitch: int) -> str:

@@ -19,7 +19,6 @@ run with the same seed.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import List, Optional, Sequence
 
 from . import cli
 from .errors import LstmNumpyError
+from .files import write_atomically
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
@@ -114,9 +114,7 @@ def config_from_args(args, base: Optional[TrainConfig] = None) -> TrainConfig:
 
 
 def _write_json_atomically(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def load_training_data(config: TrainConfig):
