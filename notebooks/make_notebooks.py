@@ -269,8 +269,9 @@ MUSIC_AS_VALUES: List[Cell] = [
         print(f"   {count:4d} x  {value}   (index {val_indices[value]})")
     '''),
     md('''
-    Many values occur only once: the vocabulary is large for so little music, which is one
-    reason the model ends up mostly remembering its training phrases.
+    Many values occur only once or twice. For so little music the vocabulary is large: the
+    model meets most values in very few contexts, one reason why it tends to memorise whole
+    phrases rather than learn general habits.
 
     ## X, Y and one-hot rows
 
@@ -708,7 +709,7 @@ IMPROVISE: List[Cell] = [
 
     The course settings are used throughout: 60 training windows of 30 values, 100 epochs,
     batches of 32, Adam with learning rate 0.01. On the course file that takes a few seconds.
-    The project's corpus is about fifteen times longer than the course's solo; to keep this
+    The project's corpus is more than ten times longer than the course's solo; to keep this
     notebook quick we still draw only the course's 60 windows from it, which is far less than
     it deserves (`python -m lstm_numpy.train` draws more windows for a bigger corpus).
     '''),
@@ -809,8 +810,10 @@ IMPROVISE: List[Cell] = [
     logits by a **temperature** $T$: $p_T(v) \propto \exp(z_v / T) \propto p(v)^{1/T}$. Below 1
     the distribution gets sharper (towards the argmax), above 1 flatter (bolder choices).
 
-    Here is the first step's distribution, computed with the cell of notebook 2 and then
-    reshaped by hand for three temperatures:
+    Here is the distribution of the very first value, computed with the cell of notebook 2
+    from a zero input and a zero state, then reshaped by hand for three temperatures. With
+    nothing heard yet, the model spreads its bets thinly over many values; later steps are
+    far more certain.
     '''),
     code('''
     from lstm_numpy import lstm_cell_forward
@@ -823,7 +826,7 @@ IMPROVISE: List[Cell] = [
     for T in (0.5, 1.0, 2.0):
         p_T = p_first ** (1 / T)
         p_T /= p_T.sum()
-        print(f"T = {T}: " + "  ".join(f"{indices_values[int(v)]} {p_T[v]:.2f}" for v in top))
+        print(f"T = {T}: " + "  ".join(f"{indices_values[int(v)]} {p_T[v]:.3f}" for v in top))
     print("greedy's first value is the most likely one:", int(indices[0, 0]) == int(top[0]))
     '''),
     code('''
