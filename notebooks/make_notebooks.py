@@ -185,8 +185,9 @@ MUSIC_AS_VALUES: List[Cell] = [
     '''),
     md('''
     **Step 1: the chord in force.** It is the last chord that started at or before the note
-    (if none has started yet, the measure's first chord). Its root and quality decide which
-    scale the `S` test uses: the major scale over a major chord, the Dorian mode otherwise.
+    (if none has started yet, the measure's first chord). Its quality, read from its root, its
+    third and its fifth, decides which scale the `S` test uses: a major scale over a major
+    chord, a Dorian scale otherwise, in each case the one that holds most of the chord's notes.
     '''),
     code('''
     chord = grammar.chord_in_force(sorted(measure.chords, key=lambda c: c.offset), note.offset)
@@ -708,7 +709,8 @@ IMPROVISE: List[Cell] = [
     values so far.
 
     The course settings are used throughout: 60 training windows of 30 values, 100 epochs,
-    batches of 32, Adam with learning rate 0.01. On the course file that takes a few seconds.
+    batches of 32, Adam with learning rate 0.01 slowly decayed (by 1 / (1 + 0.01 t) after t
+    updates). On the course file that takes a few seconds.
     The project's corpus is more than ten times longer than the course's solo; to keep this
     notebook quick we still draw only the course's 60 windows from it, which is far less than
     it deserves (`python -m lstm_numpy.train` draws more windows for a bigger corpus).
@@ -868,7 +870,8 @@ IMPROVISE: List[Cell] = [
 
     The values are relative to the harmony, so the model can play over chords it never saw
     together. Type a progression the way a lead sheet writes it: bars separated by `|`, two
-    chords in a bar share it. `write_solo` saves the result as MIDI, WAV and a picture.
+    chords in a bar share it. `write_solo` saves the result as MIDI, WAV and a picture; the
+    WAV file then plays in the page.
     '''),
     code('''
     from lstm_numpy import write_solo
@@ -880,7 +883,9 @@ IMPROVISE: List[Cell] = [
     plot_piano_roll(None, typed, title=CHANGES)
     '''),
     code('''
-    listen(typed)
+    from IPython.display import Audio
+
+    Audio(filename=str(OUTPUT / "typed_changes.wav"))
     '''),
     md('''
     ## The course's own recipe

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 import time
 from pathlib import Path
 from typing import List
@@ -38,6 +39,25 @@ CELL_TIMEOUT = 600  # seconds; the slowest cell (training) takes a few seconds o
 
 def read(name: str):
     return nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def kernel_is_this_python() -> None:
+    """The "python3" kernel must run this interpreter, so it sees the packages under test.
+
+    ipykernel's own spec says "python", which jupyter_client replaces with sys.executable; a
+    python3 kernelspec installed elsewhere could name another interpreter instead.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        command = KernelSpecManager().get_kernel_spec("python3").argv[0]
+    except NoSuchKernel:
+        pytest.fail("No Jupyter kernel named python3 was found; pip install ipykernel in this environment.")
+    short_names = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+    if command not in short_names and Path(command).resolve() != Path(sys.executable).resolve():
+        pytest.fail(f"The python3 Jupyter kernel runs {command}, not this interpreter {sys.executable}; "
+                    "remove that kernelspec or run the tests with that interpreter.")
 
 
 def run(name: str, music: str):
@@ -102,7 +122,7 @@ def test_notebooks_are_what_the_generator_writes():
 # ------------------------------------------------------------------------------ running them
 
 @pytest.fixture(params=["course", "corpus"])
-def music(request) -> str:
+def music(request, kernel_is_this_python) -> str:
     if request.param == "course":
         request.getfixturevalue("course_midi")  # skips (or fails under CI) without ../shared
     return request.param
