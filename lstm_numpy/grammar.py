@@ -279,7 +279,8 @@ def unparse_values(values: Sequence[str], chords: Sequence[Chord], rng: np.rando
         * course (True): a running offset grows by each value's printed duration *before* the
           element is placed, so every element sits at the *end* of its own duration (the first
           note at its duration, not at 0) and the chord in force is looked up there. Durations
-          are the printed decimals (0.333 stays 333/1000).
+          are the printed decimals (0.333 stays 333/1000); a rest of length 0 (prune_grammar
+          can round one down to 0) lasts one quarter, as music21 made it.
         * clean (False): each element starts where the previous one ended, the first at 0, its
           chord is the one sounding at its start, and durations are snapped to the 1/4 and 1/3
           grid (0.333 -> 1/3), so triplets add up to whole beats.
@@ -289,16 +290,24 @@ def unparse_values(values: Sequence[str], chords: Sequence[Chord], rng: np.rando
     see :func:`candidate_pitches`, :func:`_bounded_tone` and :func:`_free_tone` for the rules
     and fallbacks. (One addition: a pitch outside MIDI's 0..127 is moved back by octaves.)
     """
+    return _unparse(values, chords, rng, prev_pitch, course_offsets)[0]
+
+
+def _unparse(values, chords, rng, prev_pitch, course_offsets):
+    """:func:`unparse_values`, also returning each note's spelled name (None for a rest)."""
     ordered = _sorted_chords(chords)
     previous = None if prev_pitch is None else theory.spell(int(prev_pitch))
-    notes, offset = [], Fraction(0)
+    notes, names, offset = [], [], Fraction(0)
     for text in values:
         value = parse_value(text)
         duration = value.duration if course_offsets else value.grid_duration
         start = offset + duration if course_offsets else offset
         offset += duration
         if value.kind == "R":
+            if course_offsets and duration == 0:
+                duration = Fraction(1)  # music21 gave a rest made with length 0 its default, 1
             notes.append(Note(start, duration, None))
+            names.append(None)
             continue
         chord_pitches = chord_in_force(ordered, start).pitches
         if value.has_bounds and previous is not None:
@@ -307,7 +316,8 @@ def unparse_values(values: Sequence[str], chords: Sequence[Chord], rng: np.rando
             pitch = _free_tone(value.kind, chord_pitches, rng)
         previous = _in_midi_range(pitch)
         notes.append(Note(start, duration, previous.midi))
-    return notes
+        names.append(previous.name_with_octave)
+    return notes, names
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,16 +342,18 @@ def prune_grammar(values: Sequence[str], rng: np.random.Generator) -> List[str]:
     return pruned
 
 
-def prune_notes(notes: Sequence[Note]) -> List[Note]:
+def prune_notes(notes: Sequence[Note], names: Optional[Sequence[Optional[str]]] = None
+                ) -> List[Note]:
     """Drop repeated notes, looking only at the disjoint pairs (0, 1), (2, 3), ... (course quirk).
 
     When both members of a pair are notes (not rests) of the same pitch, the second goes. A
-    repeat across pairs, (1, 2) say, survives. The course compared spelled names with octave;
-    our notes carry MIDI numbers, so two spellings of one pitch count as a repeat here.
+    repeat across pairs, (1, 2) say, survives. The course compared spelled names with octave
+    (G#4 and A-4 are no repeat); pass those ``names`` (one per note) to do the same, otherwise
+    MIDI numbers are compared.
     """
+    keys = [n.pitch for n in notes] if names is None else list(names)
     dropped = {i + 1 for i in range(0, len(notes) - 1, 2)
-               if not notes[i].is_rest and not notes[i + 1].is_rest
-               and notes[i].pitch == notes[i + 1].pitch}
+               if not notes[i].is_rest and not notes[i + 1].is_rest and keys[i] == keys[i + 1]}
     return [n for i, n in enumerate(notes) if i not in dropped]
 
 
@@ -366,7 +378,7 @@ def course_postprocess(values: Sequence[str], chords: Sequence[Chord], rng: np.r
     2. In the space-joined string, every " A" and " X" becomes " C": only C and S values survive
        (a first value without a space before it is left alone).
     3. :func:`prune_grammar`, 4. :func:`unparse_values` with the course's offsets,
-       5. :func:`prune_notes`, 6. :func:`clean_up_notes`.
+       5. :func:`prune_notes` on the spelled names, 6. :func:`clean_up_notes`.
 
     chords: offsets are reduced modulo 4, as the course did, so absolute offsets work too.
     Notes come back relative to the start of the set.
@@ -377,5 +389,5 @@ def course_postprocess(values: Sequence[str], chords: Sequence[Chord], rng: np.r
     text = text.replace(" A", " C").replace(" X", " C")
     pruned = prune_grammar(text.split(" "), rng)
     local = [replace(c, offset=Fraction(c.offset) % 4) for c in chords]
-    notes = unparse_values(pruned, local, rng, course_offsets=True)
-    return clean_up_notes(prune_notes(notes))
+    notes, names = _unparse(pruned, local, rng, None, course_offsets=True)
+    return clean_up_notes(prune_notes(notes, names))

@@ -170,6 +170,18 @@ def test_offsets_course_and_clean():
     assert clean[3].is_rest and course[3].is_rest
 
 
+def test_zero_length_rest_lasts_a_quarter_in_the_course_decoding():
+    chords = [Chord(Fraction(0), Fraction(4), (60, 64, 67))]
+    values = ["C,0.25", "R,0.0", "C,0.5,<m3,m-3>"]
+    course = grammar.unparse_values(values, chords, np.random.default_rng(0))
+    assert [(n.offset, n.duration) for n in course] == [
+        (Fraction(1, 4), Fraction(1, 4)), (Fraction(1, 4), Fraction(1)),
+        (Fraction(3, 4), Fraction(1, 2))]
+    clean = grammar.unparse_values(values, chords, np.random.default_rng(0),
+                                   course_offsets=False)
+    assert clean[1].duration == 0
+
+
 def test_first_chord_stands_in_until_a_chord_starts():
     chords = [Chord(Fraction(7, 2), Fraction(1, 2), (58, 62, 65))]
     notes = grammar.unparse_values(["C,0.250", "C,0.250,<M3,d-3>"], chords,
@@ -270,6 +282,10 @@ def test_prune_notes_looks_only_at_disjoint_pairs():
     assert [n.pitch for n in grammar.prune_notes(notes_of([60, 62, 62, 64]))] == [60, 62, 62, 64]
     # Rests are never pruned.
     assert len(grammar.prune_notes(notes_of([None, None, 60, 60]))) == 3
+    # With spelled names, as the course compared them, G#4 then A-4 is no repeat.
+    pair = notes_of([68, 68])
+    assert len(grammar.prune_notes(pair, ["G#4", "A-4"])) == 2
+    assert len(grammar.prune_notes(pair, ["G#4", "G#4"])) == 1
 
 
 def test_clean_up_notes():
@@ -300,13 +316,13 @@ def test_course_postprocess_on_the_reference_chords(reference):
 
 def test_course_postprocess_turns_A_and_X_into_C(monkeypatch):
     seen = []
-    real = grammar.unparse_values
+    real = grammar.prune_grammar
 
     def spy(values, *args, **kwargs):
         seen.extend(values)
         return real(values, *args, **kwargs)
 
-    monkeypatch.setattr(grammar, "unparse_values", spy)
+    monkeypatch.setattr(grammar, "prune_grammar", spy)
     chords = [Chord(Fraction(0), Fraction(4), (60, 64, 67))]
     grammar.course_postprocess(["A,0.250", "X,0.500,<m2,P-4>", "S,0.250,<m2,P-4>"], chords,
                                np.random.default_rng(0))
