@@ -44,6 +44,14 @@ The file has three parts.
    ``cell_step`` is a single-step kernel written entirely in numba for batch-1 sampling, where
    call overheads dominate and the scalar tanh costs little.
 
+   Two more things turned out to matter as much as the arithmetic. Large scratch arrays are
+   reused from batch to batch (``Workspace``): fresh ones cost the operating system a page fault
+   per 4 KiB on first touch, about 1.7 ms per batch. And the small products inside the time
+   loops run with BLAS on one thread (``one_blas_thread``); to use a second core, training
+   instead splits each batch's windows between threads (``model.train(threads=2)``), which all
+   run these same functions, since NumPy, BLAS and the numba kernels (``nogil=True``) release
+   Python's global lock.
+
 Kernels are compiled on first use (``cache=True`` keeps them on disk); importing this module
 compiles nothing. All kernels keep float32 as float32: their constants are made with the array's
 own dtype (a bare ``0.5`` would silently promote the arithmetic to float64).
