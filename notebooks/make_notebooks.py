@@ -99,7 +99,9 @@ MUSIC_AS_VALUES: List[Cell] = [
 
     A MIDI file is a list of note-on and note-off events on several tracks. The course kept
     two of them: one instrument's solo (the *melody*) and the piano's chords under it, and cut
-    both into *measures*. Times are counted in quarter notes ("beats") and kept as exact
+    both into *measures*. (For other files the package picks the two parts itself: the
+    melody is the part that most often plays one note at a time, above the bass register; the
+    chords come from the part that plays the most notes at once.) Times are counted in quarter notes ("beats") and kept as exact
     fractions, because jazz mixes straight sixteenths (1/4 of a beat) with triplets (1/3 of a
     beat), and 1/3 has no exact decimal or binary form.
     '''),
@@ -151,9 +153,9 @@ MUSIC_AS_VALUES: List[Cell] = [
     other chords, and the range (rather than the exact interval) leaves the decoder room to
     choose, which is where the improvising happens.
 
-    Let's take one note and rebuild its value by hand. We look for the note the course's text
-    uses as its example, `C,0.250,<m2,P-4>`, and take the first bounded chord tone if there is
-    none.
+    Let's take one note and rebuild its value by hand. We look for the first note whose value
+    is `C,0.250,<m2,P-4>`, one of the most common values in the course's solo, and take the
+    first chord tone with a range if the music has no such note.
     '''),
     code('''
     from lstm_numpy import grammar, theory
@@ -162,7 +164,7 @@ MUSIC_AS_VALUES: List[Cell] = [
 
 
     def find_example(measures):
-        """(measure number, note number) of the example value, else of the first bounded C."""
+        """(measure number, note number) of EXAMPLE, else of the first chord tone with a range."""
         fallback = None
         for k, measure in enumerate(measures):
             values = grammar.parse_measure(measure.melody, measure.chords, measure.start).split()
