@@ -213,13 +213,13 @@ def candidate_pitches(kind: str, previous: theory.PitchLike, upper: str, lower: 
 def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
     """A scale tone of the chord with no previous note to lean on (the course's S case).
 
-    The name is drawn from the generation scale (Major for a major chord, else the hexatonic
-    blues). Like the course, which realised one octave tonic to tonic, the tonic is listed twice.
-    The course drew from a set whose order followed memory addresses, so no seed could
-    reproduce it; we draw from the sorted list. The octave is drawn from the chord's pitches,
-    lowest first, one entry per pitch.
+    The name is drawn from the generation scale: Major for a major chord, else the course's
+    randomly realised hexatonic blues (``theory.weighted_blues_scale``). Like the course, which
+    realised one octave tonic to tonic, the tonic is listed twice. The course drew from a set
+    whose order followed memory addresses, so no seed could reproduce it; we draw from the
+    sorted list. The octave is drawn from the chord's pitches, lowest first, one per pitch.
     """
-    scale = theory.generation_scale(chord_pitches)
+    scale = theory.generation_scale(chord_pitches, rng)
     names = sorted(scale.names + (scale.tonic,))
     name = _pick(rng, names)
     octave = _pick(rng, [theory.spell(p).octave for p in sorted(chord_pitches)])

@@ -372,15 +372,45 @@ def membership_scale(pitches: Sequence[PitchLike]) -> DerivedScale:
     return derive_scale(pitches, kind)
 
 
-def generation_scale(pitches: Sequence[PitchLike]) -> DerivedScale:
+BLUE_NOTE = 3  # index of the raised fourth in SCALE_DEGREES["blues"]
+
+
+def _weighted_blues(tonic: str, rng) -> Tuple[str, ...]:
+    names = scale_names(tonic, "blues")
+    if rng.random() < 0.5:  # this walk went from the fourth straight to the fifth
+        names = names[:BLUE_NOTE] + names[BLUE_NOTE + 1:]
+    return names
+
+
+def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
+    """The course's *weighted* hexatonic blues, derived from a chord, with its randomness.
+
+    music21 built this scale as a network of steps in which the fourth leads either straight to
+    the fifth or through the blue note, each way with probability 1/2, and it walked that
+    network afresh every time it needed the scale's pitches. So: each candidate tonic of
+    :func:`derive_scale` is scored on its own random realization (five or six tones), and the
+    winner's names come from yet another one. The same chord can therefore give different
+    tonics (the course's reference run shows E- and E for the chord B-3 A3).
+    """
+    classes = {as_spelled(p).pitch_class for p in pitches}
+    best_key, best = None, None
+    for index, tonic_name in enumerate(TONIC_CANDIDATES):
+        members = {parse_pitch(n).pitch_class for n in _weighted_blues(tonic_name, rng)}
+        key = (len(classes & members), parse_pitch(tonic_name).midi, index)
+        if best_key is None or key > best_key:
+            best_key, best = key, tonic_name
+    return DerivedScale("blues", best, _weighted_blues(best, rng))
+
+
+def generation_scale(pitches: Sequence[PitchLike], rng=None) -> DerivedScale:
     """The scale the course draws a free scale tone from: Major for a major chord, else blues.
 
-    The course used music21's *weighted* hexatonic blues, which leaves the blue note out of
-    some realizations at random (its derived tonic then varies too); this is the full,
-    deterministic hexatonic scale.
+    With a NumPy ``rng`` the blues scale is the course's random one
+    (:func:`weighted_blues_scale`); without, the full hexatonic scale derived like the others.
     """
-    kind = "major" if chord_quality(pitches) == "major" else "blues"
-    return derive_scale(pitches, kind)
+    if chord_quality(pitches) == "major":
+        return derive_scale(pitches, "major")
+    return derive_scale(pitches, "blues") if rng is None else weighted_blues_scale(pitches, rng)
 
 
 def is_chord_tone(pitch: PitchLike, chord_pitches: Sequence[PitchLike]) -> bool:
