@@ -24,18 +24,20 @@ from numba import njit
 from .errors import LstmNumpyError
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _adam_update(p, g, m, v, scale, alpha, beta1, beta2, eps):
-    """One Adam update of flat arrays in one pass: the formulas of the module docstring.
+    """One Adam update of 2-d arrays in one pass: the formulas of the module docstring.
 
     The scalars arrive in the arrays' dtype, so float32 stays float32.
     """
     one = p.dtype.type(1.0)
-    for k in range(p.size):
-        gk = g[k] * scale
-        m[k] = beta1 * m[k] + (one - beta1) * gk
-        v[k] = beta2 * v[k] + (one - beta2) * (gk * gk)
-        p[k] -= alpha * m[k] / (np.sqrt(v[k]) + eps)
+    for r in range(p.shape[0]):
+        pr, gr, mr, vr = p[r], g[r], m[r], v[r]
+        for k in range(p.shape[1]):
+            gk = gr[k] * scale
+            mr[k] = beta1 * mr[k] + (one - beta1) * gk
+            vr[k] = beta2 * vr[k] + (one - beta2) * (gk * gk)
+            pr[k] -= alpha * mr[k] / (np.sqrt(vr[k]) + eps)
 
 
 def global_norm(grads: Dict[str, np.ndarray]) -> float:
@@ -87,17 +89,18 @@ class Adam:
             if name not in self.m:
                 self.m[name] = np.zeros_like(p)
                 self.v[name] = np.zeros_like(p)
-            g = g_all[name]
+            g = np.asarray(g_all[name], p.dtype)
             if g.shape != p.shape:
                 raise LstmNumpyError(
                     f"The gradient d{name} has shape {g.shape} but {name} has {p.shape}; pass "
                     "gradients of these parameters.")
-            if not (p.flags.c_contiguous and self.m[name].flags.c_contiguous):
-                raise LstmNumpyError(f"Adam updates in place and needs {name} C-contiguous.")
+            if p.ndim != 2:  # the kernel takes 2-d arrays: view others as one row
+                if not p.flags.c_contiguous:
+                    raise LstmNumpyError(f"Adam updates in place and needs {name} C-contiguous.")
+                p, g = p.reshape(1, -1), g.reshape(1, -1)
+            m, v = self.m[name].reshape(p.shape), self.v[name].reshape(p.shape)
             d = p.dtype.type
-            _adam_update(p.reshape(-1), np.ascontiguousarray(g, p.dtype).reshape(-1),
-                         self.m[name].reshape(-1), self.v[name].reshape(-1), d(scale), d(alpha),
-                         d(self.beta1), d(self.beta2), d(self.eps))
+            _adam_update(p, g, m, v, d(scale), d(alpha), d(self.beta1), d(self.beta2), d(self.eps))
         self.t = t1
         return norm
 
