@@ -378,7 +378,7 @@ def machine() -> dict:
         from threadpoolctl import threadpool_info
 
         info["blas"] = sorted({f"{p['internal_api']} {p['version']} ({p.get('architecture')}, "
-                               f"{Path(p['filepath']).parent.parent.name})" for p in threadpool_info()})
+                               f"{Path(p['filepath']).parent.name})" for p in threadpool_info()})
     except ImportError:
         pass
     if hasattr(os, "getloadavg"):
