@@ -219,8 +219,7 @@ def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
     whose order followed memory addresses, so no seed could reproduce it; we draw from the
     sorted list. The octave is drawn from the chord's pitches, lowest first, one per pitch.
     """
-    scale = theory.generation_scale(chord_pitches, rng)
-    names = sorted(scale.names + (scale.tonic,))
+    names = sorted(theory.generation_scale(chord_pitches, rng).octave_names)
     name = _pick(rng, names)
     octave = _pick(rng, [theory.spell(p).octave for p in sorted(chord_pitches)])
     return theory.parse_pitch(name, octave)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, NamedTuple, Sequence, Tuple, Union
+from typing import Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .errors import LstmNumpyError
 
@@ -311,9 +311,34 @@ SCALE_DEGREES = {
     "major": ((0, 0), (1, 2), (2, 4), (3, 5), (4, 7), (5, 9), (6, 11)),
     "dorian": ((0, 0), (1, 2), (2, 3), (3, 5), (4, 7), (5, 9), (6, 10)),
     # The course's "weighted hexatonic blues": minor pentatonic (1 b3 4 5 b7) plus the raised
-    # fourth, the "blue note" (F blues = F A- B- B C E-).
+    # fourth, the "blue note" (F blues = F A- B- B C E-). It is spelled by a walk, see below.
     "blues": ((0, 0), (2, 3), (3, 5), (3, 6), (4, 7), (6, 10)),
 }
+
+# music21 built the blues scale as a walk of steps from the tonic up to its octave: a minor
+# third, a whole tone, then either a whole tone straight to the fifth or the blue note (an
+# augmented unison, then a semitone), then a minor third and a whole tone.
+_M2, _M3_MINOR, _A1, _M2_MINOR = (SpelledInterval(1, 2), SpelledInterval(2, 3),
+                                   SpelledInterval(0, 1), SpelledInterval(1, 1))
+_BLUES_STEPS = {False: (_M3_MINOR, _M2, _M2, _M3_MINOR, _M2),
+                True: (_M3_MINOR, _M2, _A1, _M2_MINOR, _M3_MINOR, _M2)}
+
+
+def blues_walk(tonic: Union[str, SpelledPitch], blue_note: bool = True) -> Tuple[str, ...]:
+    """The names music21 realised for a blues scale, tonic up to its octave (6 or 7 names).
+
+    Each step is spelled from the pitch before it; a name that would need a double sharp or
+    flat is respelled in the default spelling and the walk goes on from there. So D# blues is
+    D# F# G# A B- D- E-: the blue note G## became A, and the rest follows A.
+    """
+    pitch = parse_pitch(tonic) if isinstance(tonic, str) else tonic
+    walk = [pitch]
+    for step in _BLUES_STEPS[blue_note]:
+        pitch = transpose(pitch, step)
+        if abs(pitch.alter) > 1:
+            pitch = spell(pitch.midi)
+        walk.append(pitch)
+    return tuple(p.name for p in walk)
 
 # The tonics music21 tries when it derives a scale from a chord, in its order.
 TONIC_CANDIDATES = ("C", "C#", "D-", "D", "D#", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B",
@@ -321,19 +346,31 @@ TONIC_CANDIDATES = ("C", "C#", "D-", "D", "D#", "E-", "E", "F", "F#", "G", "G#",
 
 
 class DerivedScale(NamedTuple):
-    """A scale fitted to a chord: ``kind`` ("major", "dorian" or "blues"), ``tonic`` name and the
-    spelled ``names`` of its degrees, tonic first."""
+    """A scale fitted to a chord: ``kind`` ("major", "dorian" or "blues"), ``tonic`` name, the
+    spelled ``names`` of its degrees, tonic first, and the name of the tonic's octave at the top
+    (``top``; only a respelled blues walk makes it differ from the tonic)."""
 
     kind: str
     tonic: str
     names: Tuple[str, ...]
+    top: Optional[str] = None
+
+    @property
+    def octave_names(self) -> Tuple[str, ...]:
+        """One octave as music21 realised it, tonic to tonic: the tonic (or top) twice."""
+        return self.names + (self.top or self.tonic,)
 
 
 def scale_names(tonic: Union[str, SpelledPitch], kind: str) -> Tuple[str, ...]:
-    """Spell a scale from its tonic: ``scale_names("B-", "dorian")`` = B- C D- E- F G A-."""
+    """Spell a scale from its tonic: ``scale_names("B-", "dorian")`` = B- C D- E- F G A-.
+
+    The blues scale is the full six-tone :func:`blues_walk`, without its octave.
+    """
     if kind not in SCALE_DEGREES:
         raise LstmNumpyError(f"Unknown scale kind {kind!r}; use one of {sorted(SCALE_DEGREES)}.")
     start = parse_pitch(tonic) if isinstance(tonic, str) else tonic
+    if kind == "blues":
+        return blues_walk(start)[:-1]
     return tuple(transpose(start, SpelledInterval(*degree)).name for degree in SCALE_DEGREES[kind])
 
 
@@ -346,7 +383,8 @@ def _derive(pitch_classes: frozenset, kind: str) -> DerivedScale:
         members = {parse_pitch(n).pitch_class for n in names}
         key = (len(pitch_classes & members), tonic.midi, index)
         if best_key is None or key > best_key:
-            best_key, best = key, DerivedScale(kind, tonic_name, names)
+            top = blues_walk(tonic)[-1] if kind == "blues" else tonic_name
+            best_key, best = key, DerivedScale(kind, tonic_name, names, top)
     return best
 
 
@@ -372,14 +410,10 @@ def membership_scale(pitches: Sequence[PitchLike]) -> DerivedScale:
     return derive_scale(pitches, kind)
 
 
-BLUE_NOTE = 3  # index of the raised fourth in SCALE_DEGREES["blues"]
-
-
 def _weighted_blues(tonic: str, rng) -> Tuple[str, ...]:
-    names = scale_names(tonic, "blues")
-    if rng.random() < 0.5:  # this walk went from the fourth straight to the fifth
-        names = names[:BLUE_NOTE] + names[BLUE_NOTE + 1:]
-    return names
+    # At the fourth, music21 took either way with probability 1/2 (a uniform draw below 1/2
+    # took the first edge it stored: straight to the fifth).
+    return blues_walk(tonic, blue_note=rng.random() >= 0.5)
 
 
 def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
@@ -387,19 +421,31 @@ def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
 
     music21 built this scale as a network of steps in which the fourth leads either straight to
     the fifth or through the blue note, each way with probability 1/2, and it walked that
-    network afresh every time it needed the scale's pitches. So: each candidate tonic of
-    :func:`derive_scale` is scored on its own random realization (five or six tones), and the
-    winner's names come from yet another one. The same chord can therefore give different
-    tonics (the course's reference run shows E- and E for the chord B-3 A3).
+    network afresh, octave by octave, every time it needed the scale's pitches:
+
+    * to score a candidate tonic (as in :func:`derive_scale`) it walked across the chord's
+      range, lowest to highest pitch, so the blue note counts if *any* of its positions inside
+      that range came up: one chance in 2 for each;
+    * the winner's names come from one more walk over a single octave (five or six tones).
+
+    The same chord can therefore give different tonics (the course's reference run shows E- and
+    E for the chord B-3 A3).
     """
-    classes = {as_spelled(p).pitch_class for p in pitches}
+    midis = [as_spelled(p).midi for p in pitches]
+    classes = {m % 12 for m in midis}
     best_key, best = None, None
     for index, tonic_name in enumerate(TONIC_CANDIDATES):
-        members = {parse_pitch(n).pitch_class for n in _weighted_blues(tonic_name, rng)}
-        key = (len(classes & members), parse_pitch(tonic_name).midi, index)
+        tonic = parse_pitch(tonic_name)
+        members = {(tonic.midi + d[1]) % 12 for d in SCALE_DEGREES["blues"]}
+        blue = (tonic.midi + 6) % 12
+        chances = sum(1 for m in range(min(midis), max(midis) + 1) if m % 12 == blue)
+        if not (rng.random(chances) >= 0.5).any():
+            members.discard(blue)
+        key = (len(classes & members), tonic.midi, index)
         if best_key is None or key > best_key:
             best_key, best = key, tonic_name
-    return DerivedScale("blues", best, _weighted_blues(best, rng))
+    walk = _weighted_blues(best, rng)
+    return DerivedScale("blues", best, walk[:-1], walk[-1])
 
 
 def generation_scale(pitches: Sequence[PitchLike], rng=None) -> DerivedScale:

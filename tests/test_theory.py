@@ -235,9 +235,17 @@ def test_weighted_blues_varies_as_the_course_did(reference):
     assert {"E-", "E"} <= tonics
     assert {len(s.names) for s in scales} == {5, 6}
     for s in scales:
-        full = theory.scale_names(s.tonic, "blues")
-        assert set(s.names) <= set(full) and len(set(full) - set(s.names)) <= 1
-        assert full[3] not in s.names or len(s.names) == 6  # only the blue note can be missing
+        walks = [theory.blues_walk(s.tonic, blue) for blue in (True, False)]
+        assert s.names + (s.top,) in walks
+
+
+def test_blues_walk_spelling():
+    # Worked by hand from the rule: each step from the pitch before, double accidentals
+    # respelled (C D E- ... default) and the walk goes on from the respelled pitch.
+    assert theory.blues_walk("F") == ("F", "A-", "B-", "B", "C", "E-", "F")
+    assert theory.blues_walk("F", blue_note=False) == ("F", "A-", "B-", "C", "E-", "F")
+    assert theory.blues_walk("B") == ("B", "D", "E", "E#", "F#", "A", "B")
+    assert theory.blues_walk("D#") == ("D#", "F#", "G#", "A", "B-", "D-", "E-")
 
 
 def test_weighted_blues_is_reproducible_from_a_seed():
