@@ -99,7 +99,7 @@ def parse_value(value: str) -> Value:
 
 def format_value(kind: str, duration, upper: Optional[str] = None,
                  lower: Optional[str] = None) -> str:
-    """Write a value as the course printed it: ``format_value("C", Fraction(1, 3)) == "C,0.333"``."""
+    """Write a value as the course printed it: ``format_value("C", Fraction(1, 3))`` is "C,0.333"."""
     text = f"{kind},{float(duration):.3f}"
     return text if upper is None else f"{text},<{upper},{lower}>"
 

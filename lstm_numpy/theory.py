@@ -271,7 +271,7 @@ def chord_root(pitches: Sequence[PitchLike]) -> SpelledPitch:
 
 
 def chord_quality(pitches: Sequence[PitchLike]) -> str:
-    """"major", "minor", "augmented", "diminished" or "other", from the third and fifth above the root.
+    """The chord's quality: "major", "minor", "augmented", "diminished" or "other".
 
     The third (chord step 3) and fifth (step 5) are measured in semitones above the root, modulo
     12: (4, 7) major, (3, 7) minor, (4, 8) augmented, (3, 6) diminished. A third without a fifth
@@ -318,10 +318,9 @@ SCALE_DEGREES = {
 # music21 built the blues scale as a walk of steps from the tonic up to its octave: a minor
 # third, a whole tone, then either a whole tone straight to the fifth or the blue note (an
 # augmented unison, then a semitone), then a minor third and a whole tone.
-_M2, _M3_MINOR, _A1, _M2_MINOR = (SpelledInterval(1, 2), SpelledInterval(2, 3),
-                                   SpelledInterval(0, 1), SpelledInterval(1, 1))
-_BLUES_STEPS = {False: (_M3_MINOR, _M2, _M2, _M3_MINOR, _M2),
-                True: (_M3_MINOR, _M2, _A1, _M2_MINOR, _M3_MINOR, _M2)}
+_WHOLE, _HALF, _AUG_UNISON = SpelledInterval(1, 2), SpelledInterval(1, 1), SpelledInterval(0, 1)
+_BLUES_STEPS = {False: (MINOR_THIRD, _WHOLE, _WHOLE, MINOR_THIRD, _WHOLE),
+                True: (MINOR_THIRD, _WHOLE, _AUG_UNISON, _HALF, MINOR_THIRD, _WHOLE)}
 
 
 def blues_walk(tonic: Union[str, SpelledPitch], blue_note: bool = True) -> Tuple[str, ...]:
@@ -339,6 +338,7 @@ def blues_walk(tonic: Union[str, SpelledPitch], blue_note: bool = True) -> Tuple
             pitch = spell(pitch.midi)
         walk.append(pitch)
     return tuple(p.name for p in walk)
+
 
 # The tonics music21 tries when it derives a scale from a chord, in its order.
 TONIC_CANDIDATES = ("C", "C#", "D-", "D", "D#", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B",
@@ -432,6 +432,8 @@ def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
     E for the chord B-3 A3).
     """
     midis = [as_spelled(p).midi for p in pitches]
+    if not midis:
+        raise LstmNumpyError("A chord needs at least one pitch; give it one or more MIDI numbers.")
     classes = {m % 12 for m in midis}
     best_key, best = None, None
     for index, tonic_name in enumerate(TONIC_CANDIDATES):
