@@ -146,9 +146,11 @@ def parse_measure(melody: Sequence[Note], chords: Sequence[Chord],
 
     melody: the measure's notes and rests in order, with absolute offsets.
     chords: the measure's chords, absolute offsets.
-    measure_start: where the measure begins; by default, as in the course, the first note's
-        offset rounded down to a multiple of 4. It only matters when no chord has started by
-        the first note. (The course's chord-moving fallback gives the same chord.)
+    measure_start: where the measure begins (by default, as the course computed it, the first
+        note's offset rounded down to a multiple of 4). The course used it only to move the
+        first chord back to the start of the measure when a note came before every chord; the
+        chord in force is then the first chord, which :func:`chord_in_force` returns directly,
+        so the values never depend on it. It is kept for the course's signature.
 
     For each element: its type (:func:`tone_type` against the chord in force at its start, ``R``
     for a rest), its own duration, and for the second and later *notes* of the measure the
@@ -158,8 +160,6 @@ def parse_measure(melody: Sequence[Note], chords: Sequence[Chord],
     if not melody:
         raise LstmNumpyError("A measure needs at least one note or rest to be parsed.")
     ordered = _sorted_chords(chords)
-    if measure_start is None:
-        measure_start = melody[0].offset - melody[0].offset % 4
     values, previous = [], None
     for element in melody:
         if element.is_rest:
