@@ -196,6 +196,12 @@ def test_top_1_is_greedy_at_any_temperature(trained, temperature, seed, n_solos)
     np.testing.assert_array_equal(top1, greedy)
 
 
+def test_vanishing_temperature_is_greedy(trained):
+    # logit differences divided by 1e-300 overflow to -inf: every value but the argmax gets weight 0
+    greedy = predict_and_sample(trained, Ty=30)[1]
+    np.testing.assert_array_equal(predict_and_sample(trained, Ty=30, temperature=1e-300, seed=1)[1], greedy)
+
+
 # --------------------------------------------------------------------------------------------
 # Resuming from a state
 # --------------------------------------------------------------------------------------------
