@@ -197,7 +197,7 @@ def test_top_1_is_greedy_at_any_temperature(trained, temperature, seed, n_solos)
 
 
 def test_vanishing_temperature_is_greedy(trained):
-    # logit differences divided by 1e-300 overflow to -inf: every value but the argmax gets weight 0
+    # logit differences divided by 1e-300 overflow to -inf: all but the argmax weigh under 1e-307
     greedy = predict_and_sample(trained, Ty=30)[1]
     np.testing.assert_array_equal(predict_and_sample(trained, Ty=30, temperature=1e-300, seed=1)[1], greedy)
 
