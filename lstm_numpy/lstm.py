@@ -47,7 +47,7 @@ The file has three parts.
    Two more things turned out to matter as much as the arithmetic. Large scratch arrays are
    reused from batch to batch (``Workspace``): fresh ones cost the operating system a page fault
    per 4 KiB on first touch, about 1.7 ms per batch. And the small products inside the time
-   loops run with BLAS on one thread (``one_blas_thread``); to use a second core, training
+   loops run best with BLAS on one thread (``one_blas_thread``); to use a second core, training
    instead splits each batch's windows between threads (``model.train(threads=2)``), which all
    run these same functions, since NumPy, BLAS and the numba kernels (``nogil=True``) release
    Python's global lock.
@@ -414,8 +414,9 @@ def one_blas_thread():
     The products inside the time loops are small (60 x 64 times 64 x 256 on the course model).
     Split over two threads they are slower than on one (21 us against 16 us, measured), and when
     the machine's cores are busy with other work, waiting for the second thread made whole
-    training runs eight times slower. So the loops run single-threaded, and BLAS keeps its
-    threads for the large products after the loops, where they pay.
+    training runs eight times slower. ``model.train`` and ``model.loss_and_gradients`` therefore
+    run inside this context. BLAS's thread count is one setting for the whole process, so enter
+    it from one thread (the caller's), not from worker threads.
     """
     global _blas_controller
     try:
@@ -455,7 +456,8 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
 
     Per step: one BLAS product a_prev @ Wa, one vectorised np.tanh over all four gates, one
     numba pass for the cell update, one np.tanh on c, one multiply. The input term x @ Wx + b
-    of every step is computed before the loop (a row gather for one-hot inputs).
+    of every step is computed before the loop (a row gather for one-hot inputs). For speed, call
+    it inside ``one_blas_thread()``.
     """
     Wa, Wx, b, _ = fused
     dtype = Wa.dtype
@@ -476,16 +478,15 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
         G += b
     recurrent = _empty(work, "recurrent", (m, 4 * n_a), dtype)
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
-    with one_blas_thread():
-        for t in range(T):
-            Gt = G[t]
-            if t >= start:
-                np.matmul(A[t], Wa, out=recurrent)
-                Gt += recurrent
-            np.tanh(Gt, out=Gt)
-            _finish_gates(Gt, C[t], C[t + 1])
-            np.tanh(C[t + 1], out=tanh_C[t])
-            np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
+    for t in range(T):
+        Gt = G[t]
+        if t >= start:
+            np.matmul(A[t], Wa, out=recurrent)
+            Gt += recurrent
+        np.tanh(Gt, out=Gt)
+        _finish_gates(Gt, C[t], C[t + 1])
+        np.tanh(C[t + 1], out=tanh_C[t])
+        np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
     return SequenceCache(A, C, tanh_C, G, x)
 
 
@@ -510,10 +511,9 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
     dZ = _empty(work, "dZ", (T, m, 4 * n_a), dtype)
-    with one_blas_thread():
-        for t in range(T - 1, -1, -1):
-            _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
-            np.matmul(dZ[t], Wa_t, out=da)
+    for t in range(T - 1, -1, -1):
+        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
+        np.matmul(dZ[t], Wa_t, out=da)
     dZ2 = dZ.reshape(T * m, 4 * n_a)
     grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": dZ2.sum(axis=0), "da0": da, "dc0": dc}
     n_x = W.shape[1] - n_a

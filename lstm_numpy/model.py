@@ -265,7 +265,8 @@ def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):
     """
     x, y = _as_indices(X, Y, parameters["Wy"].shape[0])
     x = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major
-    return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T))
+    with lstm.one_blas_thread():
+        return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T))
 
 
 # --------------------------------------------------------------------------------------------

@@ -279,3 +279,20 @@ def test_one_hot_indices_reads_one_hot_rows_and_refuses_the_rest():
     x[0, 1, 1] = 1
     x[0, 1, 2] = 1  # two ones in a row
     assert lstm.one_hot_indices(x) is None
+
+
+def test_one_blas_thread_limits_blas_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = threadpoolctl.ThreadpoolController()
+
+    def blas_threads():
+        return [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
+
+    with controller.limit(limits=2, user_api="blas"):
+        before = blas_threads()
+        with lstm.one_blas_thread():
+            assert all(n == 1 for n in blas_threads())
+            with lstm.one_blas_thread():
+                assert all(n == 1 for n in blas_threads())
+            assert all(n == 1 for n in blas_threads())
+        assert blas_threads() == before

@@ -159,7 +159,10 @@ def test_threads_split_each_batch_and_change_only_rounding():
     one, X, Y = small_problem(np.float64)
     two, _, _ = small_problem(np.float64)
     h1 = train(one, X, Y, epochs=3, batch_size=7, threads=1)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
     h2 = train(two, X, Y, epochs=3, batch_size=7, threads=2)  # batches of 7 and 3: odd splits
+    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
     np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=1e-12)
     for name, value in one.parameters.items():
