@@ -282,7 +282,7 @@ def rows_process(table: Table, rounds: int, midi: Path):
         empty = Path(tmp) / "empty"
         seconds = _run([sys.executable, "-c", "import lstm_numpy; from lstm_numpy import sampling, lstm, model"],
                        env=dict(env, NUMBA_CACHE_DIR=str(empty)))
-        written = len(list(empty.rglob("*"))) if empty.exists() else 0
+        written = sum(1 for p in empty.rglob("*") if p.is_file()) if empty.exists() else 0
         table.add("python -c 'import lstm_numpy' (+ sampling, lstm, model)", seconds, {},
                   target="compiles nothing" if written == 0 else f"wrote {written} files to numba's cache")
 
