@@ -339,7 +339,7 @@ def _finish_gates(G, c_prev, c_next):
 
 
 @njit(cache=True, nogil=True)
-def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
+def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ, db):
     """The whole backward step of the cell but its one matrix product, fused in one pass.
 
     da_out: (m, n_a) upstream gradient on a<t> from the output layer; da: (m, n_a) gradient on
@@ -348,7 +348,8 @@ def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
     dZ: (m, 4 n_a), written: gradients on the (plain, not halved) pre-activations, from which
     da_prev = dZ @ W_a.T and the weight gradients follow. No exp or tanh is needed: the
     derivatives come from the gate values kept by the forward pass, sigmoid' = s (1 - s) and
-    tanh' = 1 - t^2.
+    tanh' = 1 - t^2. db: (4 n_a,), dZ's rows are added to it (the bias gradient, summed while
+    dZ is still in cache rather than in a separate pass afterwards).
     """
     m, n4 = G.shape
     n_a = n4 // 4
@@ -367,6 +368,8 @@ def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ):
             zg[q] = c_grad * i[q] * (one - g[q] * g[q])
             zo[q] = a_grad * tc[q] * o[q] * (one - o[q])
             dcj[q] = c_grad * f[q]
+        for q in range(n4):
+            db[q] += dZ[j, q]
 
 
 @njit(cache=True, nogil=True)
@@ -511,11 +514,12 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
     dZ = _empty(work, "dZ", (T, m, 4 * n_a), dtype)
+    db = np.zeros(4 * n_a, dtype)
     for t in range(T - 1, -1, -1):
-        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t])
+        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t], db)
         np.matmul(dZ[t], Wa_t, out=da)
     dZ2 = dZ.reshape(T * m, 4 * n_a)
-    grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": dZ2.sum(axis=0), "da0": da, "dc0": dc}
+    grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": db, "da0": da, "dc0": dc}
     n_x = W.shape[1] - n_a
     if x.ndim == 2:
         dWx = np.zeros((n_x, 4 * n_a), dtype)
