@@ -76,7 +76,8 @@ def _glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.n
 
 def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     """(rows, cols) with orthonormal rows or columns: repeated products neither grow nor shrink."""
-    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    with lstm.one_blas_thread():  # threads made this tiny QR take 0.4 s on a busy machine
+        q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
     q *= np.sign(np.diag(r))  # makes the result uniformly distributed
     return q.T if rows < cols else q
 
