@@ -296,3 +296,28 @@ def test_one_blas_thread_limits_blas_and_restores_it():
                 assert all(n == 1 for n in blas_threads())
             assert all(n == 1 for n in blas_threads())
         assert blas_threads() == before
+
+
+def test_cell_step_can_be_called_from_other_jitted_code():
+    from numba import njit
+
+    @njit
+    def run(idx, a, c, Wa, Wx, b):
+        a_next, c_next = np.empty_like(a), np.empty_like(c)
+        z = np.empty((a.shape[0], 4 * a.shape[1]), a.dtype)
+        for t in range(idx.shape[0]):
+            lstm.cell_step(idx[t], a, c, Wa, Wx, b, a_next, c_next, z)
+            a, a_next = a_next, a
+            c, c_next = c_next, c
+        return a, c
+
+    rng = np.random.default_rng(9)
+    p = random_parameters(rng, 3, 5, dtype=np.float32)
+    fused = lstm.fuse_parameters(p)
+    idx, _ = one_hot_inputs(rng, 4, 2, 5)
+    zeros = np.zeros((2, 3), np.float32)
+    a, c = run(idx, zeros.copy(), zeros.copy(), fused.Wa, fused.Wx, fused.b)
+    cache = lstm.sequence_forward(idx, zeros, zeros, fused)
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(a, cache.A[-1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c, cache.C[-1], rtol=1e-5, atol=1e-6)
