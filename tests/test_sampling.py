@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit, types
 
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.lstm import lstm_cell_forward
@@ -277,14 +278,30 @@ def test_state_of_another_model_is_rejected(trained):
 # --------------------------------------------------------------------------------------------
 
 
+@njit
+def _compiled(x):
+    """The kernel's exp, sigmoid and tanh of x (they exist in compiled code only)."""
+    return _exp(x), _sigmoid(x), _tanh(x)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.floats(-700.0, 700.0))
-def test_exp_is_within_two_units_in_the_last_place(x):
-    assert abs(_exp(x) - np.exp(x)) <= 2 * np.spacing(np.exp(x))
+def test_exp_sigmoid_tanh_in_float64(x):
+    exp, sigmoid, tanh = _compiled(np.float64(x))
+    assert abs(exp - np.exp(x)) <= 2 * np.spacing(np.exp(x))
+    assert abs(sigmoid - (0.5 + 0.5 * np.tanh(x / 2))) < 4e-16
+    assert abs(tanh - np.tanh(x)) < 4e-16
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(-800.0, 800.0))
-def test_sigmoid_and_tanh_match_numpy(x):
-    assert abs(_sigmoid(x) - (0.5 + 0.5 * np.tanh(x / 2))) < 4e-16
-    assert abs(_tanh(x) - np.tanh(x)) < 4e-16
+@given(st.floats(-87.0, 87.0, width=32))
+def test_exp_sigmoid_tanh_in_float32(x):
+    x = np.float32(x)
+    exp, sigmoid, tanh = _compiled(x)
+    # computed in float32 throughout, not silently promoted to float64
+    assert _compiled.overloads[(types.float32,)].signature.return_type == types.UniTuple(types.float32, 3)
+    exact = np.exp(np.float64(x))
+    assert abs(exp - exact) <= 4 * np.spacing(np.float32(exact))
+    eps = np.finfo(np.float32).eps
+    assert abs(sigmoid - (0.5 + 0.5 * np.tanh(np.float64(x) / 2))) < eps
+    assert abs(tanh - np.tanh(np.float64(x))) < 2 * eps
