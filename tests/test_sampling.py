@@ -16,7 +16,6 @@ from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.lstm import lstm_cell_forward
 from lstm_numpy.model import init_model, train
 from lstm_numpy.sampling import (
-    _BLAS_MIN_SOLOS,
     _exp,
     _sigmoid,
     _tanh,
@@ -134,9 +133,9 @@ def test_primer_is_fed_before_the_free_steps(trained):
     np.testing.assert_array_equal(predict_and_sample(trained, Ty=20, primer=[3, 0, 5])[1], indices)
 
 
-@pytest.mark.parametrize("n_solos", [3, _BLAS_MIN_SOLOS + 1])
+@pytest.mark.parametrize("n_solos", [3, 9])
 def test_greedy_batch_repeats_the_single_solo(trained, n_solos):
-    # n_solos at or above _BLAS_MIN_SOLOS takes the BLAS branch of the kernel
+    # the kernel works four solos at a time and the rest one by one: 3 = 0 * 4 + 3, 9 = 2 * 4 + 1
     results, indices = predict_and_sample(trained, Ty=30, n_solos=n_solos)
     single = _course_solo(trained, 30)
     assert results.shape == (30, n_solos, trained.n_values) and indices.shape == (30, n_solos)
@@ -163,7 +162,7 @@ def test_seed_reproduces_a_tempered_solo(trained):
     [(1.0, None, ()), (0.5, None, ()), (2.0, 3, ()), (1.3, None, (2, 6)), (0.8, 5, (1,))],
 )
 def test_draws_follow_the_tempered_softmax(trained, temperature, top_k, primer):
-    n = 6000  # one draw per solo, all from the same state; a batch this big runs through BLAS
+    n = 6000  # one draw per solo, all from the same state (the kernel's four-solo branch)
     _, indices = predict_and_sample(trained, Ty=1, temperature=temperature, top_k=top_k, seed=5,
                                     primer=list(primer), n_solos=n)
     counts = np.bincount(indices[0], minlength=trained.n_values)
@@ -174,7 +173,7 @@ def test_draws_follow_the_tempered_softmax(trained, temperature, top_k, primer):
 
 @pytest.mark.parametrize("temperature, top_k", [(1.0, None), (0.7, 4)])
 def test_small_batches_draw_from_the_same_distribution(trained, temperature, top_k):
-    # batches below _BLAS_MIN_SOLOS take the kernel's loop branch; 1500 calls of 2 solos
+    # batches of 2 take the kernel's one-solo-at-a-time branch; 1500 calls
     rng = np.random.default_rng(9)
     draws = [predict_and_sample(trained, Ty=1, temperature=temperature, top_k=top_k, seed=rng,
                                 n_solos=2)[1][0] for _ in range(1500)]
@@ -213,7 +212,7 @@ def test_vanishing_temperature_is_greedy(trained):
     split=st.integers(0, 30),
     temperature=st.sampled_from([0.0, 0.7, 1.5]),
     seed=st.integers(0, 2**32 - 1),
-    n_solos=st.sampled_from([1, 2, _BLAS_MIN_SOLOS]),
+    n_solos=st.sampled_from([1, 2, 5]),
 )
 def test_bar_by_bar_equals_one_go(trained, split, temperature, seed, n_solos):
     whole, end = sample_steps(trained, 30, temperature=temperature, rng=np.random.default_rng(seed),
