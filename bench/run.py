@@ -375,10 +375,6 @@ def machine() -> dict:
     except OSError:
         pass
     try:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that numba's np.dot calls)
-    except ImportError:
-        pass
-    try:
         from threadpoolctl import threadpool_info
 
         info["blas"] = sorted({f"{p['internal_api']} {p['version']} ({p.get('architecture')}, "
