@@ -108,7 +108,7 @@ def _typed(x, *values):
     return tuple(scalar(v) for v in values)
 
 
-@overload(_exp, inline="always")
+@overload(_exp)
 def _exp_for(x):
     if not isinstance(x, types.Float):
         return None
@@ -128,7 +128,7 @@ def _exp_for(x):
     return impl
 
 
-@overload(_sigmoid, inline="always")
+@overload(_sigmoid)
 def _sigmoid_for(x):
     if not isinstance(x, types.Float):
         return None
@@ -136,7 +136,7 @@ def _sigmoid_for(x):
     return lambda x: one / (one + _exp(-x))
 
 
-@overload(_tanh, inline="always")
+@overload(_tanh)
 def _tanh_for(x):
     if not isinstance(x, types.Float):
         return None
@@ -144,7 +144,7 @@ def _tanh_for(x):
     return lambda x: one - two / (_exp(two * x) + one)
 
 
-@njit(inline="always", fastmath=_FLAGS, error_model="numpy")
+@njit(fastmath=_FLAGS, error_model="numpy")
 def _affine(a, W, b, out):
     """out = a @ W + b for a (B, k), W (k, n), b (n,); out (B, n) is overwritten.
 
@@ -190,20 +190,9 @@ def _affine(a, W, b, out):
                 out[s, j] += a_si * W[i, j]
 
 
-@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, out):
-    """Rearrange the course's parameters for the loop, then run it (see _run_steps).
-
-    One compiled call for both: a call that returned the rearranged arrays to Python and passed
-    them back would spend more time boxing arrays than rearranging them.
-    """
-    return _run_steps(x, a, c, forced, uniforms, temperature, top_k,
-                      *_pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by), out)
-
-
 @njit(cache=True, error_model="numpy")
 def _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
-    """The loop's weight layout (see _run_steps) from the course's parameters.
+    """The kernel's weight layout (see _sample_kernel) from the course's parameters.
 
     The four gates' (n_a, n_a + n_values) weights are transposed into the columns of one
     (n_a + n_values, 4 n_a) matrix, whose first n_a rows act on a_prev (Wa) and the rest on x (Wx).
@@ -226,8 +215,54 @@ def _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
     return W[:n_a], W[n_a:], b, Wy_t, by[:, 0].copy()
 
 
+@njit(fastmath=_FLAGS, error_model="numpy")
+def _draw(logits, inv_temperature, top_k, u, weights, allowed):
+    """One value drawn from softmax(logits / T), T = 1 / inv_temperature, with u uniform in [0, 1).
+
+    Only the top_k largest logits can be drawn (all when top_k is 0; ties go to the lower
+    index). weights and allowed (n_values,) are scratch space.
+    """
+    n_values = logits.shape[0]
+    if 0 < top_k < n_values:
+        # pick the largest remaining logit top_k times: cheap for the small k anyone uses
+        allowed[:] = False
+        for _ in range(top_k):
+            best = -1
+            for v in range(n_values):
+                if not allowed[v] and (best < 0 or logits[v] > logits[best]):
+                    best = v
+            allowed[best] = True
+    else:
+        allowed[:] = True
+    top = -np.inf
+    for v in range(n_values):
+        if allowed[v] and logits[v] > top:
+            top = logits[v]
+    # softmax(logits / T), shifted by the largest logit so exp cannot overflow; the masking
+    # and the sum are loops of their own so that the exp loop stays SIMD
+    for v in range(n_values):
+        weights[v] = _exp((logits[v] - top) * inv_temperature)
+    total = 0.0
+    for v in range(n_values):
+        if allowed[v]:
+            total += weights[v]
+        else:
+            weights[v] = 0.0
+    # inverse CDF: the first value whose running total passes u * total
+    target = u * total
+    running = 0.0
+    choice = -1
+    for v in range(n_values):
+        if weights[v] > 0.0:
+            choice = v  # rounding can leave target past the end: keep the last one
+            running += weights[v]
+            if running > target:
+                break
+    return choice
+
+
 @njit(cache=True, fastmath=_FLAGS, error_model="numpy")
-def _run_steps(x, a, c, forced, uniforms, temperature, top_k, Wa, Wx, b, Wy_t, by, out):
+def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, out):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
     x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
@@ -235,22 +270,23 @@ def _run_steps(x, a, c, forced, uniforms, temperature, top_k, Wa, Wx, b, Wy_t, b
     forced   (P,) int64      after step t < P the next input is forced[t], not a choice
     uniforms (n_free, B)     one uniform number in [0, 1) per choice; unused when temperature == 0
     top_k    int             keep only the top_k likeliest values when drawing; 0 keeps all
-    Wa       (n_a, 4 n_a)    the gates' weights on a_prev, gates side by side in the order f, i, c, o
-    Wx       (n_values, 4 n_a)  their weights on x, one row per value
-    b        (4 n_a,)        their biases
-    Wy_t     (n_a, n_values), by (n_values,)  the Dense layer, transposed
+    Wf .. by                 the course's parameters (see Model), all of a's dtype
     out      (n_free, B) int64  receives the chosen values
+
+    The weights are rearranged first (``_pack``), inside this same call: returning them to
+    Python and passing them back would cost more than rearranging them.
     """
+    Wa, Wx, b, Wy_t, b_y = _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by)
     B, n_a = a.shape
-    n_values = by.shape[0]
+    n_values = b_y.shape[0]
     n_forced = forced.shape[0]
     z = np.empty((B, 4 * n_a), dtype=a.dtype)
     logits = np.empty((B, n_values), dtype=a.dtype)
     weights = np.empty(n_values)
-    allowed = np.ones(n_values, dtype=np.bool_)
+    allowed = np.empty(n_values, dtype=np.bool_)
     inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
     for t in range(n_forced + out.shape[0]):
-        # gate inputs: [a_prev; x] times the stacked weights; x one-hot, so a row lookup
+        # gate inputs: [a_prev; x] times the stacked weights; x one-hot, so a row look-up
         _affine(a, Wa, b, z)
         for s in range(B):
             if x[s] >= 0:
@@ -262,57 +298,25 @@ def _run_steps(x, a, c, forced, uniforms, temperature, top_k, Wa, Wx, b, Wy_t, b
                 it = _sigmoid(z[s, n_a + j])
                 cct = _tanh(z[s, 2 * n_a + j])
                 ot = _sigmoid(z[s, 3 * n_a + j])
-                c_new = ft * c[s, j] + it * cct
-                c[s, j] = c_new
+                c[s, j] = ft * c[s, j] + it * cct
                 a[s, j] = ot * _tanh(c[s, j])
         if t < n_forced:
             for s in range(B):
                 x[s] = forced[t]
             continue  # the prediction is overruled, so it need not be computed
 
-        _affine(a, Wy_t, by, logits)
+        _affine(a, Wy_t, b_y, logits)
         step = t - n_forced
         for s in range(B):
-            row = logits[s]
             if temperature == 0.0:
                 # the course's choice: argmax of the softmax, which is the argmax of the logits
                 best = 0
                 for v in range(1, n_values):
-                    if row[v] > row[best]:
+                    if logits[s, v] > logits[s, best]:
                         best = v
                 x[s] = best
             else:
-                if 0 < top_k < n_values:
-                    allowed[:] = False
-                    order = np.argsort(row, kind="mergesort")
-                    for r in range(n_values - top_k, n_values):
-                        allowed[order[r]] = True
-                top = -np.inf
-                for v in range(n_values):
-                    if allowed[v] and row[v] > top:
-                        top = row[v]
-                # softmax(logits / T), shifted by the largest logit so exp cannot overflow;
-                # the sum is a loop of its own so that the exp loop stays SIMD
-                for v in range(n_values):
-                    weights[v] = _exp((row[v] - top) * inv_temperature)
-                total = 0.0
-                for v in range(n_values):
-                    if allowed[v]:
-                        total += weights[v]
-                    else:
-                        weights[v] = 0.0
-                # inverse CDF: the first value whose running total passes u * total
-                target = uniforms[step, s] * total
-                running = 0.0
-                choice = -1
-                for v in range(n_values):
-                    if weights[v] > 0.0:
-                        choice = v  # rounding can leave target past the end: keep the last one
-                        running += weights[v]
-                        if running > target:
-                            break
-                x[s] = choice
-                allowed[:] = True
+                x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], weights, allowed)
             out[step, s] = x[s]
     return out
 
