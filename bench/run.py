@@ -10,8 +10,8 @@ machine hits both. A block's figure is its median; a row's figure is the median 
 Ratios are ours / peer: below 1 we are faster. Without PyTorch installed only our figures print.
 
 Thread counts are set for both sides alike: ``threadpoolctl`` limits every BLAS/OpenMP pool in
-the process (NumPy's OpenBLAS, the SciPy OpenBLAS that numba's ``np.dot`` calls, and PyTorch's
-pools), and ``torch.set_num_threads`` sets PyTorch's intra-op threads.
+the process (NumPy's OpenBLAS and PyTorch's pools), and ``torch.set_num_threads`` sets PyTorch's
+intra-op threads.
 """
 
 from __future__ import annotations
