@@ -360,7 +360,8 @@ def sample_steps(
                  solos from x0 = 0, a0 = c0 = 0. The given state is not modified.
     temperature: 0 picks the likeliest value (the course); above 0 draws from
                  softmax(logits / temperature): below 1 sharper, above 1 flatter.
-    top_k:       when drawing, only the top_k likeliest values can be drawn (None: all).
+    top_k:       when drawing, only the top_k likeliest values can be drawn (None: all; on a
+                 tie at the k-th place the lower index is kept).
     rng:         a numpy Generator or a seed for the draws; None draws fresh entropy.
     primer:      values (strings of the vocabulary, or their indices) fed in first, one by one,
                  as if they had been chosen; the values returned come after them.
