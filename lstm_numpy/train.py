@@ -54,6 +54,7 @@ class TrainConfig:
     clip_norm: Optional[float] = None
     dtype: str = "float32"
     seed: int = 0
+    threads: int = 1  # threads sharing each batch; more threads change only rounding
     # the first solo written after training
     bars: int = 16
     temperature: float = 1.0
@@ -91,6 +92,7 @@ def build_parser() -> cli.ArgumentParser:
     model.add_argument("--decay", type=cli.non_negative_float, help=f"learning-rate time decay per update (default {d.decay})")
     model.add_argument("--clip-norm", type=cli.positive_float, help="clip the gradient's global norm to this value")
     model.add_argument("--dtype", choices=["float32", "float64"], help=f"floating-point type (default {d.dtype})")
+    model.add_argument("--threads", type=cli.positive_int, help=f"threads sharing each batch (default {d.threads})")
     model.add_argument("--seed", type=int, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
     solo = p.add_argument_group("the first solo")
     solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
@@ -189,7 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         history = train(model, X, Y, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
-                        seed=config.seed, start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
+                        seed=config.seed, start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end,
+                        threads=config.threads)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
