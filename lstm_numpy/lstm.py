@@ -1,9 +1,10 @@
 """The LSTM, step by step: forward, backprop through time, and the fast path training uses.
 
-The file has three parts.
+The file has four parts, and one code path: the course's functions run the very passes
+training runs.
 
-1. **The course's functions** (column layout, one example per column), written as the formulas
-   read. For one step, with ``concat = [a_prev; xt]`` of shape (n_a + n_x, m)::
+1. **The formulas**, in plain NumPy and the course's column layout (one example per column),
+   written as they read. For one step, with ``concat = [a_prev; xt]`` of shape (n_a + n_x, m)::
 
        ft  = sigmoid(Wf @ concat + bf)        forget gate        (n_a, m)
        it  = sigmoid(Wi @ concat + bi)        update gate
@@ -13,8 +14,9 @@ The file has three parts.
        a_next = ot * tanh(c_next)
        yt_pred = softmax(Wy @ a_next + by)    (n_y, m)
 
-   ``lstm_cell_forward``, ``lstm_forward``, ``lstm_cell_backward`` and ``lstm_backward`` are
-   these formulas and their derivatives, nothing more.
+   ``reference_cell_forward``, ``reference_forward``, ``reference_cell_backward`` and
+   ``reference_backward`` are these formulas and their derivatives, nothing more. Training does
+   not call them: they are the reference the fast kernels below are tested equal to.
 
 2. **The fused layout** the fast path runs on (rows: one example per row). The four gates sit side
    by side in one matrix, so a step is one matrix product instead of four::
@@ -30,8 +32,8 @@ The file has three parts.
    * **One tanh for all four gates.** sigmoid(x) = 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2. The
      columns of Wa, Wx and b that feed the three sigmoid gates are stored pre-halved (halving is
      exact in binary floating point), so a single ``np.tanh`` over the whole (m, 4 n_a) block
-     gives every gate, and the sigmoid gates are finished with ``0.5 + 0.5 * t``. The course
-     functions use the same tanh form of the sigmoid, so both paths compute the same numbers.
+     gives every gate, and the sigmoid gates are finished with ``0.5 + 0.5 * t``. The reference
+     uses the same tanh form of the sigmoid, so both compute the same numbers.
 
 3. **The fast kernels.** Measured on our 2-core machine, NumPy's vectorised ``np.tanh`` on a
    60 x 256 float32 block takes about 2.5 us, while numba's ``np.tanh`` in a loop compiles to one
@@ -58,8 +60,13 @@ The file has three parts.
    in the environment before NumPy is first imported, the same products ran 1.6 times faster
    (10.4 us instead of 16.9 us per step) and a whole epoch about 1.4 times faster.
 
-``tests/test_lstm.py`` holds the fast path equal to the course functions (float64 to 1e-12,
-float32 to 1e-5) and checks both against finite differences.
+4. **The course's functions**, ``lstm_cell_forward``, ``lstm_forward``, ``lstm_cell_backward``
+   and ``lstm_backward``: the course's names, shapes and caches, as thin wrappers around
+   ``sequence_forward`` and ``sequence_backward`` (a cell step is a sequence of one step). Each
+   one's docstring names the reference function that shows its formulas.
+
+``tests/test_lstm.py`` holds the fast path, and the course's functions through it, equal to the
+reference (float64 to 1e-12, float32 to 1e-5) and checks both against finite differences.
 
 Kernels are compiled on first use (``cache=True`` keeps them on disk); importing this module
 compiles nothing. All kernels keep float32 as float32: their constants are made with the array's
@@ -98,17 +105,18 @@ def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# 1. The course's functions (column layout)
+# 1. The formulas: the plain NumPy reference (column layout)
 # --------------------------------------------------------------------------------------------
 
 
-def lstm_cell_forward(xt, a_prev, c_prev, parameters):
-    """One LSTM step.
+def reference_cell_forward(xt, a_prev, c_prev, parameters):
+    """One LSTM step, written as the formulas read: the reference the fast path is tested against.
 
     xt: (n_x, m) input; a_prev, c_prev: (n_a, m) hidden and memory state.
     parameters: Wf, Wi, Wc, Wo (n_a, n_a + n_x) acting on [a_prev; xt], bf, bi, bc, bo (n_a, 1),
         Wy (n_y, n_a), by (n_y, 1).
-    Returns a_next, c_next (n_a, m), yt_pred (n_y, m), and the cache for lstm_cell_backward.
+    Returns a_next, c_next (n_a, m), yt_pred (n_y, m), and the course's cache
+    (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters).
     """
     p = parameters
     concat = np.concatenate([a_prev, xt], axis=0)  # (n_a + n_x, m)
@@ -123,12 +131,11 @@ def lstm_cell_forward(xt, a_prev, c_prev, parameters):
     return a_next, c_next, yt_pred, cache
 
 
-def lstm_forward(x, a0, parameters):
-    """Run the cell over T_x steps, starting from a0 and c0 = 0.
+def reference_forward(x, a0, parameters):
+    """The reference cell run over T_x steps, from a0 and c0 = 0 (see ``lstm_forward``).
 
-    x: (n_x, m, T_x); a0: (n_a, m).
-    Returns a (n_a, m, T_x), y (n_y, m, T_x), c (n_a, m, T_x), and caches = (list of step
-    caches, x) for lstm_backward.
+    x: (n_x, m, T_x); a0: (n_a, m). Returns a, c (n_a, m, T_x), y (n_y, m, T_x) as (a, y, c,
+    caches), caches = (list of the steps' caches, x).
     """
     n_x, m, T_x = x.shape
     n_a = a0.shape[0]
@@ -141,18 +148,18 @@ def lstm_forward(x, a0, parameters):
     c_next = np.zeros_like(a0)
     caches = []
     for t in range(T_x):
-        a_next, c_next, yt, cache = lstm_cell_forward(x[:, :, t], a_next, c_next, parameters)
+        a_next, c_next, yt, cache = reference_cell_forward(x[:, :, t], a_next, c_next, parameters)
         a[:, :, t], c[:, :, t], y[:, :, t] = a_next, c_next, yt
         caches.append(cache)
     return a, y, c, (caches, x)
 
 
-def lstm_cell_backward(da_next, dc_next, cache):
-    """Gradients of one step, given the upstream gradients on a_next and c_next (n_a, m).
+def reference_cell_backward(da_next, dc_next, cache):
+    """The gradients of one step, written as the chain rule reads (see ``lstm_cell_backward``).
 
+    da_next, dc_next: (n_a, m) upstream gradients on a_next and c_next.
     Returns a dict with dxt (n_x, m), da_prev, dc_prev (n_a, m), dWf, dWi, dWc, dWo
-    (n_a, n_a + n_x) and dbf, dbi, dbc, dbo (n_a, 1). The Dense layer (Wy, by) is not part of the
-    cell's backward pass: its gradient enters through da_next.
+    (n_a, n_a + n_x) and dbf, dbi, dbc, dbo (n_a, 1).
     """
     a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, p = cache
     n_a = a_prev.shape[0]
@@ -177,12 +184,11 @@ def lstm_cell_backward(da_next, dc_next, cache):
     return grads
 
 
-def lstm_backward(da, caches):
-    """Backprop through time over the whole sequence.
+def reference_backward(da, caches):
+    """Backprop through time with the reference step (see ``lstm_backward``).
 
-    da: (n_a, m, T_x), the upstream gradient on every hidden state a<t> (for example from a
-    Dense layer on each step). Returns a dict with dx (n_x, m, T_x), da0 (n_a, m), and dWf, dWi,
-    dWc, dWo, dbf, dbi, dbc, dbo summed over the steps, since every step shares the weights.
+    da: (n_a, m, T_x) upstream gradient on every a<t>. Returns dx (n_x, m, T_x), da0 (n_a, m), and
+    dWf .. dbo summed over the steps, since every step shares the weights.
     """
     step_caches, x = caches
     n_a, m, T_x = da.shape
@@ -192,7 +198,7 @@ def lstm_backward(da, caches):
     total: Dict[str, np.ndarray] = {}
     for t in reversed(range(T_x)):
         # a<t> feeds both the output at step t and the next step
-        g = lstm_cell_backward(da[:, :, t] + da_prev, dc_prev, step_caches[t])
+        g = reference_cell_backward(da[:, :, t] + da_prev, dc_prev, step_caches[t])
         dx[:, :, t] = g["dxt"]
         da_prev, dc_prev = g["da_prev"], g["dc_prev"]
         for name in ("dWf", "dWi", "dWc", "dWo", "dbf", "dbi", "dbc", "dbo"):
@@ -449,7 +455,7 @@ class SequenceCache(NamedTuple):
 
 
 def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = None) -> SequenceCache:
-    """The fast forward pass over T steps (the same math as ``lstm_forward``, in rows).
+    """The fast forward pass over T steps (the formulas of ``reference_forward``, in rows).
 
     x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs.
     a0, c0: (m, n_a). fused: from ``fuse_parameters``; its dtype is the computation's dtype.
@@ -495,7 +501,7 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
 
 def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_T=None,
                       need_dx: bool = False, work: Optional[Workspace] = None) -> Dict[str, np.ndarray]:
-    """The fast backward pass through time (the same math as ``lstm_backward``, in rows).
+    """The fast backward pass through time (the formulas of ``reference_backward``, in rows).
 
     dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>; da_T, dc_T (m, n_a): optional
     gradients on the final state (when the sequence continues beyond T).
@@ -530,4 +536,145 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
         if need_dx:
             grads["dx"] = (dZ2 @ W[:, n_a:]).reshape(T, m, n_x)
     grads["dWx"] = dWx
+    return grads
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The course's functions: the training path in the course's shapes
+# --------------------------------------------------------------------------------------------
+# Each is a thin wrapper: it turns columns (n, m) into rows (m, n), calls sequence_forward or
+# sequence_backward, and turns the answer back. The formulas they compute are in section 1.
+
+
+def _fused_as(parameters: Dict[str, np.ndarray], dtype) -> FusedLSTM:
+    """fuse_parameters on the four gates' weights, converted to the computation's dtype."""
+    names = [w + g for g in GATES for w in ("W", "b")]
+    return fuse_parameters({k: np.asarray(parameters[k], dtype) for k in names})
+
+
+def _input_rows(x: np.ndarray, dtype) -> np.ndarray:
+    """Course inputs (n_x, m, T) as the fast path's (T, m) indices when one-hot, else (T, m, n_x)."""
+    idx = one_hot_indices(x, axis=0)
+    if idx is not None:
+        return np.ascontiguousarray(idx.T)
+    return np.ascontiguousarray(x.transpose(2, 1, 0), dtype)
+
+
+def _course_outputs(seq: SequenceCache, x: np.ndarray, parameters):
+    """a, y, c (n, m, T) and the course's per-step caches, all from one SequenceCache.
+
+    The caches' arrays are views of the SequenceCache's (transposed to columns), not copies.
+    """
+    A, C, _, G, _ = seq
+    n_a = A.shape[2]
+    dtype = A.dtype
+    Wy = np.asarray(parameters["Wy"], dtype)
+    by = np.asarray(parameters["by"], dtype)
+    y = softmax(A[1:] @ Wy.T + by[:, 0], axis=-1)  # (T, m, n_y), the Dense layer on every a<t>
+    step_caches = []
+    for t in range(G.shape[0]):
+        gates = [G[t, :, k * n_a : (k + 1) * n_a].T for k in range(4)]  # ft, it, cct, ot
+        step_caches.append((A[t + 1].T, C[t + 1].T, A[t].T, C[t].T, *gates, x[:, :, t], parameters))
+    columns = [np.ascontiguousarray(v.transpose(2, 1, 0)) for v in (A[1:], y, C[1:])]
+    return columns, step_caches
+
+
+def _sequence_cache(step_caches, x_rows: np.ndarray, dtype) -> SequenceCache:
+    """The course's per-step caches put back into one SequenceCache (rows), for sequence_backward."""
+    def rows(arrays):  # (n, m) columns, one per step -> (steps, m, n)
+        return np.ascontiguousarray(np.stack([v.T for v in arrays]), dtype)
+
+    A = rows([step_caches[0][2]] + [s[0] for s in step_caches])
+    C = rows([step_caches[0][3]] + [s[1] for s in step_caches])
+    G = rows([np.concatenate(s[4:8], axis=0) for s in step_caches])
+    return SequenceCache(A, C, np.tanh(C[1:]), G, x_rows)
+
+
+def _course_gradients(g: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    return unfuse_gradients(g["dWa"], g["dWx"], g["db"])
+
+
+def lstm_cell_forward(xt, a_prev, c_prev, parameters):
+    """One LSTM step (the formulas: ``reference_cell_forward``), run by the training path.
+
+    xt: (n_x, m) input; a_prev, c_prev: (n_a, m) hidden and memory state.
+    parameters: Wf, Wi, Wc, Wo (n_a, n_a + n_x) acting on [a_prev; xt], bf, bi, bc, bo (n_a, 1),
+        Wy (n_y, n_a), by (n_y, 1).
+    Returns a_next, c_next (n_a, m), yt_pred = softmax(Wy a_next + by) (n_y, m), and the course's
+    cache (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters) for lstm_cell_backward.
+
+    This is ``sequence_forward`` over T = 1 step, starting from a_prev and c_prev.
+    """
+    dtype = np.result_type(xt, a_prev, c_prev, parameters["Wf"])
+    x = np.asarray(xt)[:, :, None]  # (n_x, m, 1): a sequence of one step
+    seq = sequence_forward(_input_rows(x, dtype), np.asarray(a_prev, dtype).T,
+                           np.asarray(c_prev, dtype).T, _fused_as(parameters, dtype))
+    (a, y, c), caches = _course_outputs(seq, x, parameters)
+    a_next, c_next = a[:, :, 0], c[:, :, 0]
+    ft, it, cct, ot = caches[0][4:8]
+    cache = (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)
+    return a_next, c_next, y[:, :, 0], cache
+
+
+def lstm_forward(x, a0, parameters):
+    """Run the cell over T_x steps from a0 and c0 = 0 (the formulas: ``reference_forward``).
+
+    x: (n_x, m, T_x); a0: (n_a, m).
+    Returns a (n_a, m, T_x), y (n_y, m, T_x), c (n_a, m, T_x), and caches = (list of step
+    caches, x) for lstm_backward.
+
+    This is ``sequence_forward``, the pass training runs; one-hot inputs are recognised and
+    looked up by index, as in training.
+    """
+    dtype = np.result_type(x, a0, parameters["Wf"])
+    a0_rows = np.asarray(a0, dtype).T
+    seq = sequence_forward(_input_rows(x, dtype), a0_rows, np.zeros_like(a0_rows),
+                           _fused_as(parameters, dtype))
+    (a, y, c), step_caches = _course_outputs(seq, x, parameters)
+    return a, y, c, (step_caches, x)
+
+
+def lstm_cell_backward(da_next, dc_next, cache):
+    """Gradients of one step (the formulas: ``reference_cell_backward``), by the training path.
+
+    da_next, dc_next: (n_a, m) upstream gradients on a_next and c_next; cache: from
+    lstm_cell_forward. Returns a dict with dxt (n_x, m), da_prev, dc_prev (n_a, m), dWf, dWi, dWc,
+    dWo (n_a, n_a + n_x) and dbf, dbi, dbc, dbo (n_a, 1). The Dense layer (Wy, by) is not part of
+    the cell's backward pass: its gradient enters through da_next.
+
+    This is ``sequence_backward`` over the one step, with dc_next as the gradient on the final
+    memory.
+    """
+    xt, parameters = cache[8], cache[9]
+    dtype = np.result_type(da_next, dc_next, cache[4])
+    x_rows = np.ascontiguousarray(np.asarray(xt).T[None], dtype)  # (1, m, n_x), dense: dxt is wanted
+    seq = _sequence_cache([cache], x_rows, dtype)
+    dA = np.ascontiguousarray(np.asarray(da_next, dtype).T[None])
+    g = sequence_backward(dA, seq, _fused_as(parameters, dtype), dc_T=np.asarray(dc_next, dtype).T,
+                          need_dx=True)
+    grads = _course_gradients(g)
+    grads.update(dxt=np.ascontiguousarray(g["dx"][0].T), da_prev=np.ascontiguousarray(g["da0"].T),
+                 dc_prev=np.ascontiguousarray(g["dc0"].T))
+    return grads
+
+
+def lstm_backward(da, caches):
+    """Backprop through time over the whole sequence (the formulas: ``reference_backward``).
+
+    da: (n_a, m, T_x), the upstream gradient on every hidden state a<t> (for example from a
+    Dense layer on each step). Returns a dict with dx (n_x, m, T_x), da0 (n_a, m), and dWf, dWi,
+    dWc, dWo, dbf, dbi, dbc, dbo summed over the steps, since every step shares the weights.
+
+    This is ``sequence_backward``, the pass training runs, with dx computed (need_dx).
+    """
+    step_caches, x = caches
+    parameters = step_caches[0][9]
+    dtype = np.result_type(da, step_caches[0][4])
+    x_rows = np.ascontiguousarray(np.asarray(x).transpose(2, 1, 0), dtype)  # dense: dx is wanted
+    seq = _sequence_cache(step_caches, x_rows, dtype)
+    dA = np.ascontiguousarray(np.asarray(da, dtype).transpose(2, 1, 0))
+    g = sequence_backward(dA, seq, _fused_as(parameters, dtype), need_dx=True)
+    grads = {"dx": np.ascontiguousarray(g["dx"].transpose(2, 1, 0)),
+             "da0": np.ascontiguousarray(g["da0"].T)}
+    grads.update(_course_gradients(g))
     return grads

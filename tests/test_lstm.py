@@ -1,4 +1,8 @@
-"""The LSTM's forward and backward passes: gradient checks, consistency, and fast path = reference."""
+"""The LSTM's forward and backward passes: gradient checks, consistency, and fast path = reference.
+
+The course's functions are wrappers around the fast path, so their gradient checks check the
+fast path too; the reference formulas are checked against finite differences on their own.
+"""
 
 import numpy as np
 import pytest
@@ -6,6 +10,14 @@ from hypothesis import given, settings, strategies as st
 
 from lstm_numpy import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from lstm_numpy import lstm
+from lstm_numpy.lstm import reference_backward, reference_cell_backward, reference_cell_forward, reference_forward
+
+COURSE_API = pytest.mark.parametrize(
+    "cell_forward, cell_backward, forward, backward",
+    [(lstm_cell_forward, lstm_cell_backward, lstm_forward, lstm_backward),
+     (reference_cell_forward, reference_cell_backward, reference_forward, reference_backward)],
+    ids=["course-api", "reference"],
+)
 
 GATES = "fico"
 SETTINGS = settings(max_examples=12, deadline=None)
@@ -53,22 +65,24 @@ def one_hot_inputs(rng, T, m, n_x):
     return idx, dense
 
 
-# ------------------------------------------------------------------------ gradient checks (course API)
+# ------------------------------------------------------- gradient checks (course API and reference)
 
 
+@COURSE_API
 @SETTINGS
 @given(n_x=sizes, n_a=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
-def test_cell_backward_matches_finite_differences(n_x, n_a, m, seed):
+def test_cell_backward_matches_finite_differences(cell_forward, cell_backward, forward, backward,
+                                                  n_x, n_a, m, seed):
     rng = np.random.default_rng(seed)
     p = random_parameters(rng, n_a, n_x)
     xt, a_prev, c_prev = (rng.standard_normal(s) for s in ((n_x, m), (n_a, m), (n_a, m)))
     da_next, dc_next = rng.standard_normal((n_a, m)), rng.standard_normal((n_a, m))
 
     def loss():  # any scalar whose gradient on (a_next, c_next) is (da_next, dc_next)
-        a_next, c_next, _, _ = lstm_cell_forward(xt, a_prev, c_prev, p)
+        a_next, c_next, _, _ = cell_forward(xt, a_prev, c_prev, p)
         return np.sum(da_next * a_next) + np.sum(dc_next * c_next)
 
-    grads = lstm_cell_backward(da_next, dc_next, lstm_cell_forward(xt, a_prev, c_prev, p)[3])
+    grads = cell_backward(da_next, dc_next, cell_forward(xt, a_prev, c_prev, p)[3])
     checks = {"dxt": xt, "da_prev": a_prev, "dc_prev": c_prev}
     checks.update({"dW" + g: p["W" + g] for g in GATES})
     checks.update({"db" + g: p["b" + g] for g in GATES})
@@ -76,18 +90,20 @@ def test_cell_backward_matches_finite_differences(n_x, n_a, m, seed):
         assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
 
 
+@COURSE_API
 @SETTINGS
 @given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, seed=st.integers(0, 2**32 - 1))
-def test_lstm_backward_matches_finite_differences(n_x, n_a, m, T, seed):
+def test_lstm_backward_matches_finite_differences(cell_forward, cell_backward, forward, backward,
+                                                  n_x, n_a, m, T, seed):
     rng = np.random.default_rng(seed)
     p = random_parameters(rng, n_a, n_x)
     x, a0 = rng.standard_normal((n_x, m, T)), rng.standard_normal((n_a, m))
     da = rng.standard_normal((n_a, m, T))
 
     def loss():
-        return np.sum(da * lstm_forward(x, a0, p)[0])
+        return np.sum(da * forward(x, a0, p)[0])
 
-    grads = lstm_backward(da, lstm_forward(x, a0, p)[3])
+    grads = backward(da, forward(x, a0, p)[3])
     checks = {"dx": x, "da0": a0}
     checks.update({"dW" + g: p["W" + g] for g in GATES})
     checks.update({"db" + g: p["b" + g] for g in GATES})
@@ -142,7 +158,7 @@ def assert_close(fast, reference, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @SETTINGS
 @given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, one_hot=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_fast_path_equals_the_course_functions(dtype, n_x, n_a, m, T, one_hot, seed):
+def test_fast_path_equals_the_reference(dtype, n_x, n_a, m, T, one_hot, seed):
     rng = np.random.default_rng(seed)
     p = random_parameters(rng, n_a, n_x, dtype=dtype)
     if one_hot:
@@ -153,8 +169,8 @@ def test_fast_path_equals_the_course_functions(dtype, n_x, n_a, m, T, one_hot, s
     a0 = rng.standard_normal((n_a, m)).astype(dtype)
     da = rng.standard_normal((n_a, m, T)).astype(dtype)
 
-    a, _, c, caches = lstm_forward(x, a0, p)
-    reference = lstm_backward(da, caches)
+    a, _, c, caches = reference_forward(x, a0, p)
+    reference = reference_backward(da, caches)
     fused = lstm.fuse_parameters(p)
     if not one_hot:
         x_fast = x_fast.astype(dtype)
@@ -178,9 +194,70 @@ def test_fast_path_equals_the_course_functions(dtype, n_x, n_a, m, T, one_hot, s
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @SETTINGS
+@given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, one_hot=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_course_functions_equal_the_reference(dtype, n_x, n_a, m, T, one_hot, seed):
+    """lstm_forward / lstm_backward and the cell functions give the reference's numbers and dtypes."""
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x, n_y=n_x + 1, dtype=dtype)
+    if one_hot:
+        x = one_hot_inputs(rng, T, m, n_x)[1].transpose(2, 1, 0).astype(dtype)
+    else:
+        x = rng.standard_normal((n_x, m, T)).astype(dtype)
+    a0 = rng.standard_normal((n_a, m)).astype(dtype)
+    c0 = rng.standard_normal((n_a, m)).astype(dtype)
+    da = rng.standard_normal((n_a, m, T)).astype(dtype)
+
+    fast = lstm_forward(x, a0, p)
+    ref = reference_forward(x, a0, p)
+    for mine, expected in zip(fast[:3], ref[:3]):
+        assert mine.dtype == dtype and mine.shape == expected.shape
+        assert_close(mine, expected, dtype)
+    g_fast, g_ref = lstm_backward(da, fast[3]), reference_backward(da, ref[3])
+    assert sorted(g_fast) == sorted(g_ref)
+    for name in g_ref:
+        assert g_fast[name].dtype == dtype and g_fast[name].shape == g_ref[name].shape, name
+        assert_close(g_fast[name], g_ref[name], dtype)
+
+    xt = x[:, :, 0]
+    fast = lstm_cell_forward(xt, a0, c0, p)
+    ref = reference_cell_forward(xt, a0, c0, p)
+    for mine, expected in zip(fast[:3] + fast[3][4:8], ref[:3] + ref[3][4:8]):  # gates in the cache
+        assert mine.dtype == dtype and mine.shape == expected.shape
+        assert_close(mine, expected, dtype)
+    g_fast = lstm_cell_backward(da[:, :, 0], da[:, :, -1], fast[3])
+    g_ref = reference_cell_backward(da[:, :, 0], da[:, :, -1], ref[3])
+    assert sorted(g_fast) == sorted(g_ref)
+    for name in g_ref:
+        assert g_fast[name].dtype == dtype and g_fast[name].shape == g_ref[name].shape, name
+        assert_close(g_fast[name], g_ref[name], dtype)
+
+
+def test_course_functions_run_the_training_path(monkeypatch):
+    """The course's functions are the training passes in other shapes, not a second copy."""
+    calls = []
+    for name in ("sequence_forward", "sequence_backward"):
+        original = getattr(lstm, name)
+
+        def recorded(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(lstm, name, recorded)
+    rng = np.random.default_rng(2)
+    p = random_parameters(rng, 3, 4)
+    x, a0 = rng.standard_normal((4, 2, 5)), rng.standard_normal((3, 2))
+    a, _, _, caches = lstm_forward(x, a0, p)
+    lstm_backward(np.ones_like(a), caches)
+    a_next, c_next, _, cache = lstm_cell_forward(x[:, :, 0], a0, a0, p)
+    lstm_cell_backward(a_next, c_next, cache)
+    assert calls == ["sequence_forward", "sequence_backward"] * 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@SETTINGS
 @given(n_x=sizes, n_a=sizes, m=sizes, T=sizes, seed=st.integers(0, 2**32 - 1))
-def test_jitted_cell_step_equals_the_course_cell(dtype, n_x, n_a, m, T, seed):
-    """Stepping the jitted single-step kernel reproduces lstm_cell_forward, step after step."""
+def test_jitted_cell_step_equals_the_reference_cell(dtype, n_x, n_a, m, T, seed):
+    """Stepping the jitted single-step kernel reproduces reference_cell_forward, step after step."""
     rng = np.random.default_rng(seed)
     p = random_parameters(rng, n_a, n_x, dtype=dtype)
     fused = lstm.fuse_parameters(p)
@@ -191,7 +268,7 @@ def test_jitted_cell_step_equals_the_course_cell(dtype, n_x, n_a, m, T, seed):
     a_next, c_next = np.empty_like(a_row), np.empty_like(c_row)
     z = np.empty((m, 4 * n_a), dtype)
     for t in range(T):
-        a_col, c_col, _, _ = lstm_cell_forward(dense[t].T.astype(dtype), a_col, c_col, p)
+        a_col, c_col, _, _ = reference_cell_forward(dense[t].T.astype(dtype), a_col, c_col, p)
         lstm.cell_step(idx[t], a_row, c_row, fused.Wa, fused.Wx, fused.b, a_next, c_next, z)
         a_row, a_next = a_next, a_row
         c_row, c_next = c_next, c_row

@@ -1,7 +1,8 @@
 """Sampling: the compiled loop must be the course's inference, and its draws the tempered softmax.
 
 Expected values never come from the sampler itself: the greedy solo is recomputed with the
-course's step function ``lstm_cell_forward``, and the distributions with NumPy's softmax.
+reference step ``lstm.reference_cell_forward`` (the course's formulas in plain NumPy), and the
+distributions with NumPy's softmax.
 """
 
 import math
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from numba import njit, types
 
 from lstm_numpy.errors import LstmNumpyError
-from lstm_numpy.lstm import lstm_cell_forward
+from lstm_numpy.lstm import reference_cell_forward
 from lstm_numpy.model import init_model, train
 from lstm_numpy.sampling import (
     _exp,
@@ -66,7 +67,7 @@ def _course_solo(model, Ty, primer=()):
     c = np.zeros((model.n_a, 1), dtype)
     chosen = []
     for t in range(len(primer) + Ty):
-        a, c, y, _ = lstm_cell_forward(x, a, c, p)
+        a, c, y, _ = reference_cell_forward(x, a, c, p)
         index = primer[t] if t < len(primer) else int(np.argmax(y[:, 0]))
         if t >= len(primer):
             chosen.append(index)
@@ -82,7 +83,7 @@ def _next_distribution(model, temperature, top_k=None, primer=()):
     a = np.zeros((model.n_a, 1))
     c = np.zeros((model.n_a, 1))
     for value in [*primer, None]:
-        a, c, _, _ = lstm_cell_forward(x, a, c, p)
+        a, c, _, _ = reference_cell_forward(x, a, c, p)
         x = np.zeros((model.n_values, 1))
         if value is not None:
             x[value] = 1
