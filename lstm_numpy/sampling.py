@@ -22,200 +22,41 @@ Sampling is 50 tiny steps, each depending on the one before, so the cost is all 
 the whole loop runs in compiled code. ``_sample_kernel`` is one numba call that does every
 step (cell, softmax, choice, feedback) without returning to Python:
 
-* the weights are rearranged for the loop inside the same compiled call (``_pack``);
-* the one-hot input is never built: ``Wx[x]`` picks the row of input weights it would select;
-* the four gates are one product: their weights are stacked into ``Wa`` (n_a, 4 n_a), so one
-  pass over ``a`` fills all 4 n_a gate inputs;
-* the products are loops that the compiler turns into SIMD code, blocked four solos by four
-  rows of weights (``_affine``); at these sizes they beat a call to BLAS;
-* ``exp`` is computed by ``_exp`` below, plain arithmetic that the compiler vectorises, in the
-  model's own precision; numba's ``math.exp`` is a scalar library call here, about 20 times
-  slower per value;
+* the LSTM step is ``lstm.cell_step``, the package's one compiled step kernel (its exp and tanh
+  are plain arithmetic the compiler vectorises, its products loops blocked four solos by four
+  weight rows, ``lstm.affine``); the Dense layer's logits use the same blocked product;
+* the weights are rearranged into the step's fused layout inside the same compiled call
+  (``lstm.fuse_gates``), and checked once for NaN and infinities, which the fast-math steps
+  would not notice;
+* the one-hot input is never built: the step adds the row of input weights it would select;
 * the random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
   in, so a seed reproduces a solo and numba's own random state is never touched.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba import njit
 
 from .errors import LstmNumpyError
+from .lstm import FAST_MATH, _exp, affine, all_finite, cell_step, fuse_gates
 from .model import Model
 
-# Some fast-math: fused multiply-add, and no NaN (which lets min/max become SIMD instructions).
-# Infinities stay legal (a tiny temperature makes logit differences -inf), and sums are never
-# reassociated, because _exp relies on the exact order of its range reduction.
-_FLAGS = {"nnan", "nsz", "contract", "arcp"}
-
-# exp(x) = 2**n * exp(r), with n = round(x / ln 2) and r = x - n ln 2, |r| <= ln(2)/2. ln 2 is
-# split into a part with trailing zero bits (so n * ln2_hi is exact) and the rest, and exp(r)
-# is its Taylor polynomial, cut where the next term falls below the precision's rounding.
-_LOG2E = 1.4426950408889634
-_EXP_TAYLOR = tuple(1 / math.factorial(k) for k in range(13, -1, -1))  # 1/13!, ..., 1/1!, 1/0!
-_EXP_PRECISION = {
-    # bits: (ln2_hi, ln2_lo, Taylor degree, clamp range without overflow or subnormals)
-    32: (0.693359375, -2.12194440e-4, 7, (-87.0, 88.0)),
-    64: (6.93147180369123816490e-01, 1.90821492927058770002e-10, 13, (-708.0, 709.0)),
-}
-
-
-@intrinsic
-def _pow2(typingctx, n):
-    """2.0 ** n for a whole number n held in a float32 or float64, written into the exponent bits."""
-    if not isinstance(n, types.Float):
-        return None
-    bits, bias, shift = (32, 127, 23) if n.bitwidth == 32 else (64, 1023, 52)
-
-    def codegen(context, builder, signature, args):
-        integer = ir.IntType(bits)
-        e = builder.fptosi(args[0], integer)
-        e = builder.shl(builder.add(e, ir.Constant(integer, bias)), ir.Constant(integer, shift))
-        return builder.bitcast(e, args[0].type)
-
-    return n(n), codegen
-
-
-def _exp(x):
-    """exp(x) from arithmetic only, so that loops calling it are vectorised (compiled code only).
-
-    Computed in x's own precision, float32 or float64; x is clamped to the range where the result
-    neither overflows nor goes subnormal (a sigmoid or tanh is flat long before). Measured
-    against NumPy's exp: within 1 unit in the last place in float64, 3 in float32.
-    """
-    raise TypeError("_exp runs inside numba-compiled code only")
-
-
-def _sigmoid(x):
-    """1 / (1 + exp(-x)) in x's own precision (compiled code only)."""
-    raise TypeError("_sigmoid runs inside numba-compiled code only")
-
-
-def _tanh(x):
-    """tanh(x) = 1 - 2 / (exp(2x) + 1) in x's own precision (compiled code only)."""
-    raise TypeError("_tanh runs inside numba-compiled code only")
-
-
-def _typed(x, *values):
-    """The values as NumPy scalars of x's numba float type, so arithmetic stays in that type."""
-    scalar = np.float32 if x.bitwidth == 32 else np.float64
-    return tuple(scalar(v) for v in values)
-
-
-@overload(_exp)
-def _exp_for(x):
-    if not isinstance(x, types.Float):
-        return None
-    ln2_hi, ln2_lo, degree, clamp = _EXP_PRECISION[x.bitwidth]
-    log2e, half, zero, ln2_hi, ln2_lo, low, high = _typed(x, _LOG2E, 0.5, 0.0, ln2_hi, ln2_lo, *clamp)
-    coeffs = _typed(x, *_EXP_TAYLOR[-(degree + 1):])
-
-    def impl(x):
-        x = min(max(x, low), high)
-        n = np.floor(x * log2e + half)
-        r = (x - n * ln2_hi) - n * ln2_lo
-        p = zero
-        for coeff in coeffs:
-            p = p * r + coeff
-        return p * _pow2(n)
-
-    return impl
-
-
-@overload(_sigmoid)
-def _sigmoid_for(x):
-    if not isinstance(x, types.Float):
-        return None
-    (one,) = _typed(x, 1.0)
-    return lambda x: one / (one + _exp(-x))
-
-
-@overload(_tanh)
-def _tanh_for(x):
-    if not isinstance(x, types.Float):
-        return None
-    one, two = _typed(x, 1.0, 2.0)
-    return lambda x: one - two / (_exp(two * x) + one)
-
-
-@njit(fastmath=_FLAGS, error_model="numpy")
-def _affine(a, W, b, out):
-    """out = a @ W + b for a (B, k), W (k, n), b (n,); out (B, n) is overwritten.
-
-    Rows of W are added into rows of out, so the inner loops run along contiguous memory and
-    become SIMD code. Four rows of W per pass, so out is loaded and stored four times less;
-    four solos per pass, so each row of W loaded serves four solos. (Faster than BLAS here at
-    every batch size from 1 to 128, and it keeps SciPy, which numba's np.dot needs, out of it.)
-    """
-    B, k = a.shape
-    n = out.shape[1]
-    k4 = k - k % 4
-    B4 = B - B % 4
-    for s in range(0, B4, 4):
-        for q in range(4):
-            for j in range(n):
-                out[s + q, j] = b[j]
-        for i in range(0, k4, 4):
-            a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
-            a10, a11, a12, a13 = a[s + 1, i], a[s + 1, i + 1], a[s + 1, i + 2], a[s + 1, i + 3]
-            a20, a21, a22, a23 = a[s + 2, i], a[s + 2, i + 1], a[s + 2, i + 2], a[s + 2, i + 3]
-            a30, a31, a32, a33 = a[s + 3, i], a[s + 3, i + 1], a[s + 3, i + 2], a[s + 3, i + 3]
-            for j in range(n):
-                w0, w1, w2, w3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
-                out[s, j] += a00 * w0 + a01 * w1 + a02 * w2 + a03 * w3
-                out[s + 1, j] += a10 * w0 + a11 * w1 + a12 * w2 + a13 * w3
-                out[s + 2, j] += a20 * w0 + a21 * w1 + a22 * w2 + a23 * w3
-                out[s + 3, j] += a30 * w0 + a31 * w1 + a32 * w2 + a33 * w3
-        for i in range(k4, k):
-            for q in range(4):
-                a_qi = a[s + q, i]
-                for j in range(n):
-                    out[s + q, j] += a_qi * W[i, j]
-    for s in range(B4, B):  # the last B % 4 solos, one at a time
-        for j in range(n):
-            out[s, j] = b[j]
-        for i in range(0, k4, 4):
-            a0, a1, a2, a3 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
-            for j in range(n):
-                out[s, j] += a0 * W[i, j] + a1 * W[i + 1, j] + a2 * W[i + 2, j] + a3 * W[i + 3, j]
-        for i in range(k4, k):
-            a_si = a[s, i]
-            for j in range(n):
-                out[s, j] += a_si * W[i, j]
-
-
 @njit(cache=True, error_model="numpy")
-def _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
-    """The kernel's weight layout (see _sample_kernel) from the course's parameters.
-
-    The four gates' (n_a, n_a + n_values) weights are transposed into the columns of one
-    (n_a + n_values, 4 n_a) matrix, whose first n_a rows act on a_prev (Wa) and the rest on x (Wx).
-    The copies write along rows, so each inner loop stores to contiguous memory.
-    """
-    n_a, n_in = Wf.shape
-    n_values = Wy.shape[0]
-    W = np.empty((n_in, 4 * n_a), dtype=Wf.dtype)
-    b = np.empty(4 * n_a, dtype=Wf.dtype)
-    for g, (Wg, bg) in enumerate(((Wf, bf), (Wi, bi), (Wc, bc), (Wo, bo))):
-        for j in range(n_a):
-            b[g * n_a + j] = bg[j, 0]
-        for k in range(n_in):
-            for j in range(n_a):
-                W[k, g * n_a + j] = Wg[j, k]
-    Wy_t = np.empty((n_a, n_values), dtype=Wf.dtype)
+def _dense_layer(Wy, by):
+    """The Dense layer's weights in the kernel's layout: Wy_t (n_a, n_values) and by (n_values,)."""
+    n_values, n_a = Wy.shape
+    Wy_t = np.empty((n_a, n_values), dtype=Wy.dtype)
     for k in range(n_a):
         for v in range(n_values):
             Wy_t[k, v] = Wy[v, k]
-    return W[:n_a], W[n_a:], b, Wy_t, by[:, 0].copy()
+    return Wy_t, by[:, 0].copy()
 
 
-@njit(fastmath=_FLAGS, error_model="numpy")
+@njit(fastmath=FAST_MATH, error_model="numpy")
 def _draw(logits, inv_temperature, top_k, u, weights, allowed):
     """One value drawn from softmax(logits / T), T = 1 / inv_temperature, with u uniform in [0, 1).
 
@@ -261,7 +102,11 @@ def _draw(logits, inv_temperature, top_k, u, weights, allowed):
     return choice
 
 
-@njit(cache=True, fastmath=_FLAGS, error_model="numpy")
+# what _sample_kernel reports before it runs any step
+_FINITE, _WEIGHTS_NOT_FINITE, _STATE_NOT_FINITE = 0, 1, 2
+
+
+@njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
 def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, out):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
@@ -273,39 +118,39 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
     Wf .. by                 the course's parameters (see Model), all of a's dtype
     out      (n_free, B) int64  receives the chosen values
 
-    The weights are rearranged first (``_pack``), inside this same call: returning them to
-    Python and passing them back would cost more than rearranging them.
+    Returns _FINITE, or, without running a step, _WEIGHTS_NOT_FINITE or _STATE_NOT_FINITE: the
+    steps run with fast-math, which assumes there is no NaN, so the inputs are checked here once.
+    The weights are rearranged first (``lstm.fuse_gates``), inside this same call: returning them
+    to Python and passing them back would cost more than rearranging them.
     """
-    Wa, Wx, b, Wy_t, b_y = _pack(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by)
+    Wa, Wx, b = fuse_gates(Wf, Wi, Wc, Wo, bf, bi, bc, bo)
+    Wy_t, b_y = _dense_layer(Wy, by)
+    if not (all_finite(Wa) and all_finite(Wx) and all_finite(b) and all_finite(Wy_t) and all_finite(b_y)):
+        return _WEIGHTS_NOT_FINITE
+    if not (all_finite(a) and all_finite(c)):
+        return _STATE_NOT_FINITE
     B, n_a = a.shape
     n_values = b_y.shape[0]
     n_forced = forced.shape[0]
+    n_steps = n_forced + out.shape[0]
     z = np.empty((B, 4 * n_a), dtype=a.dtype)
     logits = np.empty((B, n_values), dtype=a.dtype)
     weights = np.empty(n_values)
     allowed = np.empty(n_values, dtype=np.bool_)
     inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
-    for t in range(n_forced + out.shape[0]):
-        # gate inputs: [a_prev; x] times the stacked weights; x one-hot, so a row look-up
-        _affine(a, Wa, b, z)
-        for s in range(B):
-            if x[s] >= 0:
-                for j in range(4 * n_a):
-                    z[s, j] += Wx[x[s], j]
-        for s in range(B):
-            for j in range(n_a):
-                ft = _sigmoid(z[s, j])
-                it = _sigmoid(z[s, n_a + j])
-                cct = _tanh(z[s, 2 * n_a + j])
-                ot = _sigmoid(z[s, 3 * n_a + j])
-                c[s, j] = ft * c[s, j] + it * cct
-                a[s, j] = ot * _tanh(c[s, j])
+    # the step writes into a second pair of state arrays; the pairs swap roles every step
+    a_state, c_state = a, c
+    a_next, c_next = np.empty_like(a), np.empty_like(c)
+    for t in range(n_steps):
+        cell_step(x, a, c, Wa, Wx, b, a_next, c_next, z)
+        a, a_next = a_next, a
+        c, c_next = c_next, c
         if t < n_forced:
             for s in range(B):
                 x[s] = forced[t]
             continue  # the prediction is overruled, so it need not be computed
 
-        _affine(a, Wy_t, b_y, logits)
+        affine(a, Wy_t, b_y, logits)
         step = t - n_forced
         for s in range(B):
             if temperature == 0.0:
@@ -318,7 +163,10 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
             else:
                 x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], weights, allowed)
             out[step, s] = x[s]
-    return out
+    if n_steps % 2 == 1:  # the final state is in the second pair
+        a_state[:] = a
+        c_state[:] = c
+    return _FINITE
 
 
 class SamplerState(NamedTuple):
@@ -387,7 +235,12 @@ def sample_steps(
     else:
         uniforms = np.zeros((0, n_solos))
     out = np.empty((n_steps, n_solos), dtype=np.int64)
-    _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, *_parameters(model, a.dtype), out)
+    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, *_parameters(model, a.dtype), out)
+    if status == _WEIGHTS_NOT_FINITE:
+        raise LstmNumpyError("the model's weights contain NaN or infinite values; "
+                             "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
+    if status == _STATE_NOT_FINITE:
+        raise LstmNumpyError("state.a or state.c contains NaN or infinite values; start from initial_state(model, n_solos).")
     return out, SamplerState(x, a, c)
 
 

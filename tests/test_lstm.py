@@ -7,6 +7,7 @@ fast path too; the reference formulas are checked against finite differences on 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from numba import njit, types
 
 from lstm_numpy import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from lstm_numpy import lstm
@@ -398,3 +399,68 @@ def test_cell_step_can_be_called_from_other_jitted_code():
     assert a.dtype == np.float32
     np.testing.assert_allclose(a, cache.A[-1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c, cache.C[-1], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------- the step kernel's own exp and tanh
+
+
+@njit
+def _compiled_with(x, half):
+    return lstm._exp(x), half + half * lstm._tanh(half * x), lstm._tanh(x)
+
+
+def _compiled(x):
+    """The step kernel's exp, sigmoid (its tanh form) and tanh of x (compiled code only)."""
+    return _compiled_with(x, type(x)(0.5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-700.0, 700.0))
+def test_exp_sigmoid_tanh_in_float64(x):
+    exp, sigmoid, tanh = _compiled(np.float64(x))
+    assert abs(exp - np.exp(x)) <= 2 * np.spacing(np.exp(x))
+    assert abs(sigmoid - 1 / (1 + np.exp(-x))) < 4e-16
+    assert abs(tanh - np.tanh(x)) < 4e-16
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-87.0, 87.0, width=32))
+def test_exp_sigmoid_tanh_in_float32(x):
+    x = np.float32(x)
+    exp, sigmoid, tanh = _compiled(x)
+    # computed in float32 throughout, not silently promoted to float64
+    signature = _compiled_with.overloads[(types.float32, types.float32)].signature
+    assert signature.return_type == types.UniTuple(types.float32, 3)
+    exact = np.exp(np.float64(x))
+    assert abs(exp - exact) <= 4 * np.spacing(np.float32(exact))
+    eps = np.finfo(np.float32).eps
+    assert abs(sigmoid - 1 / (1 + np.exp(-np.float64(x)))) < eps
+    assert abs(tanh - np.tanh(np.float64(x))) < 2 * eps
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_all_finite_finds_every_nan_and_infinity(dtype):
+    a = np.random.default_rng(4).standard_normal((5, 7)).astype(dtype)
+    assert lstm.all_finite(a)
+    for bad in (np.nan, np.inf, -np.inf):
+        for position in ((0, 0), (2, 3), (4, 6)):
+            b = a.copy()
+            b[position] = bad
+            assert not lstm.all_finite(b)
+    assert lstm.all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fuse_parameters_stacks_and_halves_the_gates(dtype):
+    """The fused layout, built here independently with NumPy from its definition in FusedLSTM."""
+    n_a, n_x = 3, 5
+    p = random_parameters(np.random.default_rng(8), n_a, n_x, dtype=dtype)
+    fused = lstm.fuse_parameters(p)
+    W = np.concatenate([p["W" + g] for g in GATES])  # (4 n_a, n_a + n_x)
+    b = np.concatenate([p["b" + g] for g in GATES])[:, 0]
+    scale = np.array([0.5] * n_a + [0.5] * n_a + [1.0] * n_a + [0.5] * n_a, dtype)
+    assert all(v.dtype == dtype for v in fused)
+    assert np.array_equal(fused.W, W)
+    assert np.array_equal(fused.Wa, W[:, :n_a].T * scale)
+    assert np.array_equal(fused.Wx[:-1], W[:, n_a:].T * scale) and not fused.Wx[-1].any()
+    assert np.array_equal(fused.b, b * scale)
