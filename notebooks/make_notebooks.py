@@ -340,10 +340,11 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     # 2. The LSTM, step by step
 
     The course built its model from Keras layers, so the LSTM itself stayed a black box. In
-    this package it is a handful of NumPy functions in `lstm_numpy/lstm.py`, written the way
-    the equations read. This notebook puts the equations next to those functions, re-types a
-    few of them here to show there is nothing more to it, and checks the gradients against
-    finite differences.
+    this package the equations are a handful of NumPy functions in `lstm_numpy/lstm.py`
+    (`reference_cell_forward` and its friends), and the course's functions, `lstm_cell_forward`
+    and its friends, run the same equations on the fast path that training uses. This notebook
+    puts the equations next to those functions, re-types a few of them here to show there is
+    nothing more to it, and checks the gradients against finite differences.
     '''),
     SETUP,
     md(r'''
@@ -646,9 +647,10 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     '''),
     md('''
     Training uses `sequence_forward`, which runs all $T_x$ steps in the fast layout (NumPy for
-    the matrix products and the `tanh`, numba for the arithmetic between them). Same numbers as
-    `lstm_forward` again, and a rough idea of the time each takes on a course-sized batch
-    (`n_a = 64`, 78 values, 60 windows of 30 steps):
+    the matrix products and the `tanh`, numba for the arithmetic between them); `lstm_forward`
+    is this same pass in the course's shapes. Same numbers as `lstm_forward` again, and a rough
+    idea of the time it takes on a course-sized batch (`n_a = 64`, 78 values, 60 windows of 30
+    steps) against `lstm.reference_forward`, the equations typed out in plain NumPy:
     '''),
     code('''
     import time
@@ -684,9 +686,9 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     dense = np.zeros((78, 60, 30), np.float32)
     dense[steps.T[None, :, :] == np.arange(78)[:, None, None]] = 1
     zeros_columns, zeros_rows = np.zeros((64, 60), np.float32), np.zeros((60, 64), np.float32)
-    slow = seconds(lambda: lstm_forward(dense, zeros_columns, big))
+    slow = seconds(lambda: lstm.reference_forward(dense, zeros_columns, big))
     quick = seconds(lambda: lstm.sequence_forward(steps, zeros_rows, zeros_rows, lstm.fuse_parameters(big)))
-    print(f"forward pass over 30 steps: lstm_forward {slow * 1e3:.1f} ms, "
+    print(f"forward pass over 30 steps: reference_forward {slow * 1e3:.1f} ms, "
           f"sequence_forward {quick * 1e3:.1f} ms")
     '''),
     md('''
