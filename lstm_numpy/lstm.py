@@ -493,8 +493,8 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>; da_T, dc_T (m, n_a): optional
     gradients on the final state (when the sequence continues beyond T).
     Returns dWa (n_a, 4 n_a), dWx (n_x, 4 n_a), db (4 n_a,) on the plain weights (see
-    ``unfuse_gradients``), da0 and dc0 (m, n_a), and dx (T, m, n_x) when need_dx is set and x is
-    dense.
+    ``unfuse_gradients``), da0 and dc0 (m, n_a), and dx (T, m, n_x) when need_dx is set (for
+    one-hot inputs given as indices, the gradient on the one-hot vectors).
 
     Per step: one numba pass (``_cell_backward``) and one BLAS product for da_prev. The weight
     gradients are summed over all steps after the loop, in one product each.
@@ -520,8 +520,8 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     else:
         x2 = x.reshape(T * m, n_x).astype(dtype, copy=False)
         dWx = x2.T @ dZ2
-        if need_dx:
-            grads["dx"] = (dZ2 @ W[:, n_a:]).reshape(T, m, n_x)
+    if need_dx:
+        grads["dx"] = (dZ2 @ W[:, n_a:]).reshape(T, m, n_x)
     grads["dWx"] = dWx
     return grads
 
@@ -819,8 +819,7 @@ def lstm_cell_backward(da_next, dc_next, cache):
     """
     xt, parameters = cache[8], cache[9]
     dtype = np.result_type(da_next, dc_next, cache[4])
-    x_rows = np.ascontiguousarray(np.asarray(xt).T[None], dtype)  # (1, m, n_x), dense: dxt is wanted
-    seq = _sequence_cache([cache], x_rows, dtype)
+    seq = _sequence_cache([cache], _input_rows(np.asarray(xt)[:, :, None], dtype), dtype)
     dA = np.ascontiguousarray(np.asarray(da_next, dtype).T[None])
     g = sequence_backward(dA, seq, _fused_as(parameters, dtype), dc_T=np.asarray(dc_next, dtype).T,
                           need_dx=True)
@@ -842,8 +841,7 @@ def lstm_backward(da, caches):
     step_caches, x = caches
     parameters = step_caches[0][9]
     dtype = np.result_type(da, step_caches[0][4])
-    x_rows = np.ascontiguousarray(np.asarray(x).transpose(2, 1, 0), dtype)  # dense: dx is wanted
-    seq = _sequence_cache(step_caches, x_rows, dtype)
+    seq = _sequence_cache(step_caches, _input_rows(np.asarray(x), dtype), dtype)
     dA = np.ascontiguousarray(np.asarray(da, dtype).transpose(2, 1, 0))
     g = sequence_backward(dA, seq, _fused_as(parameters, dtype), need_dx=True)
     grads = {"dx": np.ascontiguousarray(g["dx"].transpose(2, 1, 0)),
