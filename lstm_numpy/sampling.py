@@ -31,6 +31,10 @@ step (cell, softmax, choice, feedback) without returning to Python:
 * the one-hot input is never built: the step adds the row of input weights it would select;
 * the random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
   in, so a seed reproduces a solo and numba's own random state is never touched.
+
+If you edit ``lstm.cell_step`` (or anything else the kernel calls from ``lstm.py``): numba's disk
+cache of ``_sample_kernel`` notices changes to this file only, so delete
+``lstm_numpy/__pycache__/sampling.*.nbi`` and ``.nbc`` (or save this file again) to see them.
 """
 
 from __future__ import annotations
