@@ -147,6 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.resume or args.out)
 
     if args.resume:
+        if not (out / "checkpoint").is_dir():
+            raise LstmNumpyError(f"--resume {out}: no checkpoint folder in it; pass the output folder (--out) of an earlier run.")
         state = load_training_state(out / "checkpoint")
         config = config_from_args(args, TrainConfig(**state.config))
         model, history, start_epoch = state.model, state.history, state.epoch

@@ -111,7 +111,7 @@ def _corrupt_checkpoint(trained, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "unknown chord",
-                                  "corrupt checkpoint", "missing checkpoint", "bad out"])
+                                  "corrupt checkpoint", "missing checkpoint", "nothing to resume", "bad out"])
 def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
     not_midi = tmp_path / "notes.mid"
     not_midi.write_text("this is not a MIDI file")
@@ -125,6 +125,7 @@ def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
         "corrupt checkpoint": ("generate", "--checkpoint", str(_corrupt_checkpoint(trained, tmp_path)),
                                "--out", str(tmp_path / "x.mid")),
         "missing checkpoint": ("generate", "--checkpoint", str(tmp_path / "none")),
+        "nothing to resume": ("train", "--resume", str(tmp_path / "none")),
         "bad out": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.txt")),
     }
     result = run(*commands[case])
