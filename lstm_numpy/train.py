@@ -136,12 +136,17 @@ def load_training_data(config: TrainConfig):
     return X, Y, [indices_values[i] for i in range(n_values)], chords
 
 
+def _optimizer(config: TrainConfig):
+    from .optim import Adam
+
+    return Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import numpy as np
 
     from .checkpoint import load_training_state, save_checkpoint
     from .model import init_model, train
-    from .optim import Adam
 
     args = build_parser().parse_args(argv)
     out = Path(args.resume or args.out)
@@ -152,7 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         state = load_training_state(out / "checkpoint")
         config = config_from_args(args, TrainConfig(**state.config))
         model, history, start_epoch = state.model, state.history, state.epoch
-        optimizer = Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm)
+        optimizer = _optimizer(config)
         optimizer.load_state_dict(state.optimizer_state)
         X, Y, indices_values, _ = load_training_data(config)
         if indices_values != model.indices_values:
@@ -163,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
         X, Y, indices_values, chords = load_training_data(config)
         model = init_model(indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype), chords=chords, config=asdict(config))
-        optimizer = Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm)
+        optimizer = _optimizer(config)
         history, start_epoch = None, 0
     model.config = asdict(config)
     X = X.astype(config.dtype, copy=False)
@@ -184,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
 
     def on_epoch_end(epoch: int, hist) -> None:
-        last.update(epoch=epoch + 1, history=hist,
+        last.update(epoch=epoch + 1, history={key: list(values) for key, values in hist.items()},
                     parameters={k: v.copy() for k, v in model.parameters.items()},
                     optimizer=optimizer.state_dict())
         if bar is not None:
@@ -203,6 +208,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             save_checkpoint(out / "checkpoint", model, optimizer_state=last["optimizer"], epoch=last["epoch"], history=last["history"])
             _write_json_atomically(out / "history.json", last["history"])
             print(f"interrupted: saved epoch {last['epoch']} in {out}/checkpoint; continue with --resume {out}", file=sys.stderr)
+        else:
+            print("interrupted before the first epoch finished: nothing was saved.", file=sys.stderr)
         raise
     if bar is not None:
         bar.close()
