@@ -60,7 +60,8 @@ _ALTERATIONS: Dict[str, Tuple[int, int | None]] = {
 }
 
 _SYMBOL = re.compile(r"^([A-G])([#b♯♭]?)(.*?)(?:/([A-G])([#b♯♭]?))?$")
-_ALTERATION = re.compile(r"\(?([b#♭♯]?(?:5|9|11|13))\)?")
+# A fifth is only ever altered (b5, #5); a bare "5" is no alteration.
+_ALTERATION = re.compile(r"\(?([b#♭♯]5|[b#♭♯]?(?:9|11|13))\)?")
 
 ROOT_LOW = 48  # C3: the lowest root of a voicing
 

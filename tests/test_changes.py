@@ -71,7 +71,8 @@ def test_slash_bass_is_the_lowest_note():
     assert set(pitches[1:]) == set(chord_pitches("C7"))
 
 
-@pytest.mark.parametrize("symbol", ["H7", "Cxyz", "C7b10", "c7", "", "Dm7/Q", "C##"])
+@pytest.mark.parametrize("symbol", ["H7", "Cxyz", "C7b10", "c7", "", "Dm7/Q", "C##",
+                                    "C5", "C7(5)"])
 def test_an_unknown_symbol_is_a_clear_error_naming_it(symbol):
     with pytest.raises(ChordSymbolError) as caught:
         chord_pitches(symbol)
