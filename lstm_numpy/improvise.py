@@ -30,10 +30,12 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+from . import grammar
 from .changes import parse_changes
 from .errors import LstmNumpyError
 from .model import Model
 from .notes import Chord, Note
+from .sampling import predict_and_sample, sample_steps
 
 MODES = ("bars", "course")
 COURSE_TY = 50          # values the course's inference model sampled
@@ -196,15 +198,12 @@ def _shift(items, by: Fraction):
 # ------------------------------------------------------------------------------------ course mode
 
 def _course_solo(model: Model, sets: Progression, rng: np.random.Generator, label) -> Solo:
-    from .grammar import course_postprocess
-    from .sampling import predict_and_sample
-
     _, indices = predict_and_sample(model, Ty=COURSE_TY, temperature=0.0)
     values = [model.indices_values[int(i)] for i in indices[:, 0]]
     bars, chords, decoded = [], [], []
     for k, set_chords in enumerate(sets):
         start = Fraction(COURSE_SET_STEP * k)
-        notes = course_postprocess(values, set_chords, rng)  # puts "C,0.25" in front itself
+        notes = grammar.course_postprocess(values, set_chords, rng)  # puts "C,0.25" in front itself
         bars.append(_shift(notes, start))
         chords.append(_shift(set_chords, start))
         decoded.append([COURSE_PREFIX] + values)
@@ -216,16 +215,13 @@ def _course_solo(model: Model, sets: Progression, rng: np.random.Generator, labe
 
 def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature: float,
                top_k: Optional[int], rng: np.random.Generator, primer, label) -> Solo:
-    from .grammar import unparse_values
-    from .sampling import sample_steps
-
     beats = Fraction(beats_per_bar)
     state, prev_pitch = None, None
     played, chords, decoded = [], [], []
     for k, bar_chords in enumerate(bars):
         values, state = _fill_bar(model, beats, state, temperature, top_k, rng,
-                                  primer if k == 0 else None, sample_steps)
-        notes = unparse_values(values, bar_chords, rng, prev_pitch=prev_pitch, course_offsets=False)
+                                  primer if k == 0 else None)
+        notes = grammar.unparse_values(values, bar_chords, rng, prev_pitch=prev_pitch, course_offsets=False)
         notes = _inside_bar(notes, beats)
         pitches = [n.pitch for n in notes if not n.is_rest]
         if pitches:
@@ -238,7 +234,7 @@ def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature:
                 temperature=temperature, seed=label)
 
 
-def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer, sample_steps):
+def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer):
     """Sample values one at a time, from one continuing state, until their durations fill a bar."""
     values: List[str] = []
     filled = Fraction(0)
@@ -258,9 +254,7 @@ def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer, sa
 
 def value_duration(value: str) -> Fraction:
     """How long a value lasts in the clean decoding, in quarter notes ("0.333" -> 1/3)."""
-    from .grammar import parse_value
-
-    return parse_value(value).grid_duration
+    return grammar.parse_value(value).grid_duration
 
 
 def _inside_bar(notes: Sequence[Note], beats: Fraction) -> List[Note]:
