@@ -262,15 +262,18 @@ def _bar_measures(notes: List[Note], chords: List[Chord], score: midi_io.MidiSco
     for chord in chords:
         chords_by_bar.setdefault(bars.index(chord.offset), []).append(chord)
 
+    chord_offsets = [c.offset for c in chords]  # sorted: chords come in stream order
     measures = []
     for bar in sorted(melody_by_bar):
         start, length = bars.span(bar)
         under = chords_by_bar.get(bar)
         if not under:
-            earlier = [c for c in chords if c.offset < start]
-            if not earlier:
+            # the chord in force is the last one before the bar line; a search, not a scan of
+            # every chord, so that a long file with many chordless bars stays linear
+            before = bisect.bisect_left(chord_offsets, start)
+            if not before:
                 continue
-            held = earlier[-1]
+            held = chords[before - 1]
             under = [Chord(start, length, held.pitches, held.velocity)]
         measures.append(Measure(start, length, tuple(melody_by_bar[bar]), tuple(under)))
     return measures
