@@ -247,8 +247,8 @@ def _course_measures(notes: List[Note], chords: List[Chord], path: Path) -> List
         raise MidiError(f"{path}: the course grouping found {len(melody_runs)} measures of "
                         f"melody but only {len(chord_runs)} of chords; use preset=None for this "
                         "file.")
-    return [Measure(Fraction(4 * (run[0].offset // 4)), Fraction(4), tuple(run), tuple(chords))
-            for run, chords in zip(melody_runs, chord_runs)]
+    return [Measure(Fraction(4 * (run[0].offset // 4)), Fraction(4), tuple(run), tuple(chord_run))
+            for run, chord_run in zip(melody_runs, chord_runs)]
 
 
 def _bar_measures(notes: List[Note], chords: List[Chord], score: midi_io.MidiScore
