@@ -489,6 +489,9 @@ def load_music_utils(path: Union[PathLike, Sequence[PathLike], None] = None,
 
     path: a file, a list of files, or None for the default corpus (``default_corpus_paths``).
     The other arguments go to ``get_musical_data`` and ``data_processing``.
+
+    X: (m, Tx, n_values) and Y: (Ty, m, n_values) with Ty = Tx, float32 one-hot windows as
+    ``data_processing`` makes them; indices_values: index -> value string, for all n_values.
     """
     paths = default_corpus_paths() if path is None else path
     _, abstract_grammars = get_musical_data(paths, preset, melody, chords, window, rests)
