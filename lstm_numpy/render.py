@@ -23,7 +23,7 @@ import math
 import wave
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -118,11 +118,14 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
         sound = _tone(note.pitch, n_held, sample_rate, harmonics=(1.0, 0.45, 0.2, 0.1),
                       decay_per_s=1.5, attack_s=0.004, release_s=0.06)
         add(lead, note.offset, sound, note.velocity / 127)
+    pad_tones: Dict[Tuple[int, int], np.ndarray] = {}  # chords repeat bar after bar: make each sound once
     for chord in flatten_chords(chords):
         n_held = max(0, int(round(float(chord.duration) * samples_per_beat)))
         for pitch in chord.pitches:
-            sound = _tone(pitch, n_held, sample_rate, harmonics=(1.0, 0.25), decay_per_s=0.4,
-                          attack_s=0.03, release_s=0.15)
+            sound = pad_tones.get((pitch, n_held))
+            if sound is None:
+                sound = pad_tones[pitch, n_held] = _tone(pitch, n_held, sample_rate, harmonics=(1.0, 0.25),
+                                                         decay_per_s=0.4, attack_s=0.03, release_s=0.15)
             # Quieter per voice, so a five-note chord does not bury the melody.
             add(pad, chord.offset, sound, 0.35 * chord.velocity / 127 / math.sqrt(len(chord.pitches)))
 
