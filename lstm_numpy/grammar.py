@@ -206,8 +206,8 @@ def candidate_pitches(kind: str, previous: theory.PitchLike, upper: str, lower: 
     """
     start = theory.as_spelled(previous).midi
     ends = sorted(theory.parse_interval(name).semitones for name in (upper, lower))
-    return [theory.spell(m) for m in range(start + ends[0], start + ends[1] + 1)
-            if _has_kind(kind, theory.spell(m), chord_pitches)]
+    spelled = (theory.spell(m) for m in range(start + ends[0], start + ends[1] + 1))
+    return [pitch for pitch in spelled if _has_kind(kind, pitch, chord_pitches)]
 
 
 def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
