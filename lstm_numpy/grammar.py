@@ -332,8 +332,8 @@ def prune_grammar(values: Sequence[str], rng: np.random.Generator) -> List[str]:
     """
     pruned = []
     for text in values:
+        parse_value(text)  # only to refuse a malformed value with a clear message
         terms = text.split(",")
-        parse_value(text)
         duration = float(terms[1])
         down = duration - duration % 0.25
         terms[1] = str(down if _pick(rng, [-1, 1]) < 0 else down + 0.25)
