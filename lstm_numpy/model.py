@@ -135,7 +135,8 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
             f"{(X.shape[1], X.shape[0], n_values)}; pass the Y of load_music_utils.")
     y = lstm.one_hot_indices(Y, axis=2)
     if y is None:
-        raise LstmNumpyError("Y must be one-hot (or all-zero) along its last axis.")
+        raise LstmNumpyError("Y must be one-hot (or all-zero) along its last axis; pass the Y of "
+                             "load_music_utils.")
     x = lstm.one_hot_indices(X, axis=2)
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
