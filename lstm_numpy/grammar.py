@@ -215,9 +215,10 @@ def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
 
     The name is drawn from the generation scale: Major for a major chord, else the course's
     randomly realised hexatonic blues (``theory.weighted_blues_scale``). Like the course, which
-    realised one octave tonic to tonic, the tonic is listed twice. The course drew from a set
-    whose order followed memory addresses, so no seed could reproduce it; we draw from the
-    sorted list. The octave is drawn from the chord's pitches, lowest first, one per pitch.
+    realised one octave tonic to tonic, the tonic is listed twice, or beside its respelling at
+    the top (``DerivedScale.octave_names``). The course drew from a set whose order followed
+    memory addresses, so no seed could reproduce it; we draw from the sorted list. The octave
+    is drawn from the chord's pitches, lowest first, one per pitch.
     """
     names = sorted(theory.generation_scale(chord_pitches, rng).octave_names)
     name = _pick(rng, names)
