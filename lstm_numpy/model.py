@@ -196,7 +196,7 @@ def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray
     windows are part of a larger batch).
     Returns loss (float), accuracy (T,) over these m windows, dA (T, m, n_a), dWy, dby.
     One product gives the logits of every step; numba passes find the max, then (after one
-    vectorised np.exp) the loss and d loss / d logits = (softmax - onehot(target)) / m.
+    vectorised np.exp) the loss and d loss / d logits = (softmax - onehot(target)) / batch.
     """
     T, m, n_a = A_out.shape
     dtype = A_out.dtype
@@ -222,8 +222,9 @@ def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray
 
 
 def _part_loss_and_gradients(fused: lstm.FusedLSTM, Wy, by, x, y, m: int, work):
-    """Forward, loss and backward on some of a batch's windows; the loss is averaged over m."""
-    T, part = y.shape
+    """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
+    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up."""
+    part = y.shape[1]
     zeros = np.zeros((part, fused.n_a), fused.Wa.dtype)
     cache = lstm.sequence_forward(x, zeros, zeros, fused, work)
     loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, Wy, by, work, m)
