@@ -498,8 +498,9 @@ def choose_sources(score: MidiScore, melody: Union[str, int, Selector, None] = N
         comping = [s for s in stats if s not in taken and s.polyphony > 1.0]
         if not comping:
             raise MidiError(f"{score.path}: no part besides the melody ({melody}) ever plays "
-                            "two or more notes at once, so there are no chords; pass chords= a "
-                            f"track or channel that plays chords. {_track_list(score)}")
+                            "two or more notes at once, so there are no chords; name a part that "
+                            "plays chords (chords=, or --chords on the command line), or choose "
+                            f"another melody; {_track_list(score)}")
         chords = max(comping, key=lambda s: (s.n_notes >= MIN_SHARE * busiest, s.polyphony)
                      ).selector
     return parse_selector(melody), parse_selector(chords)
