@@ -410,12 +410,6 @@ def membership_scale(pitches: Sequence[PitchLike]) -> DerivedScale:
     return derive_scale(pitches, kind)
 
 
-def _weighted_blues(tonic: str, rng) -> Tuple[str, ...]:
-    # At the fourth, music21 took either way with probability 1/2 (a uniform draw below 1/2
-    # took the first edge it stored: straight to the fifth).
-    return blues_walk(tonic, blue_note=rng.random() >= 0.5)
-
-
 def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
     """The course's *weighted* hexatonic blues, derived from a chord, with its randomness.
 
@@ -446,7 +440,9 @@ def weighted_blues_scale(pitches: Sequence[PitchLike], rng) -> DerivedScale:
         key = (len(classes & members), tonic.midi, index)
         if best_key is None or key > best_key:
             best_key, best = key, tonic_name
-    walk = _weighted_blues(best, rng)
+    # At the fourth, music21 took either way with probability 1/2 (a uniform draw below 1/2
+    # took the first edge it stored: straight to the fifth).
+    walk = blues_walk(best, blue_note=rng.random() >= 0.5)
     return DerivedScale("blues", best, walk[:-1], walk[-1])
 
 
