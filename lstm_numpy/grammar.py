@@ -210,7 +210,7 @@ def candidate_pitches(kind: str, previous: theory.PitchLike, upper: str, lower: 
     return [pitch for pitch in spelled if _has_kind(kind, pitch, chord_pitches)]
 
 
-def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
+def _free_scale_tone(chord_pitches: Sequence[int], rng: np.random.Generator) -> SpelledPitch:
     """A scale tone of the chord with no previous note to lean on (the course's S case).
 
     The name is drawn from the generation scale: Major for a major chord, else the course's
@@ -226,7 +226,8 @@ def _free_scale_tone(chord_pitches: Sequence[int], rng) -> SpelledPitch:
     return theory.parse_pitch(name, octave)
 
 
-def _free_tone(kind: str, chord_pitches: Sequence[int], rng) -> SpelledPitch:
+def _free_tone(kind: str, chord_pitches: Sequence[int], rng: np.random.Generator
+               ) -> SpelledPitch:
     """Decode a value without bounds: any tone of its kind, raised to octave 4 at least."""
     if kind == "C":
         pitch = theory.spell(_pick(rng, list(chord_pitches)))
@@ -238,7 +239,7 @@ def _free_tone(kind: str, chord_pitches: Sequence[int], rng) -> SpelledPitch:
 
 
 def _bounded_tone(value: Value, previous: SpelledPitch, chord_pitches: Sequence[int],
-                  rng) -> SpelledPitch:
+                  rng: np.random.Generator) -> SpelledPitch:
     """Decode a value with bounds, with the course's rules and fallback.
 
     Several candidates: a random one that differs from the previous note (by spelled name and
