@@ -7,16 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lstm_numpy import grammar, improvise, sampling
 from lstm_numpy.changes import parse_changes
 from lstm_numpy.errors import LstmNumpyError
+from lstm_numpy.improvise import Solo, generate_music
 from lstm_numpy.model import Model
 from lstm_numpy.notes import Chord
-
-grammar = pytest.importorskip("lstm_numpy.grammar", reason="the value grammar has not landed yet")
-sampling = pytest.importorskip("lstm_numpy.sampling")
-
-from lstm_numpy import improvise  # noqa: E402  (needs the grammar)
-from lstm_numpy.improvise import Solo, generate_music  # noqa: E402
 
 # Values as the course's corpus spells them (SPEC section 5): type, duration, interval window.
 VOCABULARY = [
@@ -254,9 +250,9 @@ def test_course_mode_over_user_changes_plays_each_bar_once():
 # ------------------------------------------------------------------------------- files and reloads
 
 def test_same_seed_gives_byte_identical_midi_and_wav(tmp_path):
-    pytest.importorskip("lstm_numpy.midi_io")
-    mido = pytest.importorskip("mido")
     import wave
+
+    import mido
 
     from lstm_numpy.render import write_solo
 
@@ -295,7 +291,7 @@ def test_a_bar_without_chords_keeps_the_chord_of_the_bar_before():
 
 
 def test_course_mode_plays_over_the_courses_five_chord_sets(course_midi, reference):
-    dataset = pytest.importorskip("lstm_numpy.dataset")
+    from lstm_numpy import dataset
     from lstm_numpy.model import init_model
 
     chords, grammars = dataset.get_musical_data(course_midi, preset="course")
