@@ -62,7 +62,8 @@ def save(path, tracks, tpq=480, type=1):
     return path
 
 
-def four_four(tpq=480, bpm=120):
+def four_four(bpm=120):
+    """Tempo and a 4/4 time signature at tick 0 (meta events do not depend on the resolution)."""
     return [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))),
             (0, mido.MetaMessage("time_signature", numerator=4, denominator=4))]
 
@@ -90,7 +91,7 @@ def scale_line(bars, tpq, low=67, channel=0, step=Fraction(1, 2)):
 
 def default_layout(path, tpq=480, bars=4, with_bass=True):
     """The layout of the project's corpus: meta, 'Melody' ch0, 'Piano' ch1, optional 'Bass' ch2."""
-    tracks = [track(None, meta=four_four(tpq)),
+    tracks = [track(None, meta=four_four()),
               track("Melody", scale_line(bars, tpq)),
               track("Piano", voicings(bars, tpq))]
     if with_bass:
@@ -270,7 +271,7 @@ def test_automatic_choice_in_a_type0_file_and_drums_never(tmp_path):
                                             off(b * tpq + 10, 42, channel=9),
                                             off(b * tpq + 10, 36, channel=9))]
     events = scale_line(4, tpq, channel=3) + voicings(4, tpq, channel=4) + drums
-    path = save(tmp_path / "type0.mid", [track("All", events, meta=four_four(tpq))], tpq, type=0)
+    path = save(tmp_path / "type0.mid", [track("All", events, meta=four_four())], tpq, type=0)
     score = midi_io.read_midi(path)
     assert score.type == 0
     melody, chords = midi_io.choose_sources(score)
@@ -302,8 +303,8 @@ def test_tempo_changes_and_ticks_per_beat_do_not_move_notes(tmp_path):
              (Fraction(9, 4), Fraction(3, 4), 64), (Fraction(5), Fraction(2), 65)]
     seen = []
     for tpq in (96, 120, 384, 1000):
-        meta = four_four(tpq, bpm=90) + [(3 * tpq, mido.MetaMessage("set_tempo",
-                                                                    tempo=mido.bpm2tempo(200)))]
+        meta = four_four(bpm=90) + [(3 * tpq, mido.MetaMessage("set_tempo",
+                                                               tempo=mido.bpm2tempo(200)))]
         path = save(tmp_path / f"t{tpq}.mid", [track(None, meta=meta),
                                                track("Line", notes_events(notes, tpq))], tpq)
         score = midi_io.read_midi(path)
