@@ -381,7 +381,8 @@ def test_missing_folder_and_file_instead_of_folder(tmp_path):
 
 
 def test_adam_resumes_bit_for_bit_from_a_checkpoint(tmp_path):
-    optim = pytest.importorskip("lstm_numpy.optim")
+    from lstm_numpy import optim
+
     rng = np.random.default_rng(3)
     model = make_model(dtype=np.float32)
     grads = [{"d" + k: rng.standard_normal(v.shape).astype(np.float32) for k, v in model.parameters.items()}

@@ -232,7 +232,8 @@ def test_course_training_lands_where_keras_lands(course_midi, keras_training):
     records (the original notebooks' and Keras 3's runs), widened on both sides by the spread
     between Keras 3's own runs, which differ only in seed and activation details.
     """
-    dataset = pytest.importorskip("lstm_numpy.dataset", reason="the data pipeline is not there yet")
+    from lstm_numpy import dataset
+
     X, Y, n_values, indices_values = dataset.load_music_utils(course_midi, preset="course")
     keras_finals = list(keras_training["final_loss_by_run"].values())
     original_finals = [v[-1] for v in keras_training["original_notebook_logged_loss"].values()

@@ -166,8 +166,8 @@ def test_without_matplotlib_the_error_says_what_to_install(tmp_path, no_matplotl
 # -------------------------------------------------------------------------------------- write_solo
 
 def test_write_solo_writes_midi_wav_and_png(tmp_path):
-    pytest.importorskip("lstm_numpy.midi_io", reason="midi_io has not landed yet")
-    mido = pytest.importorskip("mido")
+    import mido
+
     melody, chords = small_solo()
     files = write_solo(tmp_path / "out" / "solo", SimpleNamespace(melody=melody, chords=chords), tempo_bpm=130)
     assert isinstance(files, SoloFiles)
@@ -190,7 +190,6 @@ def test_write_solo_writes_midi_wav_and_png(tmp_path):
 
 
 def test_write_solo_without_matplotlib_skips_only_the_picture(tmp_path, no_matplotlib):
-    pytest.importorskip("lstm_numpy.midi_io", reason="midi_io has not landed yet")
     melody, chords = small_solo()
     files = write_solo(tmp_path / "solo", melody, chords)
     assert [p.name for p in files] == ["solo.mid", "solo.wav"]
