@@ -53,6 +53,7 @@ class Solo:
     chords: the chords under each bar (course mode: each set's chords), in place.
     values: the values decoded in each bar (course mode: "C,0.25" and the 50 greedy values).
     mode:   "bars" or "course".
+    beats_per_bar: quarter notes per bar (course mode: 4, the distance between chord sets).
     temperature, seed: as given to generate_music (seed None when a Generator was passed).
     """
 
