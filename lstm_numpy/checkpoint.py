@@ -56,6 +56,7 @@ class Checkpoint:
     optimizer_state: the optimizer's ``state_dict()`` as saved (None if none was saved).
     epoch: epochs finished when it was saved (None if not given).
     history: the training history, e.g. {"loss": [...], "accuracy": [[...], ...]} (None if not given).
+    path: the folder it was read from (None for a checkpoint not read from disk).
     """
 
     model: Model
@@ -66,6 +67,7 @@ class Checkpoint:
 
     @property
     def config(self) -> Dict[str, Any]:
+        """The training configuration saved with the model."""
         return self.model.config
 
 
