@@ -21,6 +21,7 @@ the file; no other exception escapes ``read_midi``, whatever bytes the file hold
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections import defaultdict
@@ -41,6 +42,7 @@ Element = Union[Note, Chord]
 DRUM_CHANNEL = 9  # mido counts channels from 0; General MIDI's drums are "channel 10"
 MAX_FILE_BYTES = 16 * 2**20  # real MIDI files are kilobytes; refuse anything absurd before parsing
 GRID_DIVISORS = (4, 3)  # quarter-note subdivisions of the course's grid: sixteenths and triplets
+MAX_TEMPO = 2**24 - 1  # microseconds per beat: the largest tempo value a MIDI file holds
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,8 +543,11 @@ def write_midi(path: PathLike, melody: Iterable[Note], chords: Iterable[Chord] =
     if not (isinstance(ticks_per_beat, int) and 0 < ticks_per_beat < 2**15):
         raise MidiError(f"{path}: ticks_per_beat must be an integer from 1 to 32767, not "
                         f"{ticks_per_beat!r}.")
-    if not tempo_bpm > 0:
-        raise MidiError(f"{path}: tempo_bpm must be positive, not {tempo_bpm!r}.")
+    # the file stores a tempo as whole microseconds per beat in three bytes
+    if not (tempo_bpm > 0 and math.isfinite(tempo_bpm)
+            and 1 <= mido.bpm2tempo(tempo_bpm) <= MAX_TEMPO):
+        raise MidiError(f"{path}: tempo_bpm must lie between about 3.6 and 100 million beats per "
+                        f"minute, the tempos a MIDI file can hold, not {tempo_bpm!r}.")
     for what, value in (("melody_channel", melody_channel), ("chord_channel", chord_channel),
                         ("melody_program", melody_program), ("chord_program", chord_program)):
         upper = 15 if what.endswith("channel") else 127

@@ -398,6 +398,17 @@ def test_write_midi_rejects_bad_options(tmp_path):
     assert not (tmp_path / "x.mid").exists()
 
 
+@pytest.mark.parametrize("tempo_bpm", [3, 1e9, float("inf"), float("nan")])
+def test_write_midi_refuses_a_tempo_a_midi_file_cannot_hold(tmp_path, tempo_bpm):
+    # a MIDI tempo is a whole number of microseconds per beat, from 1 to 2**24 - 1: 3 bpm
+    # would need 20 000 000, and 1e9 bpm rounds to 0
+    with pytest.raises(MidiError, match="tempo"):
+        midi_io.write_midi(tmp_path / "x.mid", [Note(Fraction(0), Fraction(1), 60)],
+                           tempo_bpm=tempo_bpm)
+    assert not (tmp_path / "x.mid").exists()
+    assert midi_io.write_midi(tmp_path / "ok.mid", [], tempo_bpm=4).exists()  # 15 000 000 fits
+
+
 # ---------------------------------------------------------------- bad input
 
 def header(tpq_bytes: bytes) -> bytes:
