@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 import re
 from collections import defaultdict
@@ -537,7 +538,8 @@ def write_midi(path: PathLike, melody: Iterable[Note], chords: Iterable[Chord] =
     and zero-length events are not written, since they sound nothing.
 
     The file is written to a temporary file in the same folder and then renamed, so a reader never
-    sees half a file.
+    sees half a file. An option or a pitch that a MIDI file cannot hold raises MidiError before
+    anything is written.
     """
     path = Path(path)
     if not (isinstance(ticks_per_beat, int) and 0 < ticks_per_beat < 2**15):
@@ -553,15 +555,27 @@ def write_midi(path: PathLike, melody: Iterable[Note], chords: Iterable[Chord] =
         upper = 15 if what.endswith("channel") else 127
         if not (isinstance(value, int) and 0 <= value <= upper):
             raise MidiError(f"{path}: {what} must be an integer from 0 to {upper}, not {value!r}.")
+    beats, note_value = time_signature
+    # the limits read_midi accepts, so that the file reads back with the bars it was given
+    if not (isinstance(beats, int) and 1 <= beats <= 64
+            and note_value in (1, 2, 4, 8, 16, 32, 64)):
+        raise MidiError(f"{path}: time_signature must be (beats, note value) with 1 to 64 beats "
+                        "and a note value of 1, 2, 4 ... 64, such as (3, 4), not "
+                        f"{time_signature!r}.")
 
     meta = mido.MidiTrack([
         mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0),
-        mido.MetaMessage("time_signature", numerator=time_signature[0],
-                         denominator=time_signature[1], time=0),
+        mido.MetaMessage("time_signature", numerator=beats, denominator=note_value, time=0),
     ])
     melody_events = [(n.offset, n.duration, (n.pitch,), n.velocity)
                      for n in melody if n.pitch is not None]
     chord_events = [(c.offset, c.duration, c.pitches, c.velocity) for c in chords]
+    for offset, _, pitches, _ in melody_events + chord_events:
+        for pitch in pitches:
+            if not (isinstance(pitch, numbers.Integral) and 0 <= pitch <= 127):
+                raise MidiError(f"{path}: the note at beat {float(offset):g} has pitch {pitch!r}, "
+                                "but MIDI pitches are whole numbers from 0 to 127; move it by "
+                                "octaves into that range.")
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
     midi.tracks.append(meta)
     midi.tracks.append(_note_track(melody_name, melody_program, melody_channel, melody_events,

@@ -398,6 +398,18 @@ def test_write_midi_rejects_bad_options(tmp_path):
     assert not (tmp_path / "x.mid").exists()
 
 
+@pytest.mark.parametrize("melody, chords, options", [
+    ([Note(Fraction(0), Fraction(1), 128)], [], {}),
+    ([], [Chord(Fraction(0), Fraction(2), (60, -1))], {}),
+    ([Note(Fraction(0), Fraction(1), 60)], [], {"time_signature": (4, 3)}),
+    ([Note(Fraction(0), Fraction(1), 60)], [], {"time_signature": (0, 4)}),
+])
+def test_write_midi_refuses_what_a_midi_file_cannot_hold(tmp_path, melody, chords, options):
+    with pytest.raises(MidiError, match="x.mid"):
+        midi_io.write_midi(tmp_path / "x.mid", melody, chords, **options)
+    assert not (tmp_path / "x.mid").exists()
+
+
 @pytest.mark.parametrize("tempo_bpm", [3, 1e9, float("inf"), float("nan")])
 def test_write_midi_refuses_a_tempo_a_midi_file_cannot_hold(tmp_path, tempo_bpm):
     # a MIDI tempo is a whole number of microseconds per beat, from 1 to 2**24 - 1: 3 bpm
