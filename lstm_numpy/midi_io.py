@@ -56,7 +56,7 @@ class RawNote:
 
     start, end: absolute ticks of the note-on and of the event that ends it.
     track, channel: where it was found (channel as mido counts it, 0..15).
-    order: position of the note-on in its track; notes are kept in this order.
+    order: position of the note-on among its track's note events; notes are kept in this order.
     """
 
     start: int
