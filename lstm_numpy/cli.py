@@ -51,6 +51,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def tempo(text: str) -> float:
+    """Beats per minute, within what a MIDI file can hold and a listener can follow."""
+    value = positive_float(text)
+    if not 10 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a tempo from 10 to 1000 beats per minute, got {text!r}")
+    return value
+
+
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> None:
     """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes."""
     try:

@@ -27,7 +27,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')
     p.add_argument("--mode", choices=["bars", "course"], default="bars",
                    help="'bars': one continuing solo over the chords (default); 'course': the course's exact procedure")
-    p.add_argument("--tempo", type=cli.positive_float, default=130.0, help="beats per minute (default 130)")
+    p.add_argument("--tempo", type=cli.tempo, default=130.0, help="beats per minute (default 130)")
     p.add_argument("--out", default="output/my_music.mid", metavar="FILE.mid", help="the MIDI file to write (default output/my_music.mid)")
     return p
 

@@ -97,7 +97,7 @@ def build_parser() -> cli.ArgumentParser:
     solo = p.add_argument_group("the first solo")
     solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
-    solo.add_argument("--tempo", type=cli.positive_float, help=f"beats per minute (default {d.tempo:g})")
+    solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute (default {d.tempo:g})")
     run = p.add_argument_group("output")
     run.add_argument("--out", metavar="DIR", default="output", help="output folder (default: output)")
     run.add_argument("--resume", metavar="DIR", help="continue the run saved in this output folder")

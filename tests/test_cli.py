@@ -110,7 +110,7 @@ def _corrupt_checkpoint(trained, tmp_path):
     return bad
 
 
-@pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "unknown chord",
+@pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "bad tempo", "unknown chord",
                                   "corrupt checkpoint", "missing checkpoint", "nothing to resume", "bad out"])
 def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
     not_midi = tmp_path / "notes.mid"
@@ -121,6 +121,7 @@ def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
         "bad midi": ("train", "--midi", str(not_midi), "--out", str(tmp_path)),
         "bad option": ("train", "--no-such-option"),
         "bad value": ("train", "--epochs", "-3"),
+        "bad tempo": ("generate", "--checkpoint", ckpt, "--tempo", "3", "--out", str(tmp_path / "x.mid")),
         "unknown chord": ("generate", "--checkpoint", ckpt, "--changes", "Dm7 H7", "--out", str(tmp_path / "x.mid")),
         "corrupt checkpoint": ("generate", "--checkpoint", str(_corrupt_checkpoint(trained, tmp_path)),
                                "--out", str(tmp_path / "x.mid")),
