@@ -168,8 +168,12 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
                 x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], weights, allowed)
             out[step, s] = x[s]
     if n_steps % 2 == 1:  # the final state is in the second pair
-        a_state[:] = a
-        c_state[:] = c
+        # element by element: a slice assignment from an array compiles numba's shape-mismatch
+        # message formatting, which took longer to compile than the rest of this kernel
+        for s in range(B):
+            for q in range(n_a):
+                a_state[s, q] = a[s, q]
+                c_state[s, q] = c[s, q]
     return _FINITE
 
 
