@@ -24,7 +24,8 @@ step (cell, softmax, choice, feedback) without returning to Python:
 
 * the LSTM step is ``lstm.cell_step``, the package's one compiled step kernel (its exp and tanh
   are plain arithmetic the compiler vectorises, its products loops blocked four solos by four
-  weight rows, ``lstm.affine``); the Dense layer's logits use the same blocked product;
+  weight rows, ``lstm.affine``), compiled into this kernel's own code with this kernel's
+  fast-math flags; the Dense layer's logits use the same blocked product;
 * the weights are rearranged into the step's fused layout inside the same compiled call
   (``lstm.fuse_gates``), and checked once for NaN and infinities, which the fast-math steps
   would not notice;
