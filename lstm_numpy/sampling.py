@@ -125,15 +125,18 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
 
     Returns _FINITE, or, without running a step, _WEIGHTS_NOT_FINITE or _STATE_NOT_FINITE: the
     steps run with fast-math, which assumes there is no NaN, so the inputs are checked here once.
-    The weights are rearranged first (``lstm.fuse_gates``), inside this same call: returning them
+    The weights are rearranged next (``lstm.fuse_gates``), inside this same call: returning them
     to Python and passing them back would cost more than rearranging them.
     """
-    Wa, Wx, b = fuse_gates(Wf, Wi, Wc, Wo, bf, bi, bc, bo)
-    Wy_t, b_y = _dense_layer(Wy, by)
-    if not (all_finite(Wa) and all_finite(Wx) and all_finite(b) and all_finite(Wy_t) and all_finite(b_y)):
-        return _WEIGHTS_NOT_FINITE
+    # The course's arrays are checked, not the rearranged ones (copies, halved or not: finite
+    # exactly when these are), because all of them are 2-D: all_finite is compiled only once.
+    for w in (Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
+        if not all_finite(w):
+            return _WEIGHTS_NOT_FINITE
     if not (all_finite(a) and all_finite(c)):
         return _STATE_NOT_FINITE
+    Wa, Wx, b = fuse_gates(Wf, Wi, Wc, Wo, bf, bi, bc, bo)
+    Wy_t, b_y = _dense_layer(Wy, by)
     B, n_a = a.shape
     n_values = b_y.shape[0]
     n_forced = forced.shape[0]
@@ -291,9 +294,10 @@ def _dtype(model: Model) -> np.dtype:
 
 
 def _parameters(model: Model, dtype: np.dtype):
-    """The course's ten parameter arrays, in the order _sample_kernel takes them, of one dtype."""
+    """The course's ten parameter arrays, in the order _sample_kernel takes them: C-contiguous, of
+    one dtype (so that one compiled version of the kernel serves every model of that dtype)."""
     names = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
-    return [np.asarray(model.parameters[name], dtype=dtype) for name in names]
+    return [np.ascontiguousarray(model.parameters[name], dtype=dtype) for name in names]
 
 
 def _check_count(value, name: str) -> None:
