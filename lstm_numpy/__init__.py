@@ -12,7 +12,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it ("module:attribute" where the names differ)
 _EXPORTS = {
     # errors
     "LstmNumpyError": "errors",
@@ -36,7 +36,9 @@ _EXPORTS = {
     # the course model, its optimizer and training
     "Model": "model",
     "init_model": "model",
-    "train": "model",
+    # (not "train": that name is the training command's module, lstm_numpy.train, and an import
+    # of it would replace the function here)
+    "train_model": "model:train",
     "Adam": "optim",
     # improvising
     "predict_and_sample": "sampling",
@@ -57,10 +59,10 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 def __getattr__(name):
     try:
-        module = _EXPORTS[name]
+        module, _, attribute = _EXPORTS[name].partition(":")
     except KeyError:
         raise AttributeError(f"module 'lstm_numpy' has no attribute {name!r}") from None
-    value = getattr(import_module(f"{__name__}.{module}"), name)
+    value = getattr(import_module(f"{__name__}.{module}"), attribute or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

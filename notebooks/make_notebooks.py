@@ -754,7 +754,7 @@ IMPROVISE: List[Cell] = [
     code('''
     from tqdm.auto import tqdm
 
-    from lstm_numpy import train
+    from lstm_numpy.model import train
 
     EPOCHS = 100
 

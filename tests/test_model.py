@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lstm_numpy import LstmNumpyError, Model, TrainingError, init_model, lstm_forward, train
+from lstm_numpy import LstmNumpyError, Model, TrainingError, init_model, lstm_forward
+from lstm_numpy.model import train
 from lstm_numpy.model import loss_and_gradients
 from lstm_numpy.optim import Adam
 
@@ -250,3 +251,13 @@ def test_course_training_lands_where_keras_lands(course_midi, keras_training):
     assert low <= history["loss"][-1] <= high
     accuracy = history["accuracy"][-1]
     assert min(accuracy[3:-1]) >= 0.9  # steps 4 .. 29; step 30's target is all zeros
+
+
+def test_the_package_exports_training_under_a_name_the_command_cannot_shadow():
+    import lstm_numpy
+    import lstm_numpy.train  # the command's module becomes the attribute lstm_numpy.train
+
+    assert lstm_numpy.train_model is train
+    from lstm_numpy import train_model
+
+    assert train_model is train
