@@ -127,9 +127,7 @@ def load_training_data(config: TrainConfig):
     for path in paths:
         if not Path(path).is_file():
             raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
-    chords, abstract_grammars = get_musical_data(
-        paths if len(paths) > 1 else paths[0], preset=config.preset, melody=config.melody, chords=config.chords
-    )
+    chords, abstract_grammars = get_musical_data(paths, preset=config.preset, melody=config.melody, chords=config.chords)
     corpus, values, values_indices, indices_values = get_corpus_data(abstract_grammars)
     m = config.m or windows_for(len(corpus), config.Tx)
     X, Y, n_values = data_processing(corpus, values_indices, m=m, Tx=config.Tx, seed=config.seed)
