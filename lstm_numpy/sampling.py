@@ -50,17 +50,6 @@ from .errors import LstmNumpyError
 from .lstm import FAST_MATH, _exp, affine, all_finite, cell_step, fuse_gates
 from .model import Model
 
-@njit(cache=True, error_model="numpy")
-def _dense_layer(Wy, by):
-    """The Dense layer's weights in the kernel's layout: Wy_t (n_a, n_values) and by (n_values,)."""
-    n_values, n_a = Wy.shape
-    Wy_t = np.empty((n_a, n_values), dtype=Wy.dtype)
-    for k in range(n_a):
-        for v in range(n_values):
-            Wy_t[k, v] = Wy[v, k]
-    return Wy_t, by[:, 0].copy()
-
-
 @njit(fastmath=FAST_MATH, error_model="numpy")
 def _draw(logits, inv_temperature, top_k, u, weights, allowed):
     """One value drawn from softmax(logits / T), T = 1 / inv_temperature, with u uniform in [0, 1).
@@ -107,12 +96,50 @@ def _draw(logits, inv_temperature, top_k, u, weights, allowed):
     return choice
 
 
+class _Prepared(NamedTuple):
+    """A model's weights laid out for the kernel, with copies of the arrays they were made from.
+
+    Wa (n_a, 4 n_a), Wx (n_values + 1, 4 n_a), b (4 n_a,): the fused, halved gates of
+    ``lstm.fuse_gates``; Wy_t (n_a, n_values) and b_y (n_values,): the Dense layer, transposed
+    so that its product runs along rows like the gates'. source: copies of the course's ten
+    arrays (Wf .. by), all of one dtype, that the rest was made from and is only valid for.
+    """
+
+    source: Tuple[np.ndarray, ...]
+    Wa: np.ndarray
+    Wx: np.ndarray
+    b: np.ndarray
+    Wy_t: np.ndarray
+    b_y: np.ndarray
+
+
+# The weights prepared last, one entry per dtype (so that the kernel is compiled once per dtype).
+# Whether an entry fits the model being sampled is decided by comparing values, never by which
+# arrays or model they came from: training updates a model's arrays in place.
+_PREPARED = {}
+
 # what _sample_kernel reports before it runs any step
-_FINITE, _WEIGHTS_NOT_FINITE, _STATE_NOT_FINITE = 0, 1, 2
+_DONE, _WEIGHTS_CHANGED, _STATE_NOT_FINITE = 0, 1, 2
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def _same_values(w, copy):
+    """True when w and copy have one shape and equal entries (C-contiguous arrays, one dtype).
+
+    A NaN equals nothing, so weights holding one never count as unchanged. ``fastmath=False``
+    must stay explicit, for the reason ``lstm.all_finite`` gives.
+    """
+    if w.shape != copy.shape:
+        return False
+    flat, flat_copy = w.reshape(-1), copy.reshape(-1)
+    differ = 0
+    for i in range(flat.shape[0]):
+        differ |= flat[i] != flat_copy[i]  # or-ed, not returned early: the loop stays SIMD
+    return differ == 0
 
 
 @njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, out):
+def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y, out):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
     x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
@@ -120,31 +147,29 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
     forced   (P,) int64      after step t < P the next input is forced[t], not a choice
     uniforms (n_free, B)     one uniform number in [0, 1) per choice; unused when temperature == 0
     top_k    int             keep only the top_k likeliest values when drawing; 0 keeps all
-    Wf .. by                 the course's parameters (see Model), all of a's dtype
+    weights  the model's ten course arrays (Wf .. by, see Model), all of a's dtype
+    source .. b_y            a _Prepared entry: the weights in the kernel's layout, and the arrays
+                             they were made from
     out      (n_free, B) int64  receives the chosen values
 
-    Returns _FINITE, or, without running a step, _WEIGHTS_NOT_FINITE or _STATE_NOT_FINITE: the
-    steps run with fast-math, which assumes there is no NaN, so the inputs are checked here once.
-    The weights are rearranged next (``lstm.fuse_gates``), inside this same call: returning them
-    to Python and passing them back would cost more than rearranging them.
+    Returns _DONE, or, without running a step: _WEIGHTS_CHANGED when ``weights`` are not the
+    ``source`` the prepared layout was made from (prepare it again and call again), or
+    _STATE_NOT_FINITE. The steps run with fast-math, which assumes there is no NaN: the
+    prepared weights were checked once when they were made, and equal values are just as finite.
     """
-    # The course's arrays are checked, not the rearranged ones (copies, halved or not: finite
-    # exactly when these are), because all of them are 2-D: all_finite is compiled only once.
-    for w in (Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
-        if not all_finite(w):
-            return _WEIGHTS_NOT_FINITE
+    for k in range(len(weights)):
+        if not _same_values(weights[k], source[k]):
+            return _WEIGHTS_CHANGED
     if not (all_finite(a) and all_finite(c)):
         return _STATE_NOT_FINITE
-    Wa, Wx, b = fuse_gates(Wf, Wi, Wc, Wo, bf, bi, bc, bo)
-    Wy_t, b_y = _dense_layer(Wy, by)
     B, n_a = a.shape
     n_values = b_y.shape[0]
     n_forced = forced.shape[0]
     n_steps = n_forced + out.shape[0]
     z = np.empty((B, 4 * n_a), dtype=a.dtype)
     logits = np.empty((B, n_values), dtype=a.dtype)
-    weights = np.empty(n_values)
-    allowed = np.empty(n_values, dtype=np.bool_)
+    draw_weights = np.empty(n_values)  # scratch space for _draw
+    draw_allowed = np.empty(n_values, dtype=np.bool_)
     inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
     # the step writes into a second pair of state arrays; the pairs swap roles every step
     a_state, c_state = a, c
@@ -169,7 +194,7 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
                         best = v
                 x[s] = best
             else:
-                x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], weights, allowed)
+                x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], draw_weights, draw_allowed)
             out[step, s] = x[s]
     if n_steps % 2 == 1:  # the final state is in the second pair
         # element by element: a slice assignment from an array compiles numba's shape-mismatch
@@ -178,7 +203,7 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, Wf, Wi, Wc, Wo
             for q in range(n_a):
                 a_state[s, q] = a[s, q]
                 c_state[s, q] = c[s, q]
-    return _FINITE
+    return _DONE
 
 
 class SamplerState(NamedTuple):
@@ -247,10 +272,14 @@ def sample_steps(
     else:
         uniforms = np.zeros((0, n_solos))
     out = np.empty((n_steps, n_solos), dtype=np.int64)
-    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, *_parameters(model, a.dtype), out)
-    if status == _WEIGHTS_NOT_FINITE:
-        raise LstmNumpyError("the model's weights contain NaN or infinite values; "
-                             "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
+    weights = _parameters(model, a.dtype)
+    prepared = _PREPARED.get(a.dtype)
+    if prepared is None:
+        prepared = _prepare(weights)
+    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out)
+    if status == _WEIGHTS_CHANGED:  # another model, or this one trained further since
+        prepared = _prepare(weights)
+        status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out)
     if status == _STATE_NOT_FINITE:
         raise LstmNumpyError("state.a or state.c contains NaN or infinite values; start from initial_state(model, n_solos).")
     return out, SamplerState(x, a, c)
@@ -293,11 +322,27 @@ def _dtype(model: Model) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-def _parameters(model: Model, dtype: np.dtype):
-    """The course's ten parameter arrays, in the order _sample_kernel takes them: C-contiguous, of
-    one dtype (so that one compiled version of the kernel serves every model of that dtype)."""
-    names = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
-    return [np.ascontiguousarray(model.parameters[name], dtype=dtype) for name in names]
+_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
+
+
+def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
+    """The course's ten parameter arrays in the order of _NAMES: C-contiguous, of one dtype (so that
+    one compiled version of the kernel serves every model of that dtype)."""
+    return tuple(np.ascontiguousarray(model.parameters[name], dtype=dtype) for name in _NAMES)
+
+
+def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
+    """Check the ten course arrays, lay them out for the kernel, and keep the result for next time."""
+    for w in weights:
+        if not all_finite(w):
+            raise LstmNumpyError("the model's weights contain NaN or infinite values; "
+                                 "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
+    Wa, Wx, b = fuse_gates(*weights[:8])
+    Wy, by = weights[8], weights[9]
+    source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
+    prepared = _Prepared(source, Wa, Wx, b, np.ascontiguousarray(Wy.T), by[:, 0].copy())
+    _PREPARED[Wa.dtype] = prepared
+    return prepared
 
 
 def _check_count(value, name: str) -> None:

@@ -5,6 +5,7 @@ reference step ``lstm.reference_cell_forward`` (the course's formulas in plain N
 distributions with NumPy's softmax.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -13,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstm_numpy.errors import LstmNumpyError
-from lstm_numpy.lstm import reference_cell_forward
+from lstm_numpy import sampling
+from lstm_numpy.lstm import fuse_parameters, reference_cell_forward
 from lstm_numpy.model import init_model, train
 from lstm_numpy.sampling import (
     SamplerState,
@@ -234,6 +236,71 @@ def test_initial_state_is_the_course_start(trained):
     x, a, c = initial_state(trained, n_solos=2)
     assert list(x) == [-1, -1]
     assert a.shape == c.shape == (2, trained.n_a) and not a.any() and not c.any()
+
+
+# --------------------------------------------------------------------------------------------
+# The weights prepared for the kernel follow the model
+# --------------------------------------------------------------------------------------------
+
+
+def _assert_prepared_from(model):
+    """The kernel's prepared layout is the one made from the model's current values."""
+    p = model.parameters
+    prepared = sampling._PREPARED[p["Wf"].dtype]
+    fused = fuse_parameters(p)
+    for got, want in zip((prepared.Wa, prepared.Wx, prepared.b, prepared.Wy_t, prepared.b_y),
+                         (fused.Wa, fused.Wx, fused.b, p["Wy"].T, p["by"][:, 0])):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_weights_changed_in_place_are_noticed(trained):
+    model = copy.deepcopy(trained)
+    before = predict_and_sample(model, Ty=30)[1][:, 0]
+    model.parameters["Wy"] *= -1  # the same array, other values
+    after = predict_and_sample(model, Ty=30)[1][:, 0]
+    assert not np.array_equal(after, before)  # else this test could not see stale weights
+    np.testing.assert_array_equal(after, _course_solo(model, 30))
+
+
+def test_training_between_solos_is_noticed(trained):
+    # Adam updates the arrays in place, so the model holds the same arrays with new values
+    model = copy.deepcopy(trained)
+    predict_and_sample(model, Ty=10)
+    rng = np.random.default_rng(1)
+    corpus = list(rng.integers(0, len(VALUES), size=60))
+    X, Y = _windows(corpus, rng.integers(0, len(corpus) - 12, size=8), Tx=12)
+    arrays = dict(model.parameters)
+    train(model, X, Y, epochs=2, batch_size=8)
+    assert all(model.parameters[k] is v for k, v in arrays.items())
+    np.testing.assert_array_equal(predict_and_sample(model, Ty=30)[1][:, 0], _course_solo(model, 30))
+    _assert_prepared_from(model)
+
+
+@settings(max_examples=20, deadline=None)
+@given(name=st.sampled_from(["Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by"]),
+       where=st.floats(0.0, 0.999), change=st.sampled_from([0.5, -1e-3, 1e-30]))
+def test_any_single_changed_weight_is_noticed(trained, name, where, change):
+    model = copy.deepcopy(trained)
+    sample_steps(model, 1)
+    w = model.parameters[name]
+    w.flat[int(where * w.size)] += w.dtype.type(change)
+    sample_steps(model, 1)
+    _assert_prepared_from(model)
+
+
+def test_models_taking_turns_each_get_their_own_solo(trained):
+    dtype = trained.parameters["Wf"].dtype
+    other = init_model(VALUES, n_a=8, seed=11, dtype=dtype)
+    for model in (trained, other, trained, other):
+        np.testing.assert_array_equal(predict_and_sample(model, Ty=20)[1][:, 0], _course_solo(model, 20))
+
+
+def test_weights_made_not_finite_in_place_are_refused(trained):
+    model = copy.deepcopy(trained)
+    predict_and_sample(model, Ty=5)
+    model.parameters["Wc"][2, 3] = np.nan
+    with pytest.raises(LstmNumpyError, match="NaN or infinite"):
+        predict_and_sample(model, Ty=5)
 
 
 # --------------------------------------------------------------------------------------------
