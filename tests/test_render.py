@@ -1,20 +1,21 @@
 """The WAV synthesizer, the pictures and write_solo: readable files of the expected length."""
 
-import sys
 import wave
 from fractions import Fraction
 from types import SimpleNamespace
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from lstm_numpy.changes import parse_changes
+from lstm_numpy import files
+from lstm_numpy.changes import chord_pitches, parse_changes
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.notes import Chord, Note
-from lstm_numpy.render import (SoloFiles, flatten_chords, listen, music_end, plot_loss, plot_piano_roll,
-                               synthesize, write_solo, write_wav)
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from lstm_numpy.render import (Picture, chord_symbol, flatten_chords, listen, music_end, plot_loss,
+                               plot_piano_roll, synthesize, write_solo, write_wav)
 
 
 def read_wav(path):
@@ -121,58 +122,212 @@ def test_chords_may_be_flat_or_per_bar():
 
 # ---------------------------------------------------------------------------------------- pictures
 
-def test_piano_roll_and_loss_curve_are_png_files(tmp_path):
-    pytest.importorskip("matplotlib")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse_svg(text: str):
+    root = ElementTree.fromstring(text)
+    assert root.tag == SVG + "svg"
+    return root
+
+
+def boxes(root, css_class: str):
+    """(x, y, width, height) of every rect of a class, in document order."""
+    return [tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+            for r in root.iter(SVG + "rect") if r.get("class") == css_class]
+
+
+def curve(root, css_class: str):
+    (line,) = [p for p in root.iter(SVG + "polyline") if p.get("class") == css_class]
+    return [tuple(map(float, point.split(","))) for point in line.get("points").split()]
+
+
+def texts(root, css_class=None):
+    return [t.text for t in root.iter(SVG + "text") if css_class is None or t.get("class") == css_class]
+
+
+grid_times = st.integers(0, 12 * 40).map(lambda k: Fraction(k, 12))  # the 1/4 and 1/3 grid
+lengths = st.integers(1, 12 * 4).map(lambda k: Fraction(k, 12))
+melodies = st.lists(st.builds(Note, grid_times, lengths, st.integers(21, 108)), min_size=2, max_size=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(melody=melodies)
+def test_each_note_is_one_box_where_and_as_long_as_the_note(melody):
+    assume(len({n.offset for n in melody}) > 1 and len({n.pitch for n in melody}) > 1)
+    chords = [Chord(Fraction(0), Fraction(4), (48, 52, 55))]
+    root = parse_svg(plot_piano_roll(None, melody, chords).svg)
+    drawn = boxes(root, "note")
+    assert len(drawn) == len(melody)
+    # One time scale for every box: x grows with the onset and the width with the duration, by
+    # the same pixels per beat; one row height for every pitch, higher pitches higher up. (The
+    # scales are measured between the farthest boxes, as coordinates are written to 0.01 px.)
+    xs, ys, widths, heights = (np.array(column) for column in zip(*drawn))
+    onsets = np.array([float(n.offset) for n in melody])
+    pitches = np.array([n.pitch for n in melody], dtype=float)
+    first, last = np.argmin(onsets), np.argmax(onsets)
+    per_beat = (xs[last] - xs[first]) / (onsets[last] - onsets[first])
+    low, high = np.argmin(pitches), np.argmax(pitches)
+    row = (ys[low] - ys[high]) / (pitches[high] - pitches[low])
+    assert per_beat > 0 and row > 0
+    x0 = xs[0] - onsets[0] * per_beat  # where beat 0 is
+    for (x, y, width, height), note in zip(drawn, melody):
+        assert x == pytest.approx(x0 + float(note.offset) * per_beat, abs=0.05)
+        assert width == pytest.approx(float(note.duration) * per_beat, abs=0.05)
+        assert height == pytest.approx(row, abs=0.02)
+        assert y == pytest.approx(ys[0] - (note.pitch - melody[0].pitch) * row, abs=0.05)
+    # the chord's three tones share the same scale, and lie under the melody (drawn first)
+    chord_boxes = boxes(root, "chord")
+    assert len(chord_boxes) == 3
+    assert [b[2] for b in chord_boxes] == pytest.approx([4 * per_beat] * 3, rel=1e-3)
+    assert [b[0] for b in chord_boxes] == pytest.approx([x0] * 3, abs=0.05)
+    kinds = [r.get("class") for r in root.iter(SVG + "rect") if r.get("class") in ("note", "chord")]
+    assert kinds == ["chord"] * 3 + ["note"] * len(melody)
+
+
+def test_piano_roll_leaves_out_rests_and_labels_its_axes():
     melody, chords = small_solo()
-    plot_piano_roll(tmp_path / "roll.png", melody, chords)
-    plot_loss(tmp_path / "loss.png", {"loss": [126.0, 60.0, 7.5], "accuracy": [[0.1] * 30, [0.5] * 30, [0.9] * 30]})
-    plot_loss(tmp_path / "loss_only.png", {"loss": [1.0, 0.0, -0.5]})  # not positive: no log scale
-    for name in ("roll.png", "loss.png", "loss_only.png"):
-        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png", "loss_only.png", "roll.png"]
+    picture = plot_piano_roll(None, melody, chords)
+    root = parse_svg(str(picture))
+    assert len(boxes(root, "note")) == 14  # 15 events, one of them a rest
+    assert len(boxes(root, "chord")) == sum(len(c.pitches) for bar in chords for c in bar)
+    ticks = texts(root, "tick")
+    assert {"0", "4", "8"} <= set(ticks), "bar lines every 4 quarter notes, 8 in all"
+    assert "C4" in ticks  # the solo's D4..G#4 and the chords' C3..B4 span C4
+    assert texts(root, "symbol") == ["Dm", "G", "C"]
+    assert "melody" in texts(root) and "chords" in texts(root)
+    assert texts(root, "title") == ["solo: 14 notes over 3 chords"]
+
+
+@pytest.mark.parametrize("symbol, expected", [("Dm7", "Dm"), ("G7", "G"), ("Cmaj7", "C"), ("Am7", "Am"),
+                                              ("C6", "C"), ("Bdim", "Bdim"), ("Caug", "C+"), ("Eb", "Eb")])
+def test_chords_are_named_by_their_triad(symbol, expected):
+    assert chord_symbol(chord_pitches(symbol)) == expected
+
+
+def test_bar_lines_follow_beats_per_bar():
+    melody = [Note(Fraction(k), Fraction(1), 60 + k % 5) for k in range(12)]
+    root = parse_svg(plot_piano_roll(None, melody, [], beats_per_bar=3).svg)
+    assert [t for t in texts(root, "tick") if t.isdigit()] == ["0", "3", "6", "9", "12"]
+    with pytest.raises(LstmNumpyError, match="beats_per_bar"):
+        plot_piano_roll(None, melody, [], beats_per_bar=0)
 
 
 def test_piano_roll_of_nothing_still_draws(tmp_path):
-    pytest.importorskip("matplotlib")
-    plot_piano_roll(tmp_path / "empty.png", [], [])
-    assert (tmp_path / "empty.png").read_bytes().startswith(PNG_SIGNATURE)
+    path = plot_piano_roll(tmp_path / "empty.svg", [], [])
+    root = parse_svg(path.read_text(encoding="utf-8"))
+    assert boxes(root, "note") == [] and boxes(root, "chord") == []
 
 
-def test_loss_curve_needs_a_loss(tmp_path):
-    pytest.importorskip("matplotlib")
+@settings(max_examples=40, deadline=None)
+@given(title=st.text(max_size=40))
+def test_any_title_is_escaped_into_well_formed_xml(title):
+    assume(title)  # an empty title asks for the default one
+    root = parse_svg(plot_piano_roll(None, [Note(Fraction(0), Fraction(1), 60)], [], title=title).svg)
+    # XML cannot hold control characters; they become spaces (a title is one line anyway)
+    expected = "".join(" " if ord(c) < 32 else c for c in title).replace("\ufffe", "").replace("\uffff", "")
+    assert root.find(SVG + "title").text == texts(root, "title")[0] == (expected or None)
+
+
+def test_markup_in_text_is_escaped():
+    svg = plot_loss(None, {"loss": [3.0, 2.0]}, others={"<Keras> & co": [3.5, 2.5]}).svg
+    assert "&lt;Keras&gt; &amp; co" in svg and "<Keras>" not in svg
+    assert "<Keras> & co" in texts(parse_svg(svg))
+
+
+def test_loss_curve_has_one_point_per_epoch_and_falls_down_the_page():
+    loss = [126.0, 80.0, 41.0, 22.5, 9.0, 6.1]
+    root = parse_svg(plot_loss(None, {"loss": loss}).svg)
+    points = curve(root, "loss")
+    assert len(points) == len(loss)
+    xs, ys = zip(*points)
+    assert all(b - a == pytest.approx(xs[1] - xs[0], abs=0.02) for a, b in zip(xs, xs[1:])), "epochs evenly spaced"
+    assert all(b > a for a, b in zip(ys, ys[1:])), "a falling loss is drawn lower (SVG's y grows downward)"
+
+
+def test_positive_loss_is_drawn_on_a_log_scale_and_other_loss_on_a_linear_one():
+    halving = [100 * 0.5 ** k for k in range(6)]  # equal ratios: equal steps on a log scale
+    ys = [y for _, y in curve(parse_svg(plot_loss(None, {"loss": halving}).svg), "loss")]
+    steps = [b - a for a, b in zip(ys, ys[1:])]
+    assert steps == pytest.approx([steps[0]] * 5, abs=0.03)
+    ys = [y for _, y in curve(parse_svg(plot_loss(None, {"loss": [1.0, 0.0, -0.5]}).svg), "loss")]
+    assert (ys[1] - ys[0]) == pytest.approx(2 * (ys[2] - ys[1]), abs=0.03)  # equal differences, equal steps
+
+
+def test_accuracy_is_drawn_beside_the_loss_as_its_mean():
+    history = {"loss": [126.0, 60.0, 7.5], "accuracy": [[0.1] * 30, [0.2, 0.8] * 15, [0.9] * 30]}
+    root = parse_svg(plot_loss(None, history).svg)
+    assert len(curve(root, "loss")) == 3
+    ys = [y for _, y in curve(root, "accuracy")]
+    assert ys[0] > ys[1] > ys[2]
+    # the axis runs from 0 to 1, so the means 0.1, 0.5 and 0.9 are evenly spaced
+    assert ys[0] - ys[1] == pytest.approx(ys[1] - ys[2], abs=0.02)
+    assert "accuracy: 0.90 at the end" in texts(root)
+
+
+def test_other_runs_are_drawn_with_a_legend():
+    root = parse_svg(plot_loss(None, {"loss": [5.0, 4.0, 3.0]}, others={"Keras": [6.0, 4.5]},
+                               label="numpy").svg)
+    assert len(curve(root, "loss")) == 3 and len(curve(root, "other")) == 2
+    assert {"numpy", "Keras"} <= set(texts(root))
+
+
+@pytest.mark.parametrize("history", [{"loss": []}, {}, {"loss": [float("nan")]}])
+def test_loss_curve_needs_a_loss(tmp_path, history):
     with pytest.raises(LstmNumpyError, match="no loss"):
-        plot_loss(tmp_path / "loss.png", {"loss": []})
-
-
-@pytest.fixture
-def no_matplotlib(monkeypatch):
-    """Make `import matplotlib...` fail, as on a machine without the plot extra."""
-    for name in list(sys.modules):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            monkeypatch.delitem(sys.modules, name)
-    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        monkeypatch.setitem(sys.modules, name, None)
-
-
-def test_without_matplotlib_the_error_says_what_to_install(tmp_path, no_matplotlib):
-    melody, chords = small_solo()
-    for draw in (lambda: plot_piano_roll(tmp_path / "r.png", melody, chords),
-                 lambda: plot_loss(tmp_path / "l.png", {"loss": [1.0]})):
-        with pytest.raises(LstmNumpyError, match=r'pip install "lstm_numpy\[plot\]"'):
-            draw()
+        plot_loss(tmp_path / "loss.svg", history)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_loss_values_must_be_numbers():
+    with pytest.raises(LstmNumpyError, match="one number"):
+        plot_loss(None, {"loss": ["high", "low"]})
+
+
+def test_without_a_path_a_picture_is_returned_for_a_notebook(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    melody, chords = small_solo()
+    picture = plot_piano_roll(None, SimpleNamespace(melody=melody, chords=chords))
+    assert isinstance(picture, Picture) and picture._repr_svg_() == picture.svg == str(picture)
+    assert plot_loss(None, {"loss": [2.0, 1.0]})._repr_svg_().startswith("<svg")
+    assert list(tmp_path.iterdir()) == []
+    formatters = pytest.importorskip("IPython.core.formatters")
+    shown, _ = formatters.DisplayFormatter().format(picture)
+    assert shown["image/svg+xml"] == picture.svg
+
+
+def test_a_written_picture_is_the_returned_one(tmp_path):
+    melody, chords = small_solo()
+    assert plot_piano_roll(tmp_path / "roll.svg", melody, chords) == tmp_path / "roll.svg"
+    assert (tmp_path / "roll.svg").read_text(encoding="utf-8") == plot_piano_roll(None, melody, chords).svg
+    history = {"loss": [3.0, 1.0]}
+    assert plot_loss(tmp_path / "loss.svg", history) == tmp_path / "loss.svg"
+    assert (tmp_path / "loss.svg").read_bytes() == plot_loss(None, history).svg.encode("utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.svg", "roll.svg"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
+    old = tmp_path / "loss.svg"
+    old.write_text("the old picture")
+
+    def refuse(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        plot_loss(old, {"loss": [3.0, 1.0]})
+    assert old.read_text() == "the old picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["loss.svg"]
 
 
 # -------------------------------------------------------------------------------------- write_solo
 
-def test_write_solo_writes_midi_wav_and_png(tmp_path):
+def test_write_solo_writes_midi_wav_and_svg(tmp_path):
     import mido
 
     melody, chords = small_solo()
-    files = write_solo(tmp_path / "out" / "solo", SimpleNamespace(melody=melody, chords=chords), tempo_bpm=130)
-    assert isinstance(files, SoloFiles)
-    names = [p.name for p in files]
-    assert names[:2] == ["solo.mid", "solo.wav"]
+    files_written = write_solo(tmp_path / "out" / "solo", SimpleNamespace(melody=melody, chords=chords), tempo_bpm=130)
+    assert [p.name for p in files_written] == ["solo.mid", "solo.wav", "solo.svg"]
     midi = mido.MidiFile(str(tmp_path / "out" / "solo.mid"))
     pitches = [m.note for t in midi.tracks for m in t if m.type == "note_on" and m.velocity > 0]
     assert sorted(set(pitches)) == sorted({n.pitch for n in melody if n.pitch is not None}
@@ -181,20 +336,9 @@ def test_write_solo_writes_midi_wav_and_png(tmp_path):
     assert midi.length == pytest.approx(8 * 60 / 130, abs=0.05)
     _, _, rate, frames = read_wav(tmp_path / "out" / "solo.wav")
     assert len(frames) == round((8 * 60 / 130 + 1.0) * rate)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        assert "solo.png" not in names and files.skipped
-    else:
-        assert names[2] == "solo.png" and not files.skipped
-
-
-def test_write_solo_without_matplotlib_skips_only_the_picture(tmp_path, no_matplotlib):
-    melody, chords = small_solo()
-    files = write_solo(tmp_path / "solo", melody, chords)
-    assert [p.name for p in files] == ["solo.mid", "solo.wav"]
-    assert len(files.skipped) == 1 and "lstm_numpy[plot]" in files.skipped[0]
-
+    root = parse_svg((tmp_path / "out" / "solo.svg").read_text(encoding="utf-8"))
+    assert len(boxes(root, "note")) == 14
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["solo.mid", "solo.svg", "solo.wav"]
 
 # -------------------------------------------------------------------------------------- notebooks
 
@@ -212,13 +356,3 @@ def test_listen_gives_a_notebook_player_of_the_whole_solo():
     with wave.open(__import__("io").BytesIO(player.data)) as w:
         assert w.getnchannels() == 2 and w.getframerate() == 8000
         assert w.getnframes() == round((8 * 0.5 + 1.0) * 8000)
-
-
-def test_pictures_without_a_path_are_returned_as_figures(tmp_path):
-    pytest.importorskip("matplotlib")
-    from matplotlib.figure import Figure
-
-    melody, chords = small_solo()
-    assert isinstance(plot_piano_roll(None, SimpleNamespace(melody=melody, chords=chords)), Figure)
-    assert isinstance(plot_loss(None, {"loss": [2.0, 1.0]}), Figure)
-    assert list(tmp_path.iterdir()) == []
