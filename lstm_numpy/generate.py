@@ -1,8 +1,9 @@
 """Improvise a solo from a trained checkpoint: ``python -m lstm_numpy.generate --checkpoint DIR``.
 
-Writes a MIDI file (melody and chord tracks), a WAV rendering beside it (same name, ``.wav``) and,
-when matplotlib is installed, a piano roll (``.png``). The chords come from the pieces the model was
-trained on, or from ``--changes "Dm7 G7 | Cmaj7 | ..."`` (bars separated by ``|``).
+Writes a MIDI file (melody and chord tracks), and beside it, with the same name, a WAV rendering
+(``.wav``) and a piano roll picture (``.svg``, which any browser opens). The chords come from the
+pieces the model was trained on, or from ``--changes "Dm7 G7 | Cmaj7 | ..."`` (bars separated by
+``|``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--mode", choices=["bars", "course"], default="bars",
                    help="'bars': one continuing solo over the chords (default); 'course': the course's exact procedure")
     p.add_argument("--tempo", type=cli.tempo, default=130.0, help="beats per minute (default 130)")
-    p.add_argument("--out", default="output/my_music.mid", metavar="FILE.mid", help="the MIDI file to write (default output/my_music.mid)")
+    p.add_argument("--out", default="output/my_music.mid", metavar="FILE.mid",
+                   help="the MIDI file to write; .wav and .svg files are written beside it (default output/my_music.mid)")
     return p
 
 
@@ -41,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi"):
-        raise LstmNumpyError(f"--out {args.out}: the output must be a .mid file; WAV and PNG are written beside it.")
+        raise LstmNumpyError(f"--out {args.out}: the output must be a .mid file; the WAV and SVG files are written beside it.")
     model = load_checkpoint(args.checkpoint)
     changes = parse_changes(args.changes) if args.changes else None
     n_bars = args.bars
@@ -55,8 +57,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     written = write_solo(out.with_suffix(""), solo, tempo_bpm=args.tempo)
     for path in written:
         print(path)
-    for why in written.skipped:
-        print(f"note: {why}", file=sys.stderr)
     return 0
 
 

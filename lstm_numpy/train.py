@@ -6,8 +6,8 @@ output folder it prints:
 
     checkpoint/      weights, optimizer state, configuration, vocabulary and chords
     history.json     {"loss": [one per epoch], "accuracy": [per epoch, one per time step]}
-    loss.png         the loss curve (needs matplotlib: pip install "lstm_numpy[plot]")
-    solo.mid/.wav/.png   a first improvised solo over the training chords
+    loss.svg         the loss and accuracy curves (SVG: any browser opens it)
+    solo.mid/.wav/.svg   a first improvised solo over the training chords, and its piano roll
 
 Every setting lives in one plain object, :class:`TrainConfig`; each field is a command-line
 option of the same name, and the whole object is saved with the checkpoint, so a run can be
@@ -221,21 +221,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[Path]:
-    """The loss curve and a first solo; plots are skipped (with a note) when matplotlib is missing."""
+    """The loss curve, and a first solo as MIDI, WAV and piano roll."""
     from .improvise import generate_music
     from .render import plot_loss, write_solo
 
-    written: List[Path] = []
-    try:
-        plot_loss(out / "loss.png", history)
-        written.append(out / "loss.png")
-    except LstmNumpyError as why:
-        print(f"note: {why}", file=sys.stderr)
+    loss_path = plot_loss(out / "loss.svg", history)
     solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
-    files = write_solo(out / "solo", solo, tempo_bpm=config.tempo)
-    for why in files.skipped:
-        print(f"note: {why}", file=sys.stderr)
-    return written + list(files)
+    return [loss_path] + write_solo(out / "solo", solo, tempo_bpm=config.tempo)
 
 
 if __name__ == "__main__":
