@@ -42,12 +42,14 @@ def test_train_writes_everything(trained):
     midi = mido.MidiFile(trained / "solo.mid")
     assert sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity) > 0
     assert (trained / "solo.wav").stat().st_size > 44
+    for picture in ("loss.svg", "solo.svg"):
+        assert (trained / picture).read_text(encoding="utf-8").startswith("<svg"), picture
 
 
 def test_same_seed_same_bytes(trained, tmp_path):
     result = run("train", *TINY, "--epochs", "3", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    for name in ["checkpoint", "history.json", "solo.mid", "solo.wav"]:
+    for name in ["checkpoint", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg"]:
         a, b = trained / name, tmp_path / name
         assert (folder_bytes(a) == folder_bytes(b)) if a.is_dir() else (a.read_bytes() == b.read_bytes()), name
 
@@ -94,7 +96,7 @@ def test_generate_over_changes(trained, tmp_path):
     assert tempos == [mido.bpm2tempo(120)]
     # 4 bars at 120 bpm: 8 s of music; the MIDI may not run past the last bar.
     assert 0 < midi.length <= 8.0 + 1e-6
-    assert out.with_suffix(".wav").exists()
+    assert out.with_suffix(".wav").exists() and out.with_suffix(".svg").exists()
     again = tmp_path / "again.mid"
     run("generate", "--checkpoint", str(trained / "checkpoint"), "--changes", "Dm7 G7 | Cmaj7 | A7 | Dm7 G7",
         "--temperature", "1.2", "--top-k", "5", "--seed", "3", "--tempo", "120", "--out", str(again))
