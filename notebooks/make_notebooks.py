@@ -39,7 +39,6 @@ def code(text: str) -> Cell:
 
 
 SETUP = code('''
-    %matplotlib inline
     import sys
     from pathlib import Path
 
@@ -122,7 +121,9 @@ MUSIC_AS_VALUES: List[Cell] = [
     md('''
     A piano roll shows the same thing as a picture: time runs to the right, pitch goes up. The
     orange boxes are the melody, the pale blue ones the notes of the chords. (The times are
-    shifted so that the picture starts at 0.)
+    shifted so that the picture starts at 0.) The picture is SVG, written by
+    `lstm_numpy/render.py` itself, with no plotting library; give `plot_piano_roll` a file name
+    instead of `None` to save it.
     '''),
     code('''
     from dataclasses import replace
@@ -777,17 +778,13 @@ IMPROVISE: List[Cell] = [
 
     from lstm_numpy import plot_loss
 
-    figure = plot_loss(None, history)
+    others = {}
     keras_run = REPO.parent / "shared" / "reference" / "keras_training.json"
     if PRESET == "course" and keras_run.exists():
         keras_loss = json.loads(keras_run.read_text())["loss_per_epoch_main"]
-        axes = figure.axes[0]
-        axes.plot(range(1, len(keras_loss) + 1), keras_loss, color="#999999", linestyle="--",
-                  label="the course's Keras run")
-        axes.lines[0].set_label("this notebook")
-        axes.legend()
+        others["the course's Keras run"] = keras_loss
         print(f"Keras: {keras_loss[0]:.2f} after epoch 1, {keras_loss[-1]:.2f} after epoch {len(keras_loss)}")
-    figure
+    plot_loss(None, history, others=others, label="this notebook")
     '''),
     md('''
     ## Sampling: the course's greedy choice
