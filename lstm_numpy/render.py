@@ -68,32 +68,46 @@ def midi_to_hz(pitch: int) -> float:
     return 440.0 * 2.0 ** ((pitch - 69) / 12)
 
 
+# The instruments: harmonic amplitudes, how fast the k-th harmonic fades (decay_per_s * k per
+# second), and the attack and release in seconds.
+LEAD = dict(harmonics=(1.0, 0.45, 0.2, 0.1), decay_per_s=1.5, attack_s=0.004, release_s=0.06)
+PAD = dict(harmonics=(1.0, 0.25), decay_per_s=0.4, attack_s=0.03, release_s=0.15)
+
+
 def _tone(pitch: int, n_held: int, sample_rate: int, harmonics: Sequence[float], decay_per_s: float,
           attack_s: float, release_s: float) -> np.ndarray:
     """One note: additive harmonics under an attack / decay / release envelope.
 
     n_held: samples from the attack to the release (the note's written length).
-    Returns n_held + release samples, peak amplitude about 1.
+    Returns n_held + release samples as float32, peak amplitude about 1.
+
+    Sound needs no more than float32, where NumPy's sin and exp run many times faster than in
+    float64. Only the phase needs care: counted in radians it grows into the thousands, where
+    float32 would blur it. So it is counted in cycles of the fundamental, in float64, and only
+    the fraction of the current cycle is kept; the k-th harmonic is then k times that fraction.
     """
-    n_release = int(release_s * sample_rate)
-    t = np.arange(n_held + n_release) / sample_rate
+    n = np.arange(n_held + int(release_s * sample_rate))
+    t = (n / sample_rate).astype(np.float32)
     f0 = midi_to_hz(pitch)
-    wave_ = np.zeros_like(t)
+    cycles = n * (f0 / sample_rate)
+    radians = np.float32(2 * np.pi) * (cycles - np.floor(cycles)).astype(np.float32)  # in [0, 2 pi)
+    wave_ = np.zeros(len(n), dtype=np.float32)
     for k, amplitude in enumerate(harmonics, start=1):
         if f0 * k >= sample_rate / 2:  # above Nyquist it would fold back as a wrong pitch
             break
         # Higher harmonics fade sooner, which is what makes a struck tone sound struck.
-        wave_ += amplitude * np.exp(-decay_per_s * k * t) * np.sin(2 * np.pi * f0 * k * t)
-    envelope = np.minimum(1.0, t / attack_s)
-    envelope[n_held:] *= np.linspace(1.0, 0.0, n_release, endpoint=False)
-    return wave_ * envelope / sum(harmonics)
+        fading = np.exp(np.float32(-decay_per_s * k) * t)
+        wave_ += np.float32(amplitude) * fading * np.sin(np.float32(k) * radians)
+    envelope = np.minimum(np.float32(1.0), t / np.float32(attack_s))
+    envelope[n_held:] *= np.linspace(1.0, 0.0, len(n) - n_held, endpoint=False, dtype=np.float32)
+    return wave_ * envelope / np.float32(sum(harmonics))
 
 
 def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 130,
                sample_rate: int = 22050, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
     """Render melody and chords to audio.
 
-    Returns (n_frames, 2) float64 samples in [-1, 1] (left, right), where
+    Returns (n_frames, 2) float32 samples in [-1, 1] (left, right), where
     n_frames = round((music_end * 60 / tempo_bpm + tail_seconds) * sample_rate).
     """
     if not tempo_bpm > 0 or not math.isfinite(tempo_bpm):
@@ -102,37 +116,35 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
         raise LstmNumpyError(f"the sample rate must be a whole number of at least 1000 Hz, got {sample_rate!r}.")
     samples_per_beat = 60.0 / tempo_bpm * sample_rate
     n_frames = int(round((float(music_end(melody, chords)) * 60.0 / tempo_bpm + tail_seconds) * sample_rate))
-    lead = np.zeros(n_frames)
-    pad = np.zeros(n_frames)
+    tracks = np.zeros((2, n_frames), dtype=np.float32)  # the melody, the chords
+    tones: Dict[Tuple[int, int, int], np.ndarray] = {}  # a solo repeats notes, chords repeat bar after bar
 
-    def add(track: np.ndarray, start_beats: Fraction, sound: np.ndarray, gain: float) -> None:
-        start = int(round(float(start_beats) * samples_per_beat))
+    def add(column: int, element: Union[Note, Chord], pitch: int, gain: float) -> None:
+        n_held = max(0, int(round(float(element.duration) * samples_per_beat)))
+        sound = tones.get((column, pitch, n_held))
+        if sound is None:
+            sound = tones[column, pitch, n_held] = _tone(pitch, n_held, sample_rate, **(PAD if column else LEAD))
+        start = int(round(float(element.offset) * samples_per_beat))
         stop = min(n_frames, start + len(sound))
         if stop > start:
-            track[start:stop] += gain * sound[: stop - start]
+            tracks[column, start:stop] += np.float32(gain) * sound[: stop - start]
 
     for note in melody:
-        if note.is_rest:
-            continue
-        n_held = max(0, int(round(float(note.duration) * samples_per_beat)))
-        sound = _tone(note.pitch, n_held, sample_rate, harmonics=(1.0, 0.45, 0.2, 0.1),
-                      decay_per_s=1.5, attack_s=0.004, release_s=0.06)
-        add(lead, note.offset, sound, note.velocity / 127)
-    pad_tones: Dict[Tuple[int, int], np.ndarray] = {}  # chords repeat bar after bar: make each sound once
+        if not note.is_rest:
+            add(0, note, note.pitch, note.velocity / 127)
     for chord in flatten_chords(chords):
-        n_held = max(0, int(round(float(chord.duration) * samples_per_beat)))
         for pitch in chord.pitches:
-            sound = pad_tones.get((pitch, n_held))
-            if sound is None:
-                sound = pad_tones[pitch, n_held] = _tone(pitch, n_held, sample_rate, harmonics=(1.0, 0.25),
-                                                         decay_per_s=0.4, attack_s=0.03, release_s=0.15)
             # Quieter per voice, so a five-note chord does not bury the melody.
-            add(pad, chord.offset, sound, 0.35 * chord.velocity / 127 / math.sqrt(len(chord.pitches)))
+            add(1, chord, pitch, 0.35 * chord.velocity / 127 / math.sqrt(len(chord.pitches)))
 
     # The melody leans right and the chords left, as if two players sat side by side.
-    stereo = np.stack([0.7 * lead + 1.0 * pad, 1.0 * lead + 0.7 * pad], axis=1)
+    stereo = np.empty((n_frames, 2), dtype=np.float32)
+    stereo[:, 0] = np.float32(0.7) * tracks[0] + tracks[1]
+    stereo[:, 1] = tracks[0] + np.float32(0.7) * tracks[1]
     peak = np.max(np.abs(stereo), initial=0.0)
-    return stereo * (0.9 / peak) if peak > 0 else stereo
+    if peak > 0:
+        stereo *= np.float32(0.9 / peak)
+    return stereo
 
 
 def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,

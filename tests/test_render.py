@@ -14,7 +14,7 @@ from lstm_numpy import files
 from lstm_numpy.changes import chord_pitches, parse_changes
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.notes import Chord, Note
-from lstm_numpy.render import (Picture, chord_symbol, flatten_chords, listen, music_end, plot_loss,
+from lstm_numpy.render import (LEAD, Picture, chord_symbol, flatten_chords, listen, music_end, plot_loss,
                                plot_piano_roll, synthesize, write_solo, write_wav)
 
 
@@ -66,6 +66,22 @@ def test_a_single_a4_sounds_at_440_hz():
     spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
     peak_hz = np.argmax(spectrum) * rate / len(mono)
     assert abs(peak_hz - 440) < 1
+
+
+def test_a_long_note_keeps_its_waveform_to_the_end():
+    """float32 synthesis against the tone's formula evaluated in float64, over 8 seconds, where
+    a phase kept in float32 radians would have drifted."""
+    rate = 22050
+    audio = synthesize([Note(Fraction(0), Fraction(8), 69)], [], tempo_bpm=60, sample_rate=rate)
+    lead = LEAD["harmonics"]
+    t = np.arange(8 * rate + int(LEAD["release_s"] * rate)) / rate
+    expected = sum(a * np.exp(-LEAD["decay_per_s"] * k * t) * np.sin(2 * np.pi * 440.0 * k * t)
+                   for k, a in enumerate(lead, start=1))
+    expected *= np.minimum(1.0, t / LEAD["attack_s"])
+    expected[8 * rate:] *= np.linspace(1.0, 0.0, len(t) - 8 * rate, endpoint=False)
+    left = audio[: len(t), 0].astype(np.float64)
+    # the melody sits in both channels, scaled so that the loudest sample is 0.9
+    np.testing.assert_allclose(left / np.abs(left).max(), expected / np.abs(expected).max(), atol=2e-5)
 
 
 def test_chords_sound_their_own_pitches():
