@@ -310,62 +310,6 @@ def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def _finish_gates(G, c_prev, c_next):
-    """After ``G = tanh(z)`` on the halved pre-activations: finish the sigmoid gates, update c.
-
-    G: (m, 4 n_a), blocks f, i, c, o; overwritten with the gate values ft, it, cct, ot.
-    c_prev, c_next: (m, n_a); c_next = ft * c_prev + it * cct.
-    (Each row is cut into its gate blocks first: plain 1-d loops are what the compiler turns
-    into SIMD code; indexing the 2-d arrays directly ran 2.4 times slower.)
-    """
-    m, n4 = G.shape
-    n_a = n4 // 4
-    half = G.dtype.type(0.5)
-    for j in range(m):
-        f, i, g, o = G[j, :n_a], G[j, n_a : 2 * n_a], G[j, 2 * n_a : 3 * n_a], G[j, 3 * n_a :]
-        cp, cn = c_prev[j], c_next[j]
-        for q in range(n_a):
-            f[q] = half + half * f[q]
-            i[q] = half + half * i[q]
-            o[q] = half + half * o[q]
-            cn[q] = f[q] * cp[q] + i[q] * g[q]
-
-
-@njit(cache=True, nogil=True)
-def _cell_backward(da_out, da, dc, G, c_prev, tanh_c, dZ, db):
-    """The whole backward step of the cell but its one matrix product, fused in one pass.
-
-    da_out: (m, n_a) upstream gradient on a<t> from the output layer; da: (m, n_a) gradient on
-    a<t> from step t+1; dc: (m, n_a) gradient on c<t> from step t+1, overwritten with the gradient
-    on c<t-1>. G: (m, 4 n_a) gate values of step t; c_prev = c<t-1>, tanh_c = tanh(c<t>).
-    dZ: (m, 4 n_a), written: gradients on the (plain, not halved) pre-activations, from which
-    da_prev = dZ @ W_a.T and the weight gradients follow. No exp or tanh is needed: the
-    derivatives come from the gate values kept by the forward pass, sigmoid' = s (1 - s) and
-    tanh' = 1 - t^2. db: (4 n_a,), dZ's rows are added to it (the bias gradient, summed while
-    dZ is still in cache rather than in a separate pass afterwards).
-    """
-    m, n4 = G.shape
-    n_a = n4 // 4
-    one = G.dtype.type(1.0)
-    for j in range(m):
-        f, i, g, o = G[j, :n_a], G[j, n_a : 2 * n_a], G[j, 2 * n_a : 3 * n_a], G[j, 3 * n_a :]
-        zf, zi = dZ[j, :n_a], dZ[j, n_a : 2 * n_a]
-        zg, zo = dZ[j, 2 * n_a : 3 * n_a], dZ[j, 3 * n_a :]
-        up, daj, dcj, cp, tc = da_out[j], da[j], dc[j], c_prev[j], tanh_c[j]
-        for q in range(n_a):
-            a_grad = up[q] + daj[q]
-            # a = o * tanh(c): c gets gradient from a, and from c<t+1> = f<t+1> * c + ...
-            c_grad = dcj[q] + a_grad * o[q] * (one - tc[q] * tc[q])
-            zf[q] = c_grad * cp[q] * f[q] * (one - f[q])
-            zi[q] = c_grad * g[q] * i[q] * (one - i[q])
-            zg[q] = c_grad * i[q] * (one - g[q] * g[q])
-            zo[q] = a_grad * tc[q] * o[q] * (one - o[q])
-            dcj[q] = c_grad * f[q]
-        for q in range(n4):
-            db[q] += dZ[j, q]
-
-
-@njit(cache=True, nogil=True)
 def _scatter_add_rows(out, index, rows):
     """out[index[r]] += rows[r] for every r with index[r] >= 0: the one-hot product X.T @ rows."""
     for r in range(rows.shape[0]):
@@ -389,16 +333,36 @@ class Workspace:
         self._buffers: Dict[str, np.ndarray] = {}
 
     def array(self, name: str, shape: Tuple[int, ...], dtype) -> np.ndarray:
-        """An uninitialised C-contiguous array of this shape, reusing the buffer called name."""
+        """An uninitialised C-contiguous, 64-byte aligned array of this shape, reusing the
+        buffer called name."""
         size = int(np.prod(shape))
         buf = self._buffers.get(name)
         if buf is None or buf.size < size or buf.dtype != np.dtype(dtype):
-            buf = self._buffers[name] = np.empty(size, dtype)
+            buf = self._buffers[name] = aligned_empty(size, dtype)
         return buf[:size].reshape(shape)
 
 
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """np.empty, but starting on a 64-byte boundary (a cache line, and one AVX-512 register).
+
+    The compiled loops read rows with SIMD loads; rows that start mid-line made the products
+    15-30% slower (measured on the course model). NumPy itself only promises 16 bytes.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    raw = np.empty(size * dtype.itemsize + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def padded(n: int) -> int:
+    """n rounded up to a multiple of 16: row widths at which SIMD loops have no remainder and,
+    in float32, every row starts on a 64-byte boundary."""
+    return -(-n // 16) * 16
+
+
 def _empty(work: Optional[Workspace], name: str, shape, dtype) -> np.ndarray:
-    return np.empty(shape, dtype) if work is None else work.array(name, shape, dtype)
+    return aligned_empty(shape, dtype) if work is None else work.array(name, shape, dtype)
 
 
 _blas_controller = None
@@ -430,99 +394,158 @@ class SequenceCache(NamedTuple):
     A: (T + 1, m, n_a)  A[0] = a0, A[t + 1] = a<t+1>
     C: (T + 1, m, n_a)  C[0] = c0, likewise
     tanh_C: (T, m, n_a)  tanh(C[t + 1])
-    G: (T, m, 4 n_a)    gate values ft, it, cct, ot of each step
+    Q: (T + 1, m, width)  per row: Q[t, :, :4 n_a] the gate values ft, it, cct, ot of step t
+        (Q[T]'s are zeros), Q[t, :, 4 n_a : 4 n_a + n_y] the output layer's gradient on the
+        logits of the output at step t - 1 (Q[0]'s are zeros), then zeros up to the width,
+        4 n_a + n_y rounded up by ``padded``. n_y = 0 without an output layer.
     x: (T, m) int indices of one-hot inputs (-1: all-zero input), or (T, m, n_x) dense inputs
+    output: the OutputLayer joined on, or None
+    loss: with an output layer, the cross-entropy summed over steps and windows, times scale
+    predicted: with an output layer, (T, m) the most likely value at every step, else None
+    dby: with an output layer, (n_y,) the gradient on by, else None
     """
 
     A: np.ndarray
     C: np.ndarray
     tanh_C: np.ndarray
-    G: np.ndarray
+    Q: np.ndarray
     x: np.ndarray
+    output: Optional["OutputLayer"] = None
+    loss: float = 0.0
+    predicted: Optional[np.ndarray] = None
+    dby: Optional[np.ndarray] = None
+
+    @property
+    def G(self) -> np.ndarray:
+        """(T, m, 4 n_a) the gate values of every step (a view of Q)."""
+        n4 = 4 * self.A.shape[2]
+        return self.Q[:-1, :, :n4]
 
 
-def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = None) -> SequenceCache:
+class OutputLayer(NamedTuple):
+    """The course's Dense softmax layer and its targets, joined onto the recurrence in training.
+
+    Wy: (n_y, n_a), by: (n_y,) the layer; y: (T, m) the target value of every output (-1: none,
+    the course's all-zero y<Tx>); scale: the weight of one window in the loss (1 / batch size).
+    """
+
+    Wy: np.ndarray
+    by: np.ndarray
+    y: np.ndarray
+    scale: float
+
+
+def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = None,
+                     output: Optional[OutputLayer] = None) -> SequenceCache:
     """The fast forward pass over T steps (the formulas of ``reference_forward``, in rows).
 
     x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs.
     a0, c0: (m, n_a). fused: from ``fuse_parameters``; its dtype is the computation's dtype.
     work: a Workspace to reuse memory from (the returned arrays then live in it, until the next
     call with the same workspace).
+    output: the Dense softmax layer and targets; with it, the loss, the predictions and the
+    layer's gradient on its logits are computed in the same pass (what training runs).
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
-    Per step: one BLAS product a_prev @ Wa, one vectorised np.tanh over all four gates, one
-    numba pass for the cell update, one np.tanh on c, one multiply. The input term x @ Wx + b
-    of every step is computed before the loop (a row gather for one-hot inputs). For speed, call
-    it inside ``one_blas_thread()``.
+    The input term x @ Wx + b of every step is computed before the loop (a row gather for
+    one-hot inputs); the steps then run in one compiled call (``_forward_kernel``): per step one
+    product a<t> @ [Wa | Wy.T], which gives step t's gates and, in the same pass over a<t>, the
+    logits of the output at step t - 1; the gates, the cell update and the softmax follow.
     """
     Wa, Wx, b, _ = fused
     dtype = Wa.dtype
     n_a = fused.n_a
+    n4 = 4 * n_a
     T, m = x.shape[:2]
+    n_y = 0 if output is None else output.Wy.shape[0]
+    width = padded(n4 + n_y)
     A = _empty(work, "A", (T + 1, m, n_a), dtype)
     C = _empty(work, "C", (T + 1, m, n_a), dtype)
     tanh_C = _empty(work, "tanh_C", (T, m, n_a), dtype)
-    G = _empty(work, "G", (T, m, 4 * n_a), dtype)
+    Q = _empty(work, "Q", (T + 1, m, width), dtype)
     A[0], C[0] = a0, c0
+    gates = Q[:T, :, :n4]
     if x.ndim == 2:
         # row k of (Wx + b) is x @ Wx + b for the one-hot x of value k; "wrap" sends -1 to the
-        # last row (zeros + b) and lets NumPy write straight into G
-        np.take(Wx + b, x, axis=0, out=G, mode="wrap")
+        # last row (zeros + b)
+        np.take(Wx + b, x, axis=0, out=gates, mode="wrap")
     else:
-        np.matmul(x.reshape(T * m, -1).astype(dtype, copy=False), Wx[:-1],
-                  out=G.reshape(T * m, 4 * n_a))
-        G += b
-    recurrent = _empty(work, "recurrent", (m, 4 * n_a), dtype)
+        gates[...] = (x.reshape(T * m, -1).astype(dtype, copy=False) @ Wx[:-1]).reshape(T, m, n4)
+        gates += b
+    Q[T, :, :n4] = 0  # there is no step T: zero gates, which the backward pass relies on
+    Q[:, :, n4 + n_y :] = 0
+    W_ay = aligned_empty((n_a, width), dtype)  # [Wa | Wy.T | 0]
+    W_ay[:, :n4] = Wa
+    W_ay[:, n4 + n_y :] = 0
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
-    for t in range(T):
-        Gt = G[t]
-        if t >= start:
-            np.matmul(A[t], Wa, out=recurrent)
-            Gt += recurrent
-        np.tanh(Gt, out=Gt)
-        _finish_gates(Gt, C[t], C[t + 1])
-        np.tanh(C[t + 1], out=tanh_C[t])
-        np.multiply(Gt[:, 3 * n_a :], tanh_C[t], out=A[t + 1])
-    return SequenceCache(A, C, tanh_C, G, x)
+    if output is None:  # no output layer: the kernel's output arrays are empty
+        empty = np.empty((0, 0), dtype)
+        _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, empty, np.empty(0, dtype),
+                        np.empty((0, 0), np.int64), dtype.type(0), start,
+                        np.empty((0, 0), np.int64), np.empty(0, dtype), empty)
+        return SequenceCache(A, C, tanh_C, Q, x)
+    Wy = np.asarray(output.Wy, dtype)
+    by = np.asarray(output.by, dtype).reshape(n_y)
+    Q[1:, :, n4 : n4 + n_y] = by
+    W_ay[:, n4 : n4 + n_y] = Wy.T
+    predicted = np.empty((T, m), np.int64)
+    dby = np.zeros(n_y, dtype)
+    loss = _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, np.ascontiguousarray(Wy.T), by,
+                           np.asarray(output.y, np.int64), dtype.type(output.scale), start,
+                           predicted, dby, np.empty((m, n_y), dtype))
+    return SequenceCache(A, C, tanh_C, Q, x, output, loss, predicted, dby)
 
 
 def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_T=None,
                       need_dx: bool = False, work: Optional[Workspace] = None) -> Dict[str, np.ndarray]:
     """The fast backward pass through time (the formulas of ``reference_backward``, in rows).
 
-    dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>; da_T, dc_T (m, n_a): optional
-    gradients on the final state (when the sequence continues beyond T).
+    dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>, or None (training: the
+    output layer in the cache gives it); da_T, dc_T (m, n_a): optional gradients on the final
+    state (when the sequence continues beyond T).
     Returns dWa (n_a, 4 n_a), dWx (n_x, 4 n_a), db (4 n_a,) on the plain weights (see
-    ``unfuse_gradients``), da0 and dc0 (m, n_a), and dx (T, m, n_x) when need_dx is set (for
-    one-hot inputs given as indices, the gradient on the one-hot vectors).
+    ``unfuse_gradients``), da0 and dc0 (m, n_a), dx (T, m, n_x) when need_dx is set (for one-hot
+    inputs given as indices, the gradient on the one-hot vectors), and with an output layer
+    dWy (n_y, n_a) and dby (n_y,).
+    The cache is spent: its gate values are overwritten with the gradients on the pre-activations.
 
-    Per step: one numba pass (``_cell_backward``) and one BLAS product for da_prev. The weight
-    gradients are summed over all steps after the loop, in one product each.
+    The steps run in one compiled call (``_backward_kernel``): per step one product gives the
+    gradient on a<t+1> from both its users, [dZ<t+1> | dY<t>] @ [Wa | Wy.T].T, and one more adds
+    the step's share of every weight gradient, a<t+1>.T @ [dZ<t+1> | dY<t>].
     """
-    A, C, tanh_C, G, x = cache
-    T, m, n_a = dA.shape
-    dtype = G.dtype
+    A, C, tanh_C, Q, x = cache[:5]
+    T, m, n_a = A.shape[0] - 1, A.shape[1], A.shape[2]
+    n4 = 4 * n_a
+    width = Q.shape[2]
+    dtype = Q.dtype
     W = fused.W
-    Wa_t = np.ascontiguousarray(W[:, :n_a])  # (4 n_a, n_a), plain
+    W_back_t = aligned_empty((n_a, width), dtype)  # [Wa | Wy.T | 0], plain (Wa is W[:, :n_a].T)
+    W_back_t[:, :n4] = W[:, :n_a].T
+    W_back_t[:, n4:] = 0
+    if cache.output is not None:
+        W_back_t[:, n4 : n4 + cache.output.Wy.shape[0]] = np.asarray(cache.output.Wy, dtype).T
+    dA = np.zeros((0, m, n_a), dtype) if dA is None else np.ascontiguousarray(dA, dtype)
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
-    dZ = _empty(work, "dZ", (T, m, 4 * n_a), dtype)
-    db = np.zeros(4 * n_a, dtype)
-    for t in range(T - 1, -1, -1):
-        _cell_backward(dA[t], da, dc, G[t], C[t], tanh_C[t], dZ[t], db)
-        np.matmul(dZ[t], Wa_t, out=da)
-    dZ2 = dZ.reshape(T * m, 4 * n_a)
-    grads = {"dWa": A[:-1].reshape(T * m, n_a).T @ dZ2, "db": db, "da0": da, "dc0": dc}
+    dW = aligned_empty((n_a, width), dtype)
+    dW[...] = 0
+    db = np.zeros(n4, dtype)
+    _backward_kernel(Q, A, C, tanh_C, W_back_t, dA, da, dc, dW, db, np.empty((m, n_a), dtype))
+    dZ = Q[:T, :, :n4]
+    grads = {"dWa": dW[:, :n4], "db": db, "da0": da, "dc0": dc}
     n_x = W.shape[1] - n_a
     if x.ndim == 2:
-        dWx = np.zeros((n_x, 4 * n_a), dtype)
-        _scatter_add_rows(dWx, x.reshape(-1), dZ2)
+        dWx = np.zeros((n_x, n4), dtype)
+        _scatter_add_rows(dWx, x.reshape(-1), dZ.reshape(T * m, n4))
     else:
         x2 = x.reshape(T * m, n_x).astype(dtype, copy=False)
-        dWx = x2.T @ dZ2
+        dWx = x2.T @ dZ.reshape(T * m, n4)
     if need_dx:
-        grads["dx"] = (dZ2 @ W[:, n_a:]).reshape(T, m, n_x)
+        grads["dx"] = (dZ.reshape(T * m, n4) @ W[:, n_a:]).reshape(T, m, n_x)
     grads["dWx"] = dWx
+    if cache.output is not None:
+        grads["dWy"] = np.ascontiguousarray(dW[:, n4 : n4 + cache.output.Wy.shape[0]].T)
+        grads["dby"] = cache.dby
     return grads
 
 
@@ -717,6 +740,287 @@ def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
 
 
 # --------------------------------------------------------------------------------------------
+# 3c. The sequence kernels training runs
+# --------------------------------------------------------------------------------------------
+# Each pass through time is one compiled call: the time loop, its products and the arithmetic
+# between them never return to Python. The products are ``matmul_add``, the same blocked loops
+# as ``affine``: on this machine's AVX-512 cores the compiler turns them into 512-bit code, which
+# on the course model's shapes is as fast as OpenBLAS's or faster (OpenBLAS runs its AVX2
+# kernels here), and calling it costs nothing inside a compiled loop.
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def matmul_add(a, W, out):
+    """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``)."""
+    B, k = a.shape
+    n = out.shape[1]
+    k4 = k - k % 4
+    B4 = B - B % 4
+    for s in range(0, B4, 4):
+        for i in range(0, k4, 4):
+            a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+            a10, a11, a12, a13 = a[s + 1, i], a[s + 1, i + 1], a[s + 1, i + 2], a[s + 1, i + 3]
+            a20, a21, a22, a23 = a[s + 2, i], a[s + 2, i + 1], a[s + 2, i + 2], a[s + 2, i + 3]
+            a30, a31, a32, a33 = a[s + 3, i], a[s + 3, i + 1], a[s + 3, i + 2], a[s + 3, i + 3]
+            for j in range(n):
+                w0, w1, w2, w3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
+                out[s, j] += a00 * w0 + a01 * w1 + a02 * w2 + a03 * w3
+                out[s + 1, j] += a10 * w0 + a11 * w1 + a12 * w2 + a13 * w3
+                out[s + 2, j] += a20 * w0 + a21 * w1 + a22 * w2 + a23 * w3
+                out[s + 3, j] += a30 * w0 + a31 * w1 + a32 * w2 + a33 * w3
+        for i in range(k4, k):
+            for q in range(4):
+                a_qi = a[s + q, i]
+                for j in range(n):
+                    out[s + q, j] += a_qi * W[i, j]
+    for s in range(B4, B):  # the last B % 4 rows, one at a time
+        for i in range(k):
+            a_si = a[s, i]
+            for j in range(n):
+                out[s, j] += a_si * W[i, j]
+
+
+# Sums need reordering to become SIMD code, which FAST_MATH does not allow (_exp's range
+# reduction must keep its order), so the kernels that sum along a row are compiled on their own.
+REDUCE_MATH = {"nnan", "ninf", "nsz", "contract", "reassoc"}
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def matmul_t_add(a, Wt, out):
+    """out += a @ Wt.T for a (B, k), Wt (n, k), out (B, n): dot products along rows.
+
+    For outputs only n_a wide (the backward pass's gradient on a), ``matmul_add``'s inner loop
+    is too short to run at speed. Here every output is a dot product of two contiguous rows of
+    length k, sixteen at a time (four rows of a by four of Wt), so each pair of loads feeds four
+    multiply-adds and nothing is stored until the end. Fastest when k is a multiple of 16 and
+    the rows are 64-byte aligned (``padded``, ``aligned_empty``).
+    """
+    B, k = a.shape
+    n = Wt.shape[0]
+    zero = a.dtype.type(0)
+    B4, n4 = B - B % 4, n - n % 4
+    for s in range(0, B4, 4):
+        for q in range(0, n4, 4):
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+            for i in range(k):
+                a0, a1, a2, a3 = a[s, i], a[s + 1, i], a[s + 2, i], a[s + 3, i]
+                w0, w1, w2, w3 = Wt[q, i], Wt[q + 1, i], Wt[q + 2, i], Wt[q + 3, i]
+                s00 += a0 * w0
+                s01 += a0 * w1
+                s02 += a0 * w2
+                s03 += a0 * w3
+                s10 += a1 * w0
+                s11 += a1 * w1
+                s12 += a1 * w2
+                s13 += a1 * w3
+                s20 += a2 * w0
+                s21 += a2 * w1
+                s22 += a2 * w2
+                s23 += a2 * w3
+                s30 += a3 * w0
+                s31 += a3 * w1
+                s32 += a3 * w2
+                s33 += a3 * w3
+            out[s, q] += s00
+            out[s, q + 1] += s01
+            out[s, q + 2] += s02
+            out[s, q + 3] += s03
+            out[s + 1, q] += s10
+            out[s + 1, q + 1] += s11
+            out[s + 1, q + 2] += s12
+            out[s + 1, q + 3] += s13
+            out[s + 2, q] += s20
+            out[s + 2, q + 1] += s21
+            out[s + 2, q + 2] += s22
+            out[s + 2, q + 3] += s23
+            out[s + 3, q] += s30
+            out[s + 3, q + 1] += s31
+            out[s + 3, q + 2] += s32
+            out[s + 3, q + 3] += s33
+    for s in range(B):  # the edges: the last B % 4 rows, the last n % 4 columns
+        for q in range(n4 if s < B4 else 0, n):
+            total = zero
+            for i in range(k):
+                total += a[s, i] * Wt[q, i]
+            out[s, q] += total
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _gates_forward(Qt, c_prev, c_next, tanh_c, a_next, n_a):
+    """Finish one step: Qt[:, :4 n_a] (m, 4 n_a) halved pre-activations -> gate values ft, it,
+    cct, ot (in place); c_next = ft * c_prev + it * cct, tanh_c = tanh(c_next),
+    a_next = ot * tanh_c. (Each row is cut into its gate blocks: plain 1-d loops over
+    contiguous memory are what the compiler turns into SIMD code.)"""
+    half = Qt.dtype.type(0.5)
+    for j in range(Qt.shape[0]):
+        zf, zi = Qt[j, :n_a], Qt[j, n_a : 2 * n_a]
+        zg, zo = Qt[j, 2 * n_a : 3 * n_a], Qt[j, 3 * n_a : 4 * n_a]
+        cp, cn, tc, an = c_prev[j], c_next[j], tanh_c[j], a_next[j]
+        for q in range(n_a):
+            f = half + half * _tanh(zf[q])
+            i = half + half * _tanh(zi[q])
+            g = _tanh(zg[q])
+            o = half + half * _tanh(zo[q])
+            zf[q] = f
+            zi[q] = i
+            zg[q] = g
+            zo[q] = o
+            c = f * cp[q] + i * g
+            cn[q] = c
+            th = _tanh(c)
+            tc[q] = th
+            an[q] = o * th
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _row_max(row):
+    top = row[0]
+    for v in range(1, row.shape[0]):
+        top = max(top, row[v])
+    return top
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _row_sum(row):
+    total = row.dtype.type(0)
+    for v in range(row.shape[0]):
+        total += row[v]
+    return total
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
+    """The output layer after its product: Qt[:, start : start + n_y] (m, n_y) holds logits.
+
+    Overwritten with d loss / d logits = (softmax - onehot(target)) * scale; predicted (m,)
+    receives each row's argmax, dby (n_y,) the rows' sum. Returns the rows' summed cross-entropy
+    -log softmax[target] (unscaled, float64). A row with target -1 has no loss and no gradient.
+    """
+    m = Qt.shape[0]
+    zero = Qt.dtype.type(0)
+    loss = 0.0
+    for j in range(m):
+        row = Qt[j, start : start + n_y]
+        top = _row_max(row)  # subtracted before exp, so exp cannot overflow
+        best = 0
+        while row[best] != top:
+            best += 1
+        predicted[j] = best
+        k = target[j]
+        if k < 0:
+            for v in range(n_y):
+                row[v] = zero
+            continue
+        picked = row[k] - top
+        for v in range(n_y):
+            row[v] = _exp(row[v] - top)
+        total = _row_sum(row)
+        loss += np.log(np.float64(total)) - picked
+        inv = scale / total
+        for v in range(n_y):
+            row[v] *= inv
+        row[k] -= scale
+        for v in range(n_y):
+            dby[v] += row[v]
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, Wy_t, by, y, scale, start, predicted, dby, logits):
+    """All T steps of ``sequence_forward``, and the output layer when it has one (n_y > 0).
+
+    Q (T + 1, m, width): filled in by the caller with each step's input term x @ Wx + b (zeros
+    at step T), by in the logits columns for t >= 1, and zeros in the padding; completed here
+    (see SequenceCache). A, C (T + 1, m, n_a) with A[0], C[0] set; tanh_C (T, m, n_a).
+    W_ay (n_a, width) = [Wa | Wy.T | 0]; Wy_t (n_a, n_y) = Wy.T and by (n_y,) for the last
+    output; y (T, m) targets; scale: weight of a window; start: 1 skips the product at step 0
+    (a0 = 0). predicted (T, m), dby (n_y,) and logits (m, n_y) scratch are written.
+    Returns the cross-entropy summed over all outputs, times scale.
+    """
+    T = A.shape[0] - 1
+    m, n_a = A.shape[1], A.shape[2]
+    n4 = 4 * n_a
+    loss = 0.0
+    for t in range(T):
+        if t >= start:  # gates of step t and, from the same a<t>, the logits of output t - 1
+            matmul_add(A[t], W_ay, Q[t])
+        _gates_forward(Q[t], C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
+        if t >= 1 and n_y > 0:
+            loss += _softmax_loss(Q[t], n4, n_y, y[t - 1], scale, predicted[t - 1], dby)
+    if n_y > 0:  # the last output, from a<T>, which no further step multiplies
+        for j in range(m):
+            for v in range(n_y):
+                logits[j, v] = by[v]
+        matmul_add(A[T], Wy_t, logits)
+        loss += _softmax_loss(logits, 0, n_y, y[T - 1], scale, predicted[T - 1], dby)
+        zero = Q.dtype.type(0)
+        for j in range(m):
+            for v in range(n_y):
+                Q[T, j, n4 + v] = logits[j, v]
+                Q[0, j, n4 + v] = zero  # there is no output before step 0
+    return loss * scale
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
+    """The backward step of the cell but its matrix products, fused in one pass.
+
+    da_next: (m, n_a) the whole gradient on a<t+1>; dc: (m, n_a) the gradient on c<t+1> from the
+    step after, overwritten with the gradient on c<t>. Qt[:, :4 n_a]: the step's gate values,
+    overwritten with the gradients on the (plain, not halved) pre-activations, dZ. c_prev = c<t>,
+    tanh_c = tanh(c<t+1>). db (4 n_a,): dZ's rows are added to it. No exp or tanh is needed:
+    the derivatives come from the gate values, sigmoid' = s (1 - s) and tanh' = 1 - t^2.
+    """
+    one = Qt.dtype.type(1.0)
+    for j in range(Qt.shape[0]):
+        zf, zi = Qt[j, :n_a], Qt[j, n_a : 2 * n_a]
+        zg, zo = Qt[j, 2 * n_a : 3 * n_a], Qt[j, 3 * n_a : 4 * n_a]
+        daj, dcj, cp, tc = da_next[j], dc[j], c_prev[j], tanh_c[j]
+        for q in range(n_a):
+            f, i, g, o = zf[q], zi[q], zg[q], zo[q]
+            # a = o * tanh(c): c gets gradient from a, and from c<t+2> = f<t+2> * c + ...
+            c_grad = dcj[q] + daj[q] * o * (one - tc[q] * tc[q])
+            zf[q] = c_grad * cp[q] * f * (one - f)
+            zi[q] = c_grad * g * i * (one - i)
+            zg[q] = c_grad * i * (one - g * g)
+            zo[q] = daj[q] * tc[q] * o * (one - o)
+            dcj[q] = c_grad * f
+        for q in range(4 * n_a):
+            db[q] += Qt[j, q]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def _backward_kernel(Q, A, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next):
+    """All T steps of ``sequence_backward``.
+
+    Q, A, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
+    overwritten with dZ. W_back_t (n_a, width) = [Wa | Wy.T | 0], plain. dA (T, m, n_a) upstream
+    gradient on a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final
+    state; out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and
+    the gate bias gradient. da_next (m, n_a): scratch.
+    """
+    T = A.shape[0] - 1
+    m, n_a = da.shape
+    zero = Q.dtype.type(0)
+    for t in range(T - 1, -1, -1):
+        for j in range(m):
+            for q in range(n_a):
+                da_next[j, q] = dA[t, j, q] if dA.shape[0] > 0 else zero
+                if t == T - 1:
+                    da_next[j, q] += da[j, q]
+        # a<t+1> fed step t+1 (through Wa) and output t (through Wy): Q[t + 1] = [dZ<t+1> | dY<t>]
+        matmul_t_add(Q[t + 1], W_back_t, da_next)
+        matmul_add(A[t + 1].T, Q[t + 1], dW)  # step t+1's share of dWa, output t's of dWy.T
+        _gates_backward(da_next, dc, Q[t], C[t], tanh_C[t], db, n_a)
+    matmul_add(A[0].T, Q[0], dW)  # step 0's share of dWa (Q[0]'s output columns are zero)
+    for j in range(m):
+        for q in range(n_a):
+            da[j, q] = zero
+    matmul_t_add(Q[0], W_back_t, da)
+
+
+# --------------------------------------------------------------------------------------------
 # 4. The course's functions: the training path in the course's shapes
 # --------------------------------------------------------------------------------------------
 # Each is a thin wrapper: it turns columns (n, m) into rows (m, n), calls sequence_forward or
@@ -742,7 +1046,7 @@ def _course_outputs(seq: SequenceCache, x: np.ndarray, parameters):
 
     The caches' arrays are views of the SequenceCache's (transposed to columns), not copies.
     """
-    A, C, _, G, _ = seq
+    A, C, G = seq.A, seq.C, seq.G
     n_a = A.shape[2]
     dtype = A.dtype
     Wy = np.asarray(parameters["Wy"], dtype)
@@ -764,7 +1068,8 @@ def _sequence_cache(step_caches, x_rows: np.ndarray, dtype) -> SequenceCache:
     A = rows([step_caches[0][2]] + [s[0] for s in step_caches])
     C = rows([step_caches[0][3]] + [s[1] for s in step_caches])
     G = rows([np.concatenate(s[4:8], axis=0) for s in step_caches])
-    return SequenceCache(A, C, np.tanh(C[1:]), G, x_rows)
+    Q = np.concatenate([G, np.zeros_like(G[:1])])  # no step after the last: zero gates
+    return SequenceCache(A, C, np.tanh(C[1:]), Q, x_rows)
 
 
 def _course_gradients(g: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

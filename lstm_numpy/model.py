@@ -8,9 +8,9 @@ For a batch of m windows, X (m, Tx, n_values) and Y (Ty = Tx, m, n_values), both
     loss       = mean over the batch of  sum over t of  -log y_hat<t>[value of y<t>]
 
 That is the course's categorical cross-entropy summed over the Tx outputs, averaged over the
-batch as Keras reports it. The course's y<Tx> is all zeros, so it contributes nothing. Gradients
-come from one backward pass through the Dense layer (batched over all steps) and then backprop
-through time in ``lstm.sequence_backward``.
+batch as Keras reports it. The course's y<Tx> is all zeros, so it contributes nothing. The Dense
+layer is computed inside the LSTM's own passes (``lstm.OutputLayer``): its logits come out of the
+same product as the next step's gates, and its gradient goes back through time with theirs.
 
 Accuracy is reported per output step as Keras did: the fraction of windows whose most likely
 value equals the target's argmax. A course quirk: the argmax of an all-zero target row is 0, so
@@ -28,8 +28,6 @@ from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from numba import njit
-
 from . import lstm
 from .errors import LstmNumpyError, TrainingError
 from .notes import Chord
@@ -141,95 +139,22 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-@njit(cache=True, nogil=True)
-def _shift_logits(logits, target, predicted, picked):
-    """Per row of logits (n, n_y): record the argmax, subtract the row's max, keep the target's.
-
-    Subtracting the max makes exp never overflow and leaves the softmax unchanged. picked[r] is
-    the shifted logit of the target value (0 for an all-zero target).
-    """
-    n, n_y = logits.shape
-    for r in range(n):
-        best = logits[r, 0]
-        k = 0
-        for q in range(1, n_y):
-            if logits[r, q] > best:
-                best = logits[r, q]
-                k = q
-        predicted[r] = k
-        for q in range(n_y):
-            logits[r, q] -= best
-        picked[r] = logits[r, target[r]] if target[r] >= 0 else 0
-
-
-@njit(cache=True, nogil=True)
-def _softmax_cross_entropy_grad(E, target, picked, scale):
-    """E = exp(shifted logits) (n, n_y), overwritten with (softmax - onehot(target)) * scale.
-
-    Returns the sum over rows of -log softmax[target] = log(sum of the row) - picked, in float64.
-    Rows with an all-zero target (target -1) have no loss and get zero gradient.
-    """
-    n, n_y = E.shape
-    zero = E.dtype.type(0)
-    loss = 0.0
-    for r in range(n):
-        if target[r] < 0:
-            E[r, :] = zero
-            continue
-        total = zero
-        for q in range(n_y):
-            total += E[r, q]
-        loss += np.log(np.float64(total)) - picked[r]
-        inv = scale / total
-        for q in range(n_y):
-            E[r, q] *= inv
-        E[r, target[r]] -= scale
-    return loss
-
-
-def _dense_loss(A_out: np.ndarray, y: np.ndarray, Wy: np.ndarray, by: np.ndarray,
-                work: Optional[lstm.Workspace] = None, batch: Optional[int] = None):
-    """Softmax, loss, per-step accuracy and gradients of the Dense layer, all steps at once.
-
-    A_out: (T, m, n_a) hidden states; y: (T, m) target indices (-1: all-zero target).
-    batch: the number of windows the loss is averaged over (default m; more when these m
-    windows are part of a larger batch).
-    Returns loss (float), accuracy (T,) over these m windows, dA (T, m, n_a), dWy, dby.
-    One product gives the logits of every step; numba passes find the max, then (after one
-    vectorised np.exp) the loss and d loss / d logits = (softmax - onehot(target)) / batch.
-    """
-    T, m, n_a = A_out.shape
-    dtype = A_out.dtype
-    n_y = Wy.shape[0]
-    A2 = A_out.reshape(T * m, n_a)
-    target = y.reshape(-1)
-    logits = lstm._empty(work, "logits", (T * m, n_y), dtype)
-    np.matmul(A2, Wy.T, out=logits)
-    logits += by[:, 0]
-    predicted = np.empty(T * m, np.int64)
-    picked = np.empty(T * m, dtype)
-    _shift_logits(logits, target, predicted, picked)
-    E = np.exp(logits, out=logits)
-    batch = m if batch is None else batch
-    loss = _softmax_cross_entropy_grad(E, target, picked, dtype.type(1.0 / batch)) / batch
-    # Keras's accuracy: an all-zero target's argmax is 0
-    accuracy = (predicted == np.maximum(target, 0)).reshape(T, m).mean(axis=1)
-    dWy = E.T @ A2
-    dby = E.sum(axis=0)[:, None]
-    dA = lstm._empty(work, "dA", (T, m, n_a), dtype)
-    np.matmul(E, Wy, out=dA.reshape(T * m, n_a))
-    return float(loss), accuracy, dA, dWy, dby
-
-
 def _part_loss_and_gradients(fused: lstm.FusedLSTM, Wy, by, x, y, m: int, work):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
-    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up."""
-    part = y.shape[1]
+    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
+
+    The Dense softmax layer runs inside the LSTM's own passes (``lstm.OutputLayer``): its logits
+    come from the same product as the next step's gates, and its gradient flows back with them.
+    """
+    T, part = y.shape
     zeros = np.zeros((part, fused.n_a), fused.Wa.dtype)
-    cache = lstm.sequence_forward(x, zeros, zeros, fused, work)
-    loss, accuracy, dA, dWy, dby = _dense_loss(cache.A[1:], y, Wy, by, work, m)
-    g = lstm.sequence_backward(dA, cache, fused, work=work)
-    return loss, accuracy * (part / m), (g["dWa"], g["dWx"], g["db"], dWy, dby)
+    output = lstm.OutputLayer(Wy, by, y, 1.0 / m)
+    cache = lstm.sequence_forward(x, zeros, zeros, fused, work, output)
+    # Keras's accuracy: an all-zero target's argmax is 0
+    accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
+    loss = cache.loss
+    g = lstm.sequence_backward(None, cache, fused, work=work)
+    return loss, accuracy, (g["dWa"], g["dWx"], g["db"], g["dWy"], g["dby"][:, None])
 
 
 def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
@@ -240,9 +165,14 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
     the threads: each runs its own forward and backward pass (NumPy, BLAS and the numba kernels
     release the GIL), and the gradients, which are sums over windows, are added up at the end.
     """
+    T, m = y.shape
+    if not all(lstm.all_finite(v) for v in parameters.values()):
+        # the compiled passes assume finite numbers (see lstm.FAST_MATH): report a NaN loss,
+        # as the plain formulas would give, instead of computing with them
+        nan = float("nan")
+        return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
     fused = lstm.fuse_parameters(parameters)
     Wy, by = parameters["Wy"], parameters["by"]
-    T, m = y.shape
     if pool is None or m < 2 * len(works):
         results = [_part_loss_and_gradients(fused, Wy, by, x, y, m, work)]
     else:
