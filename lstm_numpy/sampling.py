@@ -100,8 +100,9 @@ class _Prepared(NamedTuple):
     """A model's weights laid out for the kernel, with copies of the arrays they were made from.
 
     Wa (n_a, 4 n_a), Wx (n_values + 1, 4 n_a), b (4 n_a,): the fused, halved gates of
-    ``lstm.fuse_gates``; Wy_t (n_a, n_values) and b_y (n_values,): the Dense layer, transposed
-    so that its product runs along rows like the gates'. source: copies of the course's ten
+    ``lstm.fuse_gates``; Wy_t (n_a, n_y) and b_y (n_y,): the Dense layer, transposed so that its
+    product runs along rows like the gates', and padded with zeros from n_values to n_y columns,
+    a whole number of 64-byte registers. All five start on a cache line (``_aligned``). source: copies of the course's ten
     arrays (Wf .. by), all of one dtype, that the rest was made from and is only valid for.
     """
 
@@ -111,6 +112,29 @@ class _Prepared(NamedTuple):
     b: np.ndarray
     Wy_t: np.ndarray
     b_y: np.ndarray
+
+
+# Bytes: a cache line, and the width of AVX-512's registers. The steps read whole registers of
+# weights; from an array starting mid-line, every other such load straddles two cache lines and
+# costs two. NumPy's and numba's allocations are only 16- and 32-byte aligned.
+_ALIGN = 64
+
+
+def _aligned(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of array whose first element starts a cache line."""
+    raw = np.empty(array.nbytes + _ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    copy = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    copy[...] = array
+    return copy
+
+
+@njit(cache=True)
+def _aligned_empty(like, rows, cols):
+    """An uninitialised (rows, cols) array of like's dtype whose first element starts a cache line."""
+    raw = np.empty(rows * cols + _ALIGN // like.itemsize, dtype=like.dtype)
+    start = (-raw.ctypes.data % _ALIGN) // like.itemsize
+    return raw[start : start + rows * cols].reshape(rows, cols)
 
 
 # The weights prepared last, one entry per dtype (so that the kernel is compiled once per dtype).
@@ -139,7 +163,8 @@ def _same_values(w, copy):
 
 
 @njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y, out):
+def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y, out,
+                   one_hot):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
     x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
@@ -151,6 +176,7 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, sourc
     source .. b_y            a _Prepared entry: the weights in the kernel's layout, and the arrays
                              they were made from
     out      (n_free, B) int64  receives the chosen values
+    one_hot  (n_free, B, n_values) float32 zeros: receives them one-hot as well; or no rows at all
 
     Returns _DONE, or, without running a step: _WEIGHTS_CHANGED when ``weights`` are not the
     ``source`` the prepared layout was made from (prepare it again and call again), or
@@ -163,17 +189,18 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, sourc
     if not (all_finite(a) and all_finite(c)):
         return _STATE_NOT_FINITE
     B, n_a = a.shape
-    n_values = b_y.shape[0]
+    n_values = weights[8].shape[0]  # Wy's rows; b_y and the logits are padded past them
     n_forced = forced.shape[0]
     n_steps = n_forced + out.shape[0]
-    z = np.empty((B, 4 * n_a), dtype=a.dtype)
-    logits = np.empty((B, n_values), dtype=a.dtype)
+    z = _aligned_empty(a, B, 4 * n_a)
+    logits = _aligned_empty(a, B, b_y.shape[0])
     draw_weights = np.empty(n_values)  # scratch space for _draw
     draw_allowed = np.empty(n_values, dtype=np.bool_)
     inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
+    keep_one_hot = one_hot.shape[0] > 0
     # the step writes into a second pair of state arrays; the pairs swap roles every step
     a_state, c_state = a, c
-    a_next, c_next = np.empty_like(a), np.empty_like(c)
+    a_next, c_next = _aligned_empty(a, B, n_a), _aligned_empty(c, B, n_a)
     for t in range(n_steps):
         cell_step(x, a, c, Wa, Wx, b, a_next, c_next, z)
         a, a_next = a_next, a
@@ -194,8 +221,10 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, sourc
                         best = v
                 x[s] = best
             else:
-                x[s] = _draw(logits[s], inv_temperature, top_k, uniforms[step, s], draw_weights, draw_allowed)
+                x[s] = _draw(logits[s, :n_values], inv_temperature, top_k, uniforms[step, s], draw_weights, draw_allowed)
             out[step, s] = x[s]
+            if keep_one_hot:
+                one_hot[step, s, x[s]] = 1.0
     if n_steps % 2 == 1:  # the final state is in the second pair
         # element by element: a slice assignment from an array compiles numba's shape-mismatch
         # message formatting, which took longer to compile than the rest of this kernel
@@ -223,8 +252,9 @@ def initial_state(model: Model, n_solos: int = 1) -> SamplerState:
     """The course's starting point for n_solos solos: x0 = 0 and a0 = c0 = 0."""
     _check_count(n_solos, "n_solos")
     dtype = _dtype(model)
-    zeros = np.zeros((n_solos, model.n_a), dtype=dtype)
-    return SamplerState(np.full(n_solos, -1, dtype=np.int64), zeros, zeros.copy())
+    x = np.empty(n_solos, dtype=np.int64)
+    x.fill(-1)
+    return SamplerState(x, np.zeros((n_solos, model.n_a), dtype), np.zeros((n_solos, model.n_a), dtype))
 
 
 def sample_steps(
@@ -257,6 +287,12 @@ def sample_steps(
     """
     if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 0:
         raise LstmNumpyError(f"n_steps must be a whole number of 0 or more, got {n_steps!r}.")
+    return _sample(model, n_steps, state, temperature, top_k, rng, primer, n_solos, _NO_ONE_HOT)
+
+
+def _sample(model, n_steps, state, temperature, top_k, rng, primer, n_solos, one_hot):
+    """sample_steps after its n_steps check; one_hot (n_steps, n_solos, n_values) float32 zeros, if
+    it has any rows, also receives the chosen values one-hot."""
     temperature = _check_temperature(temperature)
     top_k = _check_top_k(top_k, model.n_values)
     if state is None:
@@ -270,19 +306,26 @@ def sample_steps(
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         uniforms = generator.random((n_steps, n_solos))
     else:
-        uniforms = np.zeros((0, n_solos))
+        uniforms = _NO_UNIFORMS
     out = np.empty((n_steps, n_solos), dtype=np.int64)
     weights = _parameters(model, a.dtype)
     prepared = _PREPARED.get(a.dtype)
     if prepared is None:
         prepared = _prepare(weights)
-    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out)
+    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
     if status == _WEIGHTS_CHANGED:  # another model, or this one trained further since
         prepared = _prepare(weights)
-        status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out)
+        status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
     if status == _STATE_NOT_FINITE:
         raise LstmNumpyError("state.a or state.c contains NaN or infinite values; start from initial_state(model, n_solos).")
     return out, SamplerState(x, a, c)
+
+
+# placeholders for arrays a call does not need (writeable, like every array the kernel is given,
+# so that they do not make numba compile a second version of it)
+_NO_PRIMER = np.zeros(0, dtype=np.int64)
+_NO_UNIFORMS = np.zeros((0, 0))
+_NO_ONE_HOT = np.zeros((0, 0, 0), dtype=np.float32)
 
 
 def predict_and_sample(
@@ -307,10 +350,9 @@ def predict_and_sample(
     """
     if not isinstance(Ty, numbers.Integral) or isinstance(Ty, bool) or Ty < 1:
         raise LstmNumpyError(f"Ty must be a whole number of 1 or more, got {Ty!r}.")
-    indices, _ = sample_steps(model, Ty, None, temperature, top_k, seed, primer, n_solos)
-    results = np.zeros((Ty, indices.shape[1], model.n_values), dtype=np.float32)
-    steps, solos = np.indices(indices.shape, sparse=True)
-    results[steps, solos, indices] = 1.0
+    _check_count(n_solos, "n_solos")
+    results = np.zeros((Ty, n_solos, model.n_values), dtype=np.float32)
+    indices, _ = _sample(model, Ty, None, temperature, top_k, seed, primer, n_solos, results)
     if n_solos == 1:
         return results[:, 0, :], indices
     return results, indices
@@ -328,7 +370,8 @@ _NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
 def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
     """The course's ten parameter arrays in the order of _NAMES: C-contiguous, of one dtype (so that
     one compiled version of the kernel serves every model of that dtype)."""
-    return tuple(np.ascontiguousarray(model.parameters[name], dtype=dtype) for name in _NAMES)
+    parameters = model.parameters
+    return tuple([np.ascontiguousarray(parameters[name], dtype=dtype) for name in _NAMES])
 
 
 def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
@@ -339,8 +382,16 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
                                  "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
     Wa, Wx, b = fuse_gates(*weights[:8])
     Wy, by = weights[8], weights[9]
+    # The Dense layer padded with zeros to whole 64-byte registers: a ragged end of each row would
+    # take a slow loop of its own at every step (the logits past n_values are never looked at).
+    n_values, n_a = Wy.shape
+    width = -(-n_values * Wy.itemsize // _ALIGN) * _ALIGN // Wy.itemsize
+    Wy_t = np.zeros((n_a, width), dtype=Wy.dtype)
+    Wy_t[:, :n_values] = Wy.T
+    b_y = np.zeros(width, dtype=Wy.dtype)
+    b_y[:n_values] = by[:, 0]
     source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
-    prepared = _Prepared(source, Wa, Wx, b, np.ascontiguousarray(Wy.T), by[:, 0].copy())
+    prepared = _Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
     _PREPARED[Wa.dtype] = prepared
     return prepared
 
@@ -390,7 +441,7 @@ def _check_state(state: SamplerState, model: Model):
 def _primer_indices(primer, model: Model) -> np.ndarray:
     """The primer's values as vocabulary indices; an unknown value is the caller's mistake."""
     if primer is None:
-        return np.zeros(0, dtype=np.int64)
+        return _NO_PRIMER
     if isinstance(primer, str):
         primer = primer.split()
     vocabulary = model.indices_values

@@ -248,9 +248,19 @@ def _assert_prepared_from(model):
     p = model.parameters
     prepared = sampling._PREPARED[p["Wf"].dtype]
     fused = fuse_parameters(p)
-    for got, want in zip((prepared.Wa, prepared.Wx, prepared.b, prepared.Wy_t, prepared.b_y),
+    n = model.n_values
+    for got, want in zip((prepared.Wa, prepared.Wx, prepared.b, prepared.Wy_t[:, :n], prepared.b_y[:n]),
                          (fused.Wa, fused.Wx, fused.b, p["Wy"].T, p["by"][:, 0])):
         np.testing.assert_array_equal(got, want)
+    assert not prepared.Wy_t[:, n:].any() and not prepared.b_y[n:].any()  # the padding
+
+
+def test_prepared_weights_start_on_cache_lines(trained):
+    predict_and_sample(trained, Ty=1)
+    prepared = sampling._PREPARED[trained.parameters["Wf"].dtype]
+    for w in prepared[1:]:
+        assert w.ctypes.data % 64 == 0 and w.flags.c_contiguous
+    assert prepared.Wy_t.shape[1] * prepared.Wy_t.itemsize % 64 == 0  # every row starts one too
 
 
 def test_weights_changed_in_place_are_noticed(trained):
