@@ -447,10 +447,10 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     layer's gradient on its logits are computed in the same pass (what training runs).
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
-    The input term x @ Wx + b of every step is computed before the loop (a row gather for
-    one-hot inputs); the steps then run in one compiled call (``_forward_kernel``): per step one
-    product a<t> @ [Wa | Wy.T], which gives step t's gates and, in the same pass over a<t>, the
-    logits of the output at step t - 1; the gates, the cell update and the softmax follow.
+    The steps run in one compiled call (``_forward_kernel``): per step, the input term
+    x @ Wx + b (for one-hot inputs a row of Wx + b, copied), then one product
+    a<t> @ [Wa | Wy.T], which gives step t's gates and, in the same pass over a<t>, the logits
+    of the output at step t - 1; the gates, the cell update and the softmax follow.
     """
     Wa, Wx, b, _ = fused
     dtype = Wa.dtype
@@ -464,36 +464,32 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     tanh_C = _empty(work, "tanh_C", (T, m, n_a), dtype)
     Q = _empty(work, "Q", (T + 1, m, width), dtype)
     A[0], C[0] = a0, c0
-    gates = Q[:T, :, :n4]
     if x.ndim == 2:
-        # row k of (Wx + b) is x @ Wx + b for the one-hot x of value k; "wrap" sends -1 to the
-        # last row (zeros + b)
-        np.take(Wx + b, x, axis=0, out=gates, mode="wrap")
+        # row k of (Wx + b) is x @ Wx + b for the one-hot x of value k, and index -1 picks the
+        # last row (zeros + b): the kernel copies rows instead of multiplying
+        x_rows, x_index = Wx + b, x
     else:
-        gates[...] = (x.reshape(T * m, -1).astype(dtype, copy=False) @ Wx[:-1]).reshape(T, m, n4)
-        gates += b
-    Q[T, :, :n4] = 0  # there is no step T: zero gates, which the backward pass relies on
-    Q[:, :, n4 + n_y :] = 0
+        x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ Wx[:-1] + b
+        x_index = np.arange(T * m).reshape(T, m)
     W_ay = aligned_empty((n_a, width), dtype)  # [Wa | Wy.T | 0]
     W_ay[:, :n4] = Wa
-    W_ay[:, n4 + n_y :] = 0
+    W_ay[:, n4:] = 0
+    by = np.zeros(width - n4, dtype)
+    if output is not None:
+        W_ay[:, n4 : n4 + n_y] = np.asarray(output.Wy, dtype).T
+        by[:n_y] = np.asarray(output.by, dtype).reshape(n_y)
+        y = np.asarray(output.y, np.int64)
+    else:
+        y = np.empty((0, 0), np.int64)
+    predicted = np.empty((T, m) if n_y else (0, 0), np.int64)
+    dby = np.zeros(width - n4, dtype)
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
-    if output is None:  # no output layer: the kernel's output arrays are empty
-        empty = np.empty((0, 0), dtype)
-        _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, empty, np.empty(0, dtype),
-                        np.empty((0, 0), np.int64), dtype.type(0), start,
-                        np.empty((0, 0), np.int64), np.empty(0, dtype), empty)
+    scale = 0.0 if output is None else output.scale
+    loss = _forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, np.asarray(x_index, np.int64), n_y,
+                           by, y, dtype.type(scale), start, predicted, dby)
+    if output is None:
         return SequenceCache(A, C, tanh_C, Q, x)
-    Wy = np.asarray(output.Wy, dtype)
-    by = np.asarray(output.by, dtype).reshape(n_y)
-    Q[1:, :, n4 : n4 + n_y] = by
-    W_ay[:, n4 : n4 + n_y] = Wy.T
-    predicted = np.empty((T, m), np.int64)
-    dby = np.zeros(n_y, dtype)
-    loss = _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, np.ascontiguousarray(Wy.T), by,
-                           np.asarray(output.y, np.int64), dtype.type(output.scale), start,
-                           predicted, dby, np.empty((m, n_y), dtype))
-    return SequenceCache(A, C, tanh_C, Q, x, output, loss, predicted, dby)
+    return SequenceCache(A, C, tanh_C, Q, x, output, loss, predicted, dby[:n_y])
 
 
 def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_T=None,
@@ -891,74 +887,92 @@ def _row_sum(row):
 
 @njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
 def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
-    """The output layer after its product: Qt[:, start : start + n_y] (m, n_y) holds logits.
+    """The output layer after its product: Qt[:, start : start + n_y] (m, n_y) holds logits,
+    and zeros follow up to the row's end (the padding).
 
-    Overwritten with d loss / d logits = (softmax - onehot(target)) * scale; predicted (m,)
-    receives each row's argmax, dby (n_y,) the rows' sum. Returns the rows' summed cross-entropy
+    Overwritten with d loss / d logits = (softmax - onehot(target)) * scale (zeros in the
+    padding); predicted (m,) receives each row's argmax, dby (width - start,) the rows' sum.
+    Returns the rows' summed cross-entropy
     -log softmax[target] (unscaled, float64). A row with target -1 has no loss and no gradient.
+    The loops run over the padded width, a multiple of 16, so none has a scalar remainder.
     """
-    m = Qt.shape[0]
+    m, width = Qt.shape
     zero = Qt.dtype.type(0)
     loss = 0.0
     for j in range(m):
-        row = Qt[j, start : start + n_y]
-        top = _row_max(row)  # subtracted before exp, so exp cannot overflow
+        row = Qt[j, start:width]
+        top = _row_max(row[:n_y])  # subtracted before exp, so exp cannot overflow
         best = 0
         while row[best] != top:
             best += 1
         predicted[j] = best
         k = target[j]
         if k < 0:
-            for v in range(n_y):
+            for v in range(row.shape[0]):
                 row[v] = zero
             continue
         picked = row[k] - top
-        for v in range(n_y):
+        for v in range(row.shape[0]):
             row[v] = _exp(row[v] - top)
+        for v in range(n_y, row.shape[0]):
+            row[v] = zero
         total = _row_sum(row)
         loss += np.log(np.float64(total)) - picked
         inv = scale / total
-        for v in range(n_y):
+        for v in range(row.shape[0]):
             row[v] *= inv
         row[k] -= scale
-        for v in range(n_y):
+        for v in range(row.shape[0]):
             dby[v] += row[v]
     return loss
 
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def _forward_kernel(Q, A, C, tanh_C, W_ay, n_y, Wy_t, by, y, scale, start, predicted, dby, logits):
+def _forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, start, predicted,
+                    dby):
     """All T steps of ``sequence_forward``, and the output layer when it has one (n_y > 0).
 
-    Q (T + 1, m, width): filled in by the caller with each step's input term x @ Wx + b (zeros
-    at step T), by in the logits columns for t >= 1, and zeros in the padding; completed here
-    (see SequenceCache). A, C (T + 1, m, n_a) with A[0], C[0] set; tanh_C (T, m, n_a).
-    W_ay (n_a, width) = [Wa | Wy.T | 0]; Wy_t (n_a, n_y) = Wy.T and by (n_y,) for the last
-    output; y (T, m) targets; scale: weight of a window; start: 1 skips the product at step 0
-    (a0 = 0). predicted (T, m), dby (n_y,) and logits (m, n_y) scratch are written.
+    Q (T + 1, m, width): written (see SequenceCache). A, C (T + 1, m, n_a) with A[0], C[0] set;
+    tanh_C (T, m, n_a). W_ay (n_a, width) = [Wa | Wy.T | 0]; x_rows (R, 4 n_a) input terms
+    x @ Wx + b, x_index (T, m) the row of each step and window (-1: the last row);
+    by (width - 4 n_a,) the output bias, zero-padded; y (T, m) targets; scale: the weight of a
+    window; start: 1 skips the product at step 0 (a0 = 0). predicted (T, m) and dby
+    (width - 4 n_a,), the gradient on the padded output bias, are written.
     Returns the cross-entropy summed over all outputs, times scale.
     """
     T = A.shape[0] - 1
     m, n_a = A.shape[1], A.shape[2]
     n4 = 4 * n_a
+    width = Q.shape[2]
+    zero = Q.dtype.type(0)
     loss = 0.0
-    for t in range(T):
-        if t >= start:  # gates of step t and, from the same a<t>, the logits of output t - 1
-            matmul_add(A[t], W_ay, Q[t])
-        _gates_forward(Q[t], C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
-        if t >= 1 and n_y > 0:
-            loss += _softmax_loss(Q[t], n4, n_y, y[t - 1], scale, predicted[t - 1], dby)
-    if n_y > 0:  # the last output, from a<T>, which no further step multiplies
+    for t in range(T + 1):
+        Qt = Q[t]
         for j in range(m):
-            for v in range(n_y):
-                logits[j, v] = by[v]
-        matmul_add(A[T], Wy_t, logits)
-        loss += _softmax_loss(logits, 0, n_y, y[T - 1], scale, predicted[T - 1], dby)
-        zero = Q.dtype.type(0)
-        for j in range(m):
-            for v in range(n_y):
-                Q[T, j, n4 + v] = logits[j, v]
-                Q[0, j, n4 + v] = zero  # there is no output before step 0
+            if t < T:
+                row = x_rows[x_index[t, j]]
+                for q in range(n4):
+                    Qt[j, q] = row[q]
+            else:
+                for q in range(n4):
+                    Qt[j, q] = zero
+            for v in range(width - n4):
+                Qt[j, n4 + v] = by[v]
+        # gates of step t and, from the same a<t>, the logits of output t - 1
+        if t >= start:
+            matmul_add(A[t], W_ay, Qt)
+        if t < T:
+            _gates_forward(Qt, C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
+        else:  # there is no step T: zero gates, which the backward pass relies on
+            for j in range(m):
+                for q in range(n4):
+                    Qt[j, q] = zero
+        if t == 0 or n_y == 0:  # there is no output before step 0
+            for j in range(m):
+                for v in range(width - n4):
+                    Qt[j, n4 + v] = zero
+        else:
+            loss += _softmax_loss(Qt, n4, n_y, y[t - 1], scale, predicted[t - 1], dby)
     return loss * scale
 
 
