@@ -747,7 +747,11 @@ def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def matmul_add(a, W, out):
-    """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``)."""
+    """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``).
+
+    Four rows of a by four rows of W per pass over a row of out: each W row loaded serves four
+    rows of a, and out is loaded and stored once per four rows of W.
+    """
     B, k = a.shape
     n = out.shape[1]
     k4 = k - k % 4
@@ -770,7 +774,11 @@ def matmul_add(a, W, out):
                 for j in range(n):
                     out[s + q, j] += a_qi * W[i, j]
     for s in range(B4, B):  # the last B % 4 rows, one at a time
-        for i in range(k):
+        for i in range(0, k4, 4):
+            a0, a1, a2, a3 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+            for j in range(n):
+                out[s, j] += a0 * W[i, j] + a1 * W[i + 1, j] + a2 * W[i + 2, j] + a3 * W[i + 3, j]
+        for i in range(k4, k):
             a_si = a[s, i]
             for j in range(n):
                 out[s, j] += a_si * W[i, j]
