@@ -24,11 +24,13 @@ from numba import njit
 from .errors import LstmNumpyError
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _adam_update(p, g, m, v, scale, alpha, beta1, beta2, eps):
     """One Adam update of 2-d arrays in one pass: the formulas of the module docstring.
 
-    The scalars arrive in the arrays' dtype, so float32 stays float32.
+    The scalars arrive in the arrays' dtype, so float32 stays float32. error_model="numpy":
+    numba's default checks every division for a zero divisor, and that branch kept the loop
+    from becoming SIMD code (17 us instead of 2 for the course's Wf); eps > 0 rules zero out.
     """
     one = p.dtype.type(1.0)
     for r in range(p.shape[0]):
