@@ -1,6 +1,7 @@
 """Checkpoints: exact round trips, byte-identical saves, atomic replacement, and every corrupt case."""
 
 import hashlib
+import io
 import json
 import zipfile
 from fractions import Fraction
@@ -122,6 +123,63 @@ def test_weights_file_is_an_ordinary_npz(tmp_path):
     assert meta["vocabulary"] == model.indices_values
     assert meta["chords"][0][1]["offset"] == "1435/3"
     assert meta["weights_sha256"] == hashlib.sha256((tmp_path / "ck" / "weights.npz").read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------- reading weights
+
+@st.composite
+def some_arrays(draw):
+    """A few named arrays of the kinds a checkpoint can hold, some in Fortran order or big-endian."""
+    arrays = {}
+    for i in range(draw(st.integers(1, 4))):
+        shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+        dtype = np.dtype(draw(st.sampled_from(["<f4", "<f8", ">f8", "<i8", "|b1", "<u2"])))
+        values = np.abs(np.random.default_rng(draw(st.integers(0, 2**32 - 1))).standard_normal(shape)) * 50
+        array = values.astype(dtype)
+        if draw(st.booleans()):
+            array = np.asfortranarray(array)
+        arrays[f"group/{i}"] = array
+    return arrays
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays=some_arrays())
+def test_weights_are_read_as_numpy_reads_them(arrays):
+    data = ckpt._npz_bytes(arrays)
+    ours = ckpt._npz_arrays(data)
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        assert sorted(ours) == sorted(npz.files)
+        for name in npz.files:
+            theirs = npz[name]
+            assert ours[name].dtype == theirs.dtype and ours[name].shape == theirs.shape
+            assert ours[name].tobytes() == theirs.tobytes()
+            assert ours[name].flags.writeable and ours[name].flags.aligned
+
+
+def test_a_checkpoint_is_read_without_numpys_reader(tmp_path, monkeypatch):
+    # the arrays we write (C order, plain numbers) are slices of the file, copied
+    model = make_model(dtype=np.float32)
+    save_checkpoint(tmp_path / "ck", model, FakeOptimizer(adam_like_state(model)))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("NumPy's reader was used")
+
+    monkeypatch.setattr(np.lib.format, "read_array", refuse)
+    state = load_training_state(tmp_path / "ck")
+    for name, value in model.parameters.items():
+        loaded = state.model.parameters[name]
+        assert loaded.tobytes() == value.tobytes() and loaded.dtype == value.dtype
+        assert loaded.flags.owndata and loaded.flags.writeable  # not a view of the file's bytes
+
+
+def test_a_vocabulary_value_is_checked_in_every_load(tmp_path):
+    # the check remembers values it has parsed; a bad value must still be refused every time
+    folder = saved(tmp_path)
+    load_checkpoint(folder)
+    for _ in range(2):
+        damage_vocabulary_not_of_the_grammar(folder)
+        with pytest.raises(CheckpointError, match="not a value of the grammar"):
+            load_checkpoint(folder)
 
 
 # ------------------------------------------------------------------------------ reproducible bytes
