@@ -5,22 +5,20 @@ The synthesizer needs no soundfont and no download: the melody is an electric-pi
 are a soft organ-like pad underneath. It is meant for listening to what the model made, not for
 beauty.
 
-The pictures are SVG, which is text: this module writes the rectangles, lines and labels itself,
-so no plotting library is needed (and none is imported, which keeps the commands quick). Any
-browser opens the files. In a notebook, ``listen(solo)`` plays the sound in the page, and the
-plotting functions given ``path=None`` return a :class:`Picture`, which the notebook shows.
+The pictures are SVG, which is text: the rectangles, lines and labels are written with the small
+kit in ``lstm_numpy/svg.py``, so no plotting library is needed (and none is imported, which keeps
+the commands quick). Any browser opens the files. In a notebook, ``listen(solo)`` plays the sound
+in the page, and the plotting functions given ``path=None`` return a
+:class:`~lstm_numpy.svg.Picture`, which the notebook shows.
 
 Every file is written atomically: into a temporary file in the same folder, then renamed.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import math
-import re
 import wave
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -30,6 +28,8 @@ import numpy as np
 from .errors import LstmNumpyError
 from .files import write_atomically
 from .notes import Chord, Note
+from .svg import (GRID, Axes, Canvas, Picture, draw_frame, draw_grid, draw_legend, linear_ticks, log_ticks,
+                  number)
 
 TAIL_SECONDS = 1.0  # silence after the last note, so its release is not cut off
 
@@ -183,207 +183,12 @@ def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sa
 
 # --------------------------------------------------------------------------------------- pictures
 #
-# The pictures are SVG, written here as text: rectangles, lines, polylines and labels. Nothing
-# needs to be installed for them, any browser opens the files, and a notebook shows them inline.
+# The pictures are SVG, drawn with the small kit in lstm_numpy/svg.py. Nothing needs to be
+# installed for them, any browser opens the files, and a notebook shows them inline.
 
-SVG_NAMESPACE = "http://www.w3.org/2000/svg"
-FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
-INK, GRID, MUTED = "#333333", "#e4e4e4", "#777777"
 MELODY_FILL, MELODY_EDGE, CHORD_FILL, CHORD_TEXT = "#e8743b", "#8a3a12", "#9ec5e8", "#2f5f8a"
 LOSS_COLOR, ACCURACY_COLOR, OTHER_COLOR = "#1f5fa8", "#2a8a3e", "#999999"
 BLACK_KEYS = {1, 3, 6, 8, 10}  # pitch classes of C#, Eb, F#, Ab, Bb
-
-# XML 1.0 cannot hold most control characters, not even escaped, and a parser reads tabs and line
-# breaks in an attribute as spaces: every one of them is written as a space (a label is one line).
-_CONTROL = re.compile("[\x00-\x1f]")
-_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # not characters at all
-
-
-class Picture:
-    """An SVG picture: ``.svg`` is its text, ``save(path)`` writes it, and a notebook shows it.
-
-    width, height: its size in pixels. ``str(picture)`` is the SVG text too.
-    """
-
-    def __init__(self, svg: str, width: float, height: float):
-        self.svg, self.width, self.height = svg, width, height
-
-    def _repr_svg_(self) -> str:  # the method Jupyter looks for to show an object as SVG
-        return self.svg
-
-    def __str__(self) -> str:
-        return self.svg
-
-    def __repr__(self) -> str:
-        return f"<Picture: SVG of {_num(self.width)} x {_num(self.height)} px>"
-
-    def save(self, path) -> Path:
-        """Write the SVG file atomically; returns the path."""
-        return write_atomically(Path(path), self.svg.encode("utf-8"))
-
-
-def _num(x: float) -> str:
-    """A number as short as it can be written to two decimals: 12, 3.5, 0.25."""
-    text = f"{x:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-def _escape(text) -> str:
-    """Text made safe inside an XML element or attribute: & < > " ' escaped, control characters
-    written as spaces."""
-    return html.escape(_CONTROL.sub(" ", _NOT_XML.sub("", str(text))), quote=True)
-
-
-class _Canvas:
-    """SVG elements collected in drawing order (later ones on top); y grows downward, as in SVG.
-
-    Keyword arguments become attributes: a trailing ``_`` is dropped (``class_``) and ``_`` is
-    written ``-`` (``font_size``); None leaves an attribute out; numbers are written short.
-    """
-
-    def __init__(self, width: float, height: float, title: str):
-        self.width, self.height, self.title = width, height, title
-        self.parts: List[str] = [self._tag("rect", x=0, y=0, width=width, height=height, fill="white")]
-
-    @staticmethod
-    def _tag(name: str, inner: str = "", **attributes) -> str:
-        attrs = "".join(f' {key.rstrip("_").replace("_", "-")}="{_num(value) if isinstance(value, float) else _escape(value)}"'
-                        for key, value in attributes.items() if value is not None)
-        return f"<{name}{attrs}>{inner}</{name}>" if inner else f"<{name}{attrs}/>"
-
-    def rect(self, x: float, y: float, width: float, height: float, tooltip: Optional[str] = None,
-             **attributes) -> None:
-        inner = f"<title>{_escape(tooltip)}</title>" if tooltip else ""
-        self.parts.append(self._tag("rect", inner, x=float(x), y=float(y), width=float(width),
-                                    height=float(height), **attributes))
-
-    def line(self, x1: float, y1: float, x2: float, y2: float, **attributes) -> None:
-        self.parts.append(self._tag("line", x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2),
-                                    **attributes))
-
-    def polyline(self, points: Sequence[Tuple[float, float]], **attributes) -> None:
-        text = " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
-        self.parts.append(self._tag("polyline", points=text, fill="none", **attributes))
-
-    def circle(self, x: float, y: float, r: float, **attributes) -> None:
-        self.parts.append(self._tag("circle", cx=float(x), cy=float(y), r=float(r), **attributes))
-
-    def text(self, x: float, y: float, text: str, **attributes) -> None:
-        self.parts.append(self._tag("text", _escape(text), x=float(x), y=float(y), **attributes))
-
-    def picture(self) -> Picture:
-        w, h = _num(self.width), _num(self.height)
-        head = (f'<svg xmlns="{SVG_NAMESPACE}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-                f'font-family="{FONT}" font-size="12" fill="{INK}">')
-        body = "\n".join([f"<title>{_escape(self.title)}</title>", *self.parts])
-        return Picture(f"{head}\n{body}\n</svg>\n", self.width, self.height)
-
-
-@dataclass
-class _Axes:
-    """A plotting box on the canvas and the data it spans.
-
-    left, top, width, height: the box in pixels. x_range, y_range: the data values at its left
-    and right, bottom and top edges. log_y: a logarithmic y axis (y_range then positive).
-    """
-
-    left: float
-    top: float
-    width: float
-    height: float
-    x_range: Tuple[float, float]
-    y_range: Tuple[float, float]
-    log_y: bool = False
-
-    @property
-    def right(self) -> float:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> float:
-        return self.top + self.height
-
-    def x(self, value: float) -> float:
-        low, high = self.x_range
-        return self.left + (value - low) / (high - low) * self.width
-
-    def y(self, value: float) -> float:
-        low, high = self.y_range
-        if self.log_y:
-            value, low, high = math.log10(value), math.log10(low), math.log10(high)
-        return self.top + (high - value) / (high - low) * self.height  # larger values higher up
-
-
-Ticks = List[Tuple[float, str]]  # (data value, label)
-
-
-def _tick_label(value: float) -> str:
-    return f"{value:g}"  # 6 significant digits: hides float noise such as 0.30000000000000004
-
-
-def _linear_ticks(low: float, high: float, count: int = 6, whole: bool = False) -> Ticks:
-    """Round values (1, 2 or 5 times a power of ten apart) from low to high, about ``count``."""
-    raw = (high - low) / count
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(k * power for k in (1, 2, 5, 10) if k * power >= raw)
-    if whole:
-        step = max(1.0, float(round(step)))
-    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
-    return [(k * step, _tick_label(k * step)) for k in range(first, last + 1)]
-
-
-def _log_ticks(low: float, high: float) -> Ticks:
-    """1, 2 and 5 times each power of ten between low and high (only the powers if too many)."""
-    marks = [(k * 10.0 ** e, k) for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-             for k in (1, 2, 5) if low <= k * 10.0 ** e <= high]
-    if len(marks) > 8:
-        marks = [(value, k) for value, k in marks if k == 1]
-    if len(marks) < 2:  # less than an octave of values: round values on a linear step instead
-        return _linear_ticks(low, high, count=4)
-    return [(value, _tick_label(value)) for value, _ in marks]
-
-
-def _draw_grid(canvas: _Canvas, axes: _Axes, x_ticks: Ticks, y_ticks: Ticks) -> None:
-    for value, _ in x_ticks:
-        canvas.line(axes.x(value), axes.top, axes.x(value), axes.bottom, stroke=GRID)
-    for value, _ in y_ticks:
-        canvas.line(axes.left, axes.y(value), axes.right, axes.y(value), stroke=GRID)
-
-
-def _draw_frame(canvas: _Canvas, axes: _Axes, x_ticks: Ticks, y_ticks: Ticks, x_label: str,
-                y_label: str, title: str, title_gap: float = 12) -> None:
-    """The box, tick marks and labels, axis labels, and the title ``title_gap`` px above the box."""
-    canvas.rect(axes.left, axes.top, axes.width, axes.height, fill="none", stroke=INK)
-    for value, label in x_ticks:
-        x = axes.x(value)
-        canvas.line(x, axes.bottom, x, axes.bottom + 4, stroke=INK)
-        canvas.text(x, axes.bottom + 17, label, text_anchor="middle", class_="tick")
-    for value, label in y_ticks:
-        y = axes.y(value)
-        canvas.line(axes.left - 4, y, axes.left, y, stroke=INK)
-        canvas.text(axes.left - 7, y + 4, label, text_anchor="end", class_="tick")
-    middle_x, middle_y = axes.left + axes.width / 2, axes.top + axes.height / 2
-    canvas.text(middle_x, axes.bottom + 36, x_label, text_anchor="middle")
-    canvas.text(axes.left - 50, middle_y, y_label, text_anchor="middle",
-                transform=f"rotate(-90 {_num(axes.left - 50)} {_num(middle_y)})")
-    canvas.text(middle_x, axes.top - title_gap, title, text_anchor="middle", font_size=14,
-                font_weight="bold", class_="title")
-
-
-def _draw_legend(canvas: _Canvas, axes: _Axes, entries: Sequence[Tuple[str, Dict[str, str]]]) -> None:
-    """A legend in the top right corner of ``axes``: (label, style) per entry; a style with
-    "fill" is drawn as a box, one with "stroke" only as a short line."""
-    width = 40 + 7 * max(len(label) for label, _ in entries)
-    left, top = axes.right - width - 8, axes.top + 8
-    canvas.rect(left, top, width, 8 + 18 * len(entries), fill="white", fill_opacity="0.85", stroke=GRID)
-    for k, (label, style) in enumerate(entries):
-        y = top + 13 + 18 * k
-        if "fill" in style:
-            canvas.rect(left + 8, y - 5, 20, 10, **style)
-        else:
-            canvas.line(left + 8, y, left + 28, y, stroke_width="2", **style)
-        canvas.text(left + 34, y + 4, label)
-
 
 # ----------------------------------------------------------------------------------- piano roll
 
@@ -398,7 +203,7 @@ def _pitch_name(pitch: int) -> str:
 
 def _beats(value: Fraction) -> str:
     """A time in quarter notes for a tooltip: 12, 12.25, 12.33."""
-    return _num(float(value))
+    return number(float(value))
 
 
 def chord_symbol(pitches: Sequence[int]) -> str:
@@ -418,8 +223,8 @@ def chord_symbol(pitches: Sequence[int]) -> str:
     return PITCH_CLASS_NAMES[roots[0]] if roots else "?"
 
 
-def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None, beats_per_bar: Optional[int] = None,
-                    title: Optional[str] = None) -> Union[Path, Picture]:
+def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None,
+                    beats_per_bar: Optional[int] = None, title: Optional[str] = None) -> Union[Path, Picture]:
     """Draw the solo over its chords as a piano roll: time across, pitch up, one box per note.
 
     path: the SVG file to write (atomically; returns the path), or None to return the Picture
@@ -445,10 +250,10 @@ def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None, beats_per
     # About 24 px per beat and 6 px per semitone, within bounds that fit a page or a screen.
     plot_width = min(2200.0, max(560.0, 24.0 * end))
     plot_height = min(480.0, max(240.0, 6.0 * (high - low + 1)))
-    axes = _Axes(left=60, top=64, width=plot_width, height=plot_height, x_range=(0.0, end),
-                 y_range=(low - 0.5, high + 0.5))
-    canvas = _Canvas(axes.right + 20, axes.bottom + 52,
-                     title or f"solo: {len(notes)} notes over {len(flat)} chords")
+    axes = Axes(left=60, top=64, width=plot_width, height=plot_height, x_range=(0.0, end),
+                y_range=(low - 0.5, high + 0.5))
+    canvas = Canvas(axes.right + 20, axes.bottom + 52,
+                    title or f"solo: {len(notes)} notes over {len(flat)} chords")
     per_beat, row = axes.width / end, axes.height / (high - low + 1)
 
     for pitch in range(low, high + 1):
@@ -469,30 +274,31 @@ def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None, beats_per
         x, width = axes.x(float(chord.offset)), float(chord.duration) * per_beat
         symbol = chord_symbol(chord.pitches)
         names = " ".join(_pitch_name(p) for p in chord.pitches)
+        tooltip = f"{symbol} ({names}): beat {_beats(chord.offset)}, {_beats(chord.duration)} beats"
         for pitch in chord.pitches:
-            canvas.rect(x, axes.y(pitch + 0.5), width, row, class_="chord", fill=CHORD_FILL, fill_opacity="0.7",
-                        tooltip=f"{symbol} ({names}): beat {_beats(chord.offset)}, {_beats(chord.duration)} beats")
+            canvas.rect(x, axes.y(pitch + 0.5), width, row, tooltip, class_="chord", fill=CHORD_FILL,
+                        fill_opacity="0.7")
         if symbol != shown_symbol and x >= shown_until:  # a new chord, with room for its name
             canvas.text(x + 2, axes.top - 6, symbol, font_size=11, fill=CHORD_TEXT, class_="symbol")
             shown_until, shown_symbol = x + 8 + 7 * len(symbol), symbol
     for note in notes:
-        canvas.rect(axes.x(float(note.offset)), axes.y(note.pitch + 0.5), float(note.duration) * per_beat, row,
-                    class_="note", fill=MELODY_FILL, stroke=MELODY_EDGE, stroke_width="0.6",
-                    tooltip=f"{_pitch_name(note.pitch)}: beat {_beats(note.offset)}, {_beats(note.duration)} beats")
+        tooltip = f"{_pitch_name(note.pitch)}: beat {_beats(note.offset)}, {_beats(note.duration)} beats"
+        canvas.rect(axes.x(float(note.offset)), axes.y(note.pitch + 0.5), float(note.duration) * per_beat,
+                    row, tooltip, class_="note", fill=MELODY_FILL, stroke=MELODY_EDGE, stroke_width="0.6")
 
     # Label every bar line when they are far enough apart, else every second, fourth, ...
     every = 1
     while len(bar_lines) > 1 and every * beats_per_bar * per_beat < 36:
         every *= 2
     x_ticks = [(float(beat), str(beat)) for beat in bar_lines[::every]]
-    octaves = [(float(p), _pitch_name(p)) for p in range(low, high + 1) if p % 12 == 0]
-    y_ticks = octaves if len(octaves) >= 2 else [(float(p), _pitch_name(p)) for p in range(low, high + 1)
-                                                  if p % 12 in (0, 4, 7)]
+    # The C of each octave; in a range too narrow to hold two, the Cs, Es and Gs.
+    labelled = (0,) if sum(p % 12 == 0 for p in range(low, high + 1)) >= 2 else (0, 4, 7)
+    y_ticks = [(float(p), _pitch_name(p)) for p in range(low, high + 1) if p % 12 in labelled]
     # The chord names use the space just over the roll, the title the space above them.
-    _draw_frame(canvas, axes, x_ticks, y_ticks, f"quarter notes (bar lines every {beats_per_bar})",
-                "pitch", canvas.title, title_gap=30)
-    _draw_legend(canvas, axes, [("melody", {"fill": MELODY_FILL, "stroke": MELODY_EDGE}),
-                                ("chords", {"fill": CHORD_FILL})])
+    draw_frame(canvas, axes, x_ticks, y_ticks, f"quarter notes (bar lines every {beats_per_bar})",
+               "pitch", canvas.title, title_gap=30)
+    draw_legend(canvas, axes, [("melody", {"fill": MELODY_FILL, "stroke": MELODY_EDGE}),
+                               ("chords", {"fill": CHORD_FILL})], below=True)
     picture = canvas.picture()
     return picture if path is None else picture.save(path)
 
@@ -503,8 +309,8 @@ def _history_values(history, key: str) -> List[float]:
     try:
         return [float(v) if np.ndim(v) == 0 else float(np.mean(v)) for v in history.get(key) or []]
     except (TypeError, ValueError, AttributeError):
-        raise LstmNumpyError(f"the training history's {key!r} must hold one number (or one list of numbers) "
-                             "per epoch; pass the history that training returned.") from None
+        raise LstmNumpyError(f"the training history's {key!r} must hold one number (or one list of "
+                             "numbers) per epoch; pass the history that training returned.") from None
 
 
 def _value_range(values: Sequence[float], log: bool) -> Tuple[float, float]:
@@ -522,7 +328,7 @@ def _value_range(values: Sequence[float], log: bool) -> Tuple[float, float]:
 Curve = Tuple[str, List[float], Dict[str, str], str]  # css class, one value per epoch, style, name
 
 
-def _curve_panel(canvas: _Canvas, box: Tuple[float, float, float, float], curves: Sequence[Curve],
+def _curve_panel(canvas: Canvas, box: Tuple[float, float, float, float], curves: Sequence[Curve],
                  y_label: str, title: str, y_range: Optional[Tuple[float, float]] = None,
                  log_allowed: bool = False) -> None:
     """One panel of curves over epochs 1, 2, ...; a legend names them when there are several.
@@ -534,19 +340,20 @@ def _curve_panel(canvas: _Canvas, box: Tuple[float, float, float, float], curves
     log = log_allowed and all(v > 0 for v in finite)
     n_epochs = max(len(values) for _, values, _, _ in curves)
     x_range = (1.0, float(n_epochs)) if n_epochs > 1 else (0.0, 2.0)
-    axes = _Axes(*box, x_range=x_range, y_range=y_range or _value_range(finite, log), log_y=log)
-    x_ticks = [(v, label) for v, label in _linear_ticks(*x_range, count=6, whole=True) if v >= 1]
-    y_ticks = _log_ticks(*axes.y_range) if log else _linear_ticks(*axes.y_range, count=6)
-    _draw_grid(canvas, axes, x_ticks, y_ticks)
+    axes = Axes(*box, x_range=x_range, y_range=y_range or _value_range(finite, log), log_y=log)
+    x_ticks = [(v, label) for v, label in linear_ticks(*x_range, count=6, whole=True) if v >= 1]
+    y_ticks = log_ticks(*axes.y_range) if log else linear_ticks(*axes.y_range, count=6)
+    draw_grid(canvas, axes, x_ticks, y_ticks)
     for css_class, values, style, _ in curves:
-        points = [(axes.x(epoch), axes.y(v)) for epoch, v in enumerate(values, start=1) if math.isfinite(v)]
+        points = [(axes.x(epoch), axes.y(v)) for epoch, v in enumerate(values, start=1)
+                  if math.isfinite(v)]
         canvas.polyline(points, class_=css_class, stroke_width="2", stroke_linejoin="round", **style)
         if len(values) <= 20:  # few epochs: mark each one, or a single epoch would not show at all
             for x, y in points:
                 canvas.circle(x, y, 2.5, fill=style["stroke"])
-    _draw_frame(canvas, axes, x_ticks, y_ticks, "epoch", y_label + (", log scale" if log else ""), title)
+    draw_frame(canvas, axes, x_ticks, y_ticks, "epoch", y_label + (", log scale" if log else ""), title)
     if len(curves) > 1:
-        _draw_legend(canvas, axes, [(name, style) for _, _, style, name in curves])
+        draw_legend(canvas, axes, [(name, style) for _, _, style, name in curves])
 
 
 def plot_loss(path, history: Dict[str, list], others: Optional[Dict[str, Sequence[float]]] = None,
@@ -565,7 +372,8 @@ def plot_loss(path, history: Dict[str, list], others: Optional[Dict[str, Sequenc
     """
     loss = _history_values(history, "loss")
     if not any(math.isfinite(v) for v in loss):
-        raise LstmNumpyError("the training history has no loss values to plot; train for at least one epoch.")
+        raise LstmNumpyError("the training history has no loss values to plot; train for at least one "
+                             "epoch.")
     accuracy = _history_values(history, "accuracy")
     curves: List[Curve] = [("loss", loss, {"stroke": LOSS_COLOR}, label)]
     for name, values in (others or {}).items():
@@ -573,8 +381,8 @@ def plot_loss(path, history: Dict[str, list], others: Optional[Dict[str, Sequenc
                        {"stroke": OTHER_COLOR, "stroke_dasharray": "6 4"}, name))
 
     panel_width, panel_height = 540.0, 300.0
-    canvas = _Canvas(80 + panel_width + (90 + panel_width if accuracy else 0) + 30, panel_height + 100,
-                     f"loss: {loss[0]:.3g} → {loss[-1]:.3g}")
+    canvas = Canvas(80 + panel_width + (90 + panel_width if accuracy else 0) + 30, panel_height + 100,
+                    f"loss: {loss[0]:.3g} → {loss[-1]:.3g}")
     _curve_panel(canvas, (80, 40, panel_width, panel_height), curves, "loss: sum over the time steps",
                  canvas.title, log_allowed=True)
     if accuracy:

@@ -1,4 +1,4 @@
-"""The WAV synthesizer, the pictures and write_solo: readable files of the expected length."""
+"""The WAV synthesizer, the SVG pictures and write_solo: readable files of the expected length."""
 
 import wave
 from fractions import Fraction
@@ -16,6 +16,7 @@ from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.notes import Chord, Note
 from lstm_numpy.render import (LEAD, Picture, chord_symbol, flatten_chords, listen, music_end, plot_loss,
                                plot_piano_roll, synthesize, write_solo, write_wav)
+from lstm_numpy.svg import linear_ticks, log_ticks
 
 
 def read_wav(path):
@@ -334,6 +335,30 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeyp
         plot_loss(old, {"loss": [3.0, 1.0]})
     assert old.read_text() == "the old picture"
     assert [p.name for p in tmp_path.iterdir()] == ["loss.svg"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(low=st.floats(-1e6, 1e6), span=st.floats(1e-3, 1e6))
+def test_linear_ticks_are_round_evenly_spaced_and_inside_the_range(low, span):
+    high = low + span
+    ticks = linear_ticks(low, high, count=6)
+    values = [v for v, _ in ticks]
+    assert 2 <= len(values) <= 13
+    assert all(low - 1e-9 * span <= v <= high + 1e-9 * span for v in values)
+    step = values[1] - values[0]
+    assert [b - a for a, b in zip(values, values[1:])] == pytest.approx([step] * (len(values) - 1), rel=1e-6)
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6, "a step of 1, 2 or 5 times a power of ten"
+    labels = [label for _, label in ticks]
+    assert len(set(labels)) == len(labels), "neighbouring ticks are labelled apart"
+    assert all(float(label) == pytest.approx(v, abs=0.01 * step) for v, label in ticks)
+
+
+def test_log_ticks_are_powers_of_ten_and_their_doubles_and_fives():
+    assert [label for _, label in log_ticks(5.5, 130.0)] == ["10", "20", "50", "100"]
+    assert [label for _, label in log_ticks(0.003, 2e6)] == ["0.01", "0.1", "1", "10", "100", "1000", "10000",
+                                                             "100000", "1e+06"]
+    assert len(log_ticks(2.1, 4.9)) >= 2  # no 1, 2 or 5 inside: round linear values instead
 
 
 # -------------------------------------------------------------------------------------- write_solo
