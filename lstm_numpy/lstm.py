@@ -287,7 +287,8 @@ def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[s
     grads = {}
     for k, gate in enumerate(GATES):
         block = slice(k * n_a, (k + 1) * n_a)
-        grads["dW" + gate] = np.concatenate([dWa[:, block].T, dWx[:, block].T], axis=1)
+        dW = grads["dW" + gate] = np.empty((n_a, n_a + dWx.shape[0]), dWa.dtype)  # C order
+        dW[:, :n_a], dW[:, n_a:] = dWa[:, block].T, dWx[:, block].T
         grads["db" + gate] = db[block, None].copy()
     return grads
 
