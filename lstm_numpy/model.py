@@ -177,10 +177,12 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
         results = [_part_loss_and_gradients(fused, Wy, by, x, y, m, work)]
     else:
         splits = np.array_split(np.arange(m), len(works))
-        jobs = [pool.submit(_part_loss_and_gradients, fused, Wy, by,
-                            np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]), m, w)
-                for s, w in zip(splits, works)]
-        results = [job.result() for job in jobs]
+        parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s])) for s in splits]
+        # the pool's threads take the other parts; the calling thread does the first itself
+        jobs = [pool.submit(_part_loss_and_gradients, fused, Wy, by, xs, ys, m, w)
+                for (xs, ys), w in zip(parts[1:], works[1:])]
+        results = [_part_loss_and_gradients(fused, Wy, by, *parts[0], m, works[0])]
+        results += [job.result() for job in jobs]
     loss = sum(r[0] for r in results)
     accuracy = sum(r[1] for r in results)
     dWa, dWx, db, dWy, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
@@ -243,7 +245,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
         optimizer.clip_norm = clip_norm
     if history is None:
         history = {"loss": [], "accuracy": []}
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
     works = [lstm.Workspace() for _ in range(threads)]
     compute = partial(_batch_loss_and_gradients, work=works[0], pool=pool, works=works)
     # BLAS on one thread: see lstm.one_blas_thread (threads made whole runs up to 8x slower on
