@@ -464,3 +464,33 @@ def test_fuse_parameters_stacks_and_halves_the_gates(dtype):
     assert np.array_equal(fused.Wa, W[:, :n_a].T * scale)
     assert np.array_equal(fused.Wx[:-1], W[:, n_a:].T * scale) and not fused.Wx[-1].any()
     assert np.array_equal(fused.b, b * scale)
+
+
+# ------------------------------------------------------------------- the training kernels' products
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=25, deadline=None)
+@given(B=st.integers(1, 9), k=st.integers(1, 40), n=st.integers(1, 40), wide=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_blocked_products_equal_numpy(dtype, B, k, n, wide, seed):
+    """matmul_add and matmul_t_add against NumPy, at sizes with every kind of edge (rows and
+    columns not a multiple of 4) and, when wide, with the weights split into several panels."""
+    if wide:  # a panel holds lstm.PANEL numbers: make W three or four panels
+        n = 3 * lstm.PANEL // k + n
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((B, k)).astype(dtype)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    out = rng.standard_normal((B, n)).astype(dtype)
+    expected = out.astype(np.float64) + a.astype(np.float64) @ W.astype(np.float64)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    atol = rtol * np.sqrt(k) * 4
+    got = out.copy()
+    lstm.matmul_add(a, W, got)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+    got = out.copy()
+    lstm.matmul_t_add(a, np.ascontiguousarray(W.T), got)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+    got = out.copy()  # the transposed operand the backward pass uses for dW
+    lstm.matmul_add(np.ascontiguousarray(a.T).T, W, got)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
