@@ -288,7 +288,7 @@ def sample_steps(
     Returns (indices, state): indices (n_steps, n_solos) int64, and the state after the last
     value, ready for the next call.
     """
-    if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 0:
+    if not _is_whole(n_steps) or n_steps < 0:
         raise LstmNumpyError(f"n_steps must be a whole number of 0 or more, got {n_steps!r}.")
     return _sample(model, n_steps, state, temperature, top_k, rng, primer, n_solos, _NO_ONE_HOT)
 
@@ -352,7 +352,7 @@ def predict_and_sample(
     With n_solos > 1 (several solos at once, each drawn independently):
         results (Ty, n_solos, n_values);  indices (Ty, n_solos).
     """
-    if not isinstance(Ty, numbers.Integral) or isinstance(Ty, bool) or Ty < 1:
+    if not _is_whole(Ty) or Ty < 1:
         raise LstmNumpyError(f"Ty must be a whole number of 1 or more, got {Ty!r}.")
     _check_count(n_solos, "n_solos")
     results = np.zeros((Ty, n_solos, model.n_values), dtype=np.float32)
@@ -400,8 +400,14 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
     return prepared
 
 
+def _is_whole(value) -> bool:
+    """An int or a NumPy integer, but not a bool (the plain int is tested first: it is the usual
+    case, and the test against numbers.Integral costs ten times as much)."""
+    return type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+
+
 def _check_count(value, name: str) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+    if not _is_whole(value) or value < 1:
         raise LstmNumpyError(f"{name} must be a whole number of 1 or more, got {value!r}.")
 
 
@@ -418,7 +424,7 @@ def _check_temperature(temperature) -> float:
 def _check_top_k(top_k, n_values: int) -> int:
     if top_k is None:
         return 0
-    if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or not 1 <= top_k <= n_values:
+    if not _is_whole(top_k) or not 1 <= top_k <= n_values:
         raise LstmNumpyError(f"top_k must be None or a whole number from 1 to {n_values}, got {top_k!r}.")
     return int(top_k)
 
@@ -460,7 +466,7 @@ def _primer_indices(primer, model: Model) -> np.ndarray:
                     "use values from model.indices_values."
                 )
             indices.append(lookup[value])
-        elif isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < model.n_values:
+        elif _is_whole(value) and 0 <= value < model.n_values:
             indices.append(int(value))
         else:
             raise LstmNumpyError(

@@ -330,11 +330,22 @@ def test_weights_made_not_finite_in_place_are_refused(trained):
         {"top_k": len(VALUES) + 1},
         {"Ty": 0},
         {"n_solos": 0},
+        {"Ty": True},
+        {"Ty": 5.0},
+        {"n_solos": True},
+        {"top_k": True},
     ],
 )
 def test_bad_arguments_are_user_errors(trained, kwargs):
     with pytest.raises(LstmNumpyError):
         predict_and_sample(trained, **kwargs)
+
+
+def test_numpy_integers_are_whole_numbers(trained):
+    indices = predict_and_sample(trained, Ty=np.int64(12), top_k=np.int32(2), temperature=0.5, seed=3,
+                                 n_solos=np.uint8(2))[1]
+    assert indices.shape == (12, 2)
+    np.testing.assert_array_equal(sample_steps(trained, np.int16(7))[0][:, 0], _course_solo(trained, 7))
 
 
 @pytest.mark.parametrize("name, bad", [("Wf", np.nan), ("bo", np.inf), ("Wy", -np.inf), ("by", np.nan)])
