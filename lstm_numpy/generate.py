@@ -54,7 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
                           temperature=args.temperature, top_k=args.top_k, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    written = write_solo(out.with_suffix(""), solo, tempo_bpm=args.tempo)
+    written = write_solo(out, solo, tempo_bpm=args.tempo)
     for path in written:
         print(path)
     return 0

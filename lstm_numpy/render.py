@@ -400,6 +400,8 @@ def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float
                sample_rate: int = 22050) -> List[Path]:
     """Write stem.mid (melody and chord tracks), stem.wav and stem.svg (the piano roll).
 
+    stem: the files' common name, such as ``output/solo``; a name ending in .mid or .midi (any
+        letter case) is kept as it is for the MIDI file, and the others are named after it.
     solo: an improvise.Solo (its melody and chords are used), or a list of Note with ``chords``.
     Returns the three paths.
     """
@@ -407,8 +409,11 @@ def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float
 
     melody, flat = melody_and_chords(solo, chords)
     stem = Path(stem)
+    if stem.suffix.lower() in (".mid", ".midi"):
+        midi_path, stem = stem, stem.with_suffix("")
+    else:
+        midi_path = stem.with_name(stem.name + ".mid")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    midi_path = stem.with_name(stem.name + ".mid")
     write_midi(midi_path, melody, flat, tempo_bpm=tempo_bpm)
     wav_path = write_wav(stem.with_name(stem.name + ".wav"), melody, flat, tempo_bpm=tempo_bpm,
                          sample_rate=sample_rate)

@@ -395,3 +395,12 @@ def test_listen_gives_a_notebook_player_of_the_whole_solo():
     with wave.open(__import__("io").BytesIO(player.data)) as w:
         assert w.getnchannels() == 2 and w.getframerate() == 8000
         assert w.getnframes() == round((8 * 0.5 + 1.0) * 8000)
+
+
+@pytest.mark.parametrize("given, written", [("take.mid", ["take.mid", "take.wav", "take.svg"]),
+                                            ("Take.MIDI", ["Take.MIDI", "Take.wav", "Take.svg"]),
+                                            ("take.v2", ["take.v2.mid", "take.v2.wav", "take.v2.svg"])])
+def test_write_solo_keeps_a_midi_name_as_given(tmp_path, given, written):
+    melody, chords = small_solo()
+    assert [p.name for p in write_solo(tmp_path / given, melody, chords, sample_rate=8000)] == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
