@@ -35,34 +35,40 @@ training runs.
      gives every gate, and the sigmoid gates are finished with ``0.5 + 0.5 * t``. The reference
      uses the same tanh form of the sigmoid, so both compute the same numbers.
 
-3. **The fast kernels.** Measured on our 2-core machine, NumPy's vectorised ``np.tanh`` on a
-   60 x 256 float32 block takes about 2.5 us, while numba's ``np.tanh`` in a loop compiles to one
-   scalar library call per element (about 145 us). So transcendental functions run in NumPy on
-   whole blocks, matrix products run in BLAS, and numba fuses the *arithmetic* between them (gate
-   finishing, the cell update, the whole backward step, which needs no exp or tanh at all) into
-   one pass without temporary arrays. Weight gradients are not accumulated step by step: the
-   per-step gate gradients are kept, and after the loop one large product per weight matrix sums
-   over all steps at once (``dWa = A_prev.T @ dZ``), which BLAS runs near its peak speed.
+3. **The fast kernels.** Each pass through time is one compiled call (part 3c): the time loop,
+   its products and the arithmetic between them never return to Python, so a step costs only
+   its arithmetic. Four design choices carry the speed:
 
-   Sampling is different: many tiny steps, each needing the one before, so it runs them all in
-   one compiled call, and there a call out to NumPy is not possible. ``cell_step`` (part 3b) is
-   the one compiled step kernel for that: its own exp and tanh, made of plain arithmetic that
-   the compiler vectorises, and products blocked four examples by four weight rows
-   (``affine``). ``sampling.py`` calls it for every step.
+   * **The output layer rides on the recurrence.** The hidden state a<t> feeds two products,
+     step t's gates (through Wa) and output t - 1's logits (through Wy), so forward takes one
+     product a<t> @ [Wa | Wy.T] per step and finishes the softmax and its loss gradient right
+     there. Backward mirrors it: a<t>'s gradient comes from both users in one product,
+     [dZ<t> | dY<t-1>] @ [Wa | Wy.T].T, and one more adds the step's share of dWa and dWy,
+     a<t>.T @ [dZ<t> | dY<t-1>], while those rows are still in cache. The buffer Q holds, per
+     step, the gates then the output gradient side by side, so both products read it as it is;
+     backward overwrites the gates with their gradients in place.
+   * **Our own products, not BLAS.** ``matmul_add`` (four rows of a by four rows of W per pass)
+     and ``matmul_t_add`` (sixteen dot products at a time) are plain loops that the compiler
+     turns into 512-bit SIMD code on AVX-512 machines; on the course model's shapes they ran
+     180-220 GFLOP/s on one core of our machine, where OpenBLAS (which picks its AVX2 kernels
+     on this CPU) ran 110-120, and a call costs nothing inside a compiled loop.
+   * **Padded, aligned rows.** Rows of Q and of the joined weights are padded to a multiple of
+     16 numbers and start on 64-byte boundaries (``padded``, ``aligned_empty``), so SIMD loops
+     have no scalar remainder: 15-30% on the products and most of the softmax's time.
+   * **exp and tanh from arithmetic.** numba compiles ``np.exp``/``np.tanh`` in a loop to one
+     scalar library call per element (about 7 ns each here; the PyPI llvmlite has no vector
+     math library). ``_exp`` and ``_tanh`` (part 3b) are polynomial arithmetic the compiler
+     vectorises, about 0.25 ns per element in float32.
 
-   Two more things turned out to matter as much as the arithmetic. Large scratch arrays are
-   reused from batch to batch (``Workspace``): fresh ones cost the operating system a page fault
-   per 4 KiB on first touch, about 1.7 ms per batch. And the small products inside the time
-   loops run best with BLAS on one thread (``one_blas_thread``); to use a second core, training
-   instead splits each batch's windows between threads (``model.train(threads=2)``), which all
-   run these same functions, since NumPy, BLAS and the numba kernels (``nogil=True``) release
-   Python's global lock.
+   Sampling is the same idea at batch 1: many tiny steps, each needing the one before, run in
+   one compiled call. ``cell_step`` (part 3b) is its step kernel, with products blocked four
+   examples by four weight rows (``affine``); ``sampling.py`` calls it for every step.
 
-   What remains is mostly BLAS: on the course model about two thirds of an epoch are matrix
-   products. Their speed depends on the kernels OpenBLAS picks for the CPU. On our AMD EPYC
-   (AVX-512), OpenBLAS 0.3.31 picks its Haswell (AVX2) kernels; with ``OPENBLAS_CORETYPE=SkylakeX``
-   in the environment before NumPy is first imported, the same products ran 1.6 times faster
-   (10.4 us instead of 16.9 us per step) and a whole epoch about 1.4 times faster.
+   Two more things matter as much as the arithmetic. Large scratch arrays are reused from
+   batch to batch (``Workspace``): fresh ones cost the operating system a page fault per 4 KiB
+   on first touch, about 1.7 ms per batch. And to use a second core, training splits each
+   batch's windows between threads (``model.train(threads=2)``), which all run these same
+   kernels (``nogil=True``: they release Python's global lock).
 
 4. **The course's functions**, ``lstm_cell_forward``, ``lstm_forward``, ``lstm_cell_backward``
    and ``lstm_backward``: the course's names, shapes and caches, as thin wrappers around
@@ -87,6 +93,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+
+from .errors import LstmNumpyError
 
 GATES = ("f", "i", "c", "o")  # order of the gate blocks in the fused matrices
 
@@ -372,8 +380,9 @@ _blas_controller = None
 def one_blas_thread():
     """A context in which BLAS runs on one thread (a no-op without threadpoolctl).
 
-    The products inside the time loops are small (60 x 64 times 64 x 256 on the course model).
-    Split over two threads they are slower than on one (21 us against 16 us, measured), and when
+    Training's time loops use no BLAS (part 3c), but a few small products remain around them
+    (dense inputs, the initial weights' QR). Products that small are slower split over two
+    threads than on one (21 us against 16 us, measured on the course model's step), and when
     the machine's cores are busy with other work, waiting for the second thread made whole
     training runs eight times slower. ``model.train`` and ``model.loss_and_gradients`` therefore
     run inside this context. BLAS's thread count is one setting for the whole process, so enter
@@ -465,6 +474,12 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     tanh_C = _empty(work, "tanh_C", (T, m, n_a), dtype)
     Q = _empty(work, "Q", (T + 1, m, width), dtype)
     A[0], C[0] = a0, c0
+    checked = (Wa, Wx, b, A[0], C[0]) + (() if output is None else (output.Wy, output.by))
+    if not all(all_finite(np.ascontiguousarray(v)) for v in checked + ((x,) if x.ndim == 3 else ())):
+        # the kernels assume finite numbers (FAST_MATH): NaN would not even propagate
+        raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
+                             "values; check them (after training, load a checkpoint saved before "
+                             "it diverged).")
     if x.ndim == 2:
         # row k of (Wx + b) is x @ Wx + b for the one-hot x of value k, and index -1 picks the
         # last row (zeros + b): the kernel copies rows instead of multiplying

@@ -494,3 +494,17 @@ def test_blocked_products_equal_numpy(dtype, B, k, n, wide, seed):
     got = out.copy()  # the transposed operand the backward pass uses for dW
     lstm.matmul_add(np.ascontiguousarray(a.T).T, W, got)
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("where", ["Wf", "bo", "a0", "x"])
+def test_non_finite_numbers_are_refused_not_computed_with(where):
+    """The compiled passes assume finite numbers; a NaN anywhere is a clear error instead."""
+    from lstm_numpy import LstmNumpyError
+
+    rng = np.random.default_rng(3)
+    p = random_parameters(rng, 3, 4)
+    x = rng.standard_normal((4, 2, 5))  # (n_x, m, T), dense
+    a0 = rng.standard_normal((3, 2))
+    {"Wf": p["Wf"], "bo": p["bo"], "a0": a0, "x": x}[where][0, 0] = np.nan
+    with pytest.raises(LstmNumpyError, match="NaN or infinite"):
+        lstm_forward(x, a0, p)
