@@ -6,10 +6,8 @@
 the requested size (the time of an epoch does not depend on which values they hold) in one call
 of ``train``, as a user would, and times every epoch from the ``on_epoch_end`` callback.
 ``threads=n`` limits every thread pool to n and lets ``train`` split each batch between n
-threads (BLAS itself stays on one thread inside training; see ``lstm.one_blas_thread``).
-
-OpenBLAS 0.3.31 runs its Haswell (AVX2) kernels on our AMD EPYC although the CPU has AVX-512;
-``OPENBLAS_CORETYPE=SkylakeX python bench/train_epoch.py`` shows what its AVX-512 kernels give.
+threads. Training's time loops run in numba and use no BLAS (see ``lstm_numpy/lstm.py``), so
+OpenBLAS's choice of kernels for the CPU hardly matters to these figures.
 """
 
 from __future__ import annotations
