@@ -19,18 +19,32 @@ LSTM state, so a solo can be generated bar after bar from one continuing state.
 How it is fast
 --------------
 Sampling is 50 tiny steps, each depending on the one before, so the cost is all overhead unless
-the whole loop runs in compiled code. ``_sample_kernel`` is one numba call that does every
-step (cell, softmax, choice, feedback) without returning to Python:
+the whole loop runs in compiled code, and each call does as little as it can before the first
+step:
 
-* the LSTM step is ``lstm.cell_step``, the package's one compiled step kernel (its exp and tanh
-  are plain arithmetic the compiler vectorises, its products loops blocked four solos by four
-  weight rows, ``lstm.affine``), compiled into this kernel's own code with this kernel's
-  fast-math flags; the Dense layer's logits use the same blocked product;
-* the weights are rearranged into the step's fused layout inside the same compiled call
-  (``lstm.fuse_gates``), and checked once for NaN and infinities, which the fast-math steps
-  would not notice;
-* the one-hot input is never built: the step adds the row of input weights it would select;
-* the random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
+* ``_sample_kernel`` is one numba call that does every step (cell, Dense layer, choice,
+  feedback) without returning to Python. The LSTM step is ``lstm.cell_step``, the package's one
+  compiled step kernel (its exp and tanh are plain arithmetic the compiler vectorises, its
+  products loops blocked four solos by four weight rows, ``lstm.affine``), compiled into this
+  kernel's own code with this kernel's fast-math flags; the Dense layer's logits use the same
+  blocked product.
+* The weights are laid out for the steps once, and kept (``_prepare``): the gates fused and
+  halved (``lstm.fuse_gates``), the Dense layer transposed. They are checked for NaN and
+  infinities then, which the fast-math steps would not notice. A kept layout is used only while
+  the model's ten arrays hold exactly the values it was made from: before any step the kernel
+  compares them with copies kept for the purpose (a few microseconds, a third of what laying
+  them out costs), and if one differs it runs no step and asks for a new layout. Comparing
+  values, rather than asking which model or which arrays they are, is what keeps this right
+  when training updates a model's arrays in place; and a checkpoint loaded again finds the
+  layout made for its first copy.
+* Every array the steps read starts on a 64-byte cache line, and the Dense layer is padded
+  with zero columns to whole 64-byte registers. NumPy's and numba's allocations are only 16-
+  and 32-byte aligned, so every other register of weights loaded straddled two cache lines and
+  cost two loads, and each row of 78 values ended in a slow loop over its remainder; a step at
+  batch 1 became about a tenth faster.
+* The one-hot input is never built: the step adds the row of input weights it would select;
+  and predict_and_sample's one-hot results are written by the kernel as it chooses.
+* The random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
   in, so a seed reproduces a solo and numba's own random state is never touched.
 
 If you edit ``lstm.cell_step`` (or anything else the kernel calls from ``lstm.py``): numba's disk
@@ -49,6 +63,7 @@ from numba import njit
 from .errors import LstmNumpyError
 from .lstm import FAST_MATH, _exp, affine, all_finite, cell_step, fuse_gates
 from .model import Model
+
 
 @njit(fastmath=FAST_MATH, error_model="numpy")
 def _draw(logits, inv_temperature, top_k, u, weights, allowed):
@@ -99,11 +114,14 @@ def _draw(logits, inv_temperature, top_k, u, weights, allowed):
 class _Prepared(NamedTuple):
     """A model's weights laid out for the kernel, with copies of the arrays they were made from.
 
+    source: copies of the course's ten arrays (Wf .. by, of one dtype) that the rest was made
+        from, and is only valid for;
     Wa (n_a, 4 n_a), Wx (n_values + 1, 4 n_a), b (4 n_a,): the fused, halved gates of
-    ``lstm.fuse_gates``; Wy_t (n_a, n_y) and b_y (n_y,): the Dense layer, transposed so that its
-    product runs along rows like the gates', and padded with zeros from n_values to n_y columns,
-    a whole number of 64-byte registers. All five start on a cache line (``_aligned``). source: copies of the course's ten
-    arrays (Wf .. by), all of one dtype, that the rest was made from and is only valid for.
+        ``lstm.fuse_gates``;
+    Wy_t (n_a, n_y), b_y (n_y,): the Dense layer, transposed so that its product runs along rows
+        like the gates', and padded with zeros from n_values to n_y columns, a whole number of
+        64-byte registers.
+    All but source start on a cache line (``_aligned``).
     """
 
     source: Tuple[np.ndarray, ...]
@@ -137,9 +155,10 @@ def _aligned_empty(like, rows, cols):
     return raw[start : start + rows * cols].reshape(rows, cols)
 
 
-# The weights prepared last, one entry per dtype (so that the kernel is compiled once per dtype).
-# Whether an entry fits the model being sampled is decided by comparing values, never by which
-# arrays or model they came from: training updates a model's arrays in place.
+# The weights prepared last, one entry per dtype (so that the kernel is compiled once per dtype);
+# an entry holds about twice the memory of the model's weights until the next model of its dtype
+# replaces it. Whether an entry fits the model being sampled is decided by comparing values,
+# never by which arrays or model they came from: training updates a model's arrays in place.
 _PREPARED = {}
 
 # what _sample_kernel reports before it runs any step
@@ -150,8 +169,9 @@ _DONE, _WEIGHTS_CHANGED, _STATE_NOT_FINITE = 0, 1, 2
 def _same_values(w, copy):
     """True when w and copy have one shape and equal entries (C-contiguous arrays, one dtype).
 
-    A NaN equals nothing, so weights holding one never count as unchanged. ``fastmath=False``
-    must stay explicit, for the reason ``lstm.all_finite`` gives.
+    A NaN equals nothing, so weights holding one never count as unchanged. -0.0 equals 0.0,
+    which changes no result: the steps' fast-math flags ("nsz") ignore the sign of zero anyway.
+    ``fastmath=False`` must stay explicit, for the reason ``lstm.all_finite`` gives.
     """
     if w.shape != copy.shape:
         return False
