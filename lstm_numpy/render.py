@@ -193,6 +193,7 @@ BLACK_KEYS = {1, 3, 6, 8, 10}  # pitch classes of C#, Eb, F#, Ab, Bb
 # ----------------------------------------------------------------------------------- piano roll
 
 PITCH_CLASS_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+ROOT_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]  # as lead sheets spell them
 # Triads by their semitones above the root; the suffix a lead sheet writes for each.
 TRIADS = (("", (0, 4, 7)), ("m", (0, 3, 7)), ("dim", (0, 3, 6)), ("+", (0, 4, 8)))
 
@@ -219,8 +220,8 @@ def chord_symbol(pitches: Sequence[int]) -> str:
     for root in roots:
         for suffix, shape in TRIADS:
             if all((root + step) % 12 in present for step in shape):
-                return PITCH_CLASS_NAMES[root] + suffix
-    return PITCH_CLASS_NAMES[roots[0]] if roots else "?"
+                return ROOT_NAMES[root] + suffix
+    return ROOT_NAMES[roots[0]] if roots else "?"
 
 
 def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None,

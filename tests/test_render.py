@@ -215,7 +215,8 @@ def test_piano_roll_leaves_out_rests_and_labels_its_axes():
 
 
 @pytest.mark.parametrize("symbol, expected", [("Dm7", "Dm"), ("G7", "G"), ("Cmaj7", "C"), ("Am7", "Am"),
-                                              ("C6", "C"), ("Bdim", "Bdim"), ("Caug", "C+"), ("Eb", "Eb")])
+                                              ("C6", "C"), ("Bdim", "Bdim"), ("Caug", "C+"), ("Eb", "Eb"),
+                                              ("C#m7", "Dbm"), ("F#7", "F#")])
 def test_chords_are_named_by_their_triad(symbol, expected):
     assert chord_symbol(chord_pitches(symbol)) == expected
 
