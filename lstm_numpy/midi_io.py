@@ -20,6 +20,7 @@ the file; no other exception escapes ``read_midi``, whatever bytes the file hold
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import numbers
@@ -212,6 +213,7 @@ def pair_notes(events: Sequence[Tuple[int, "mido.Message"]], track: int = 0) -> 
     return notes
 
 
+@functools.lru_cache(maxsize=2**16)  # note lengths recur all through a file: snap each one once
 def quantize(ticks: int, ticks_per_beat: int) -> Fraction:
     """Snap a time in ticks to the nearest multiple of 1/4 or 1/3 of a beat (music21 5.x rules).
 
