@@ -318,16 +318,6 @@ def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def _scatter_add_rows(out, index, rows):
-    """out[index[r]] += rows[r] for every r with index[r] >= 0: the one-hot product X.T @ rows."""
-    for r in range(rows.shape[0]):
-        k = index[r]
-        if k >= 0:
-            for q in range(rows.shape[1]):
-                out[k, q] += rows[r, q]
-
-
 class Workspace:
     """Scratch arrays reused from one batch to the next.
 
@@ -542,14 +532,17 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     dW = aligned_empty((n_a, width), dtype)
     dW[...] = 0
     db = np.zeros(n4, dtype)
-    _backward_kernel(Q, A, C, tanh_C, W_back_t, dA, da, dc, dW, db, np.empty((m, n_a), dtype))
+    # the hidden states as (n_a, m) blocks: the weight-gradient product reads them transposed
+    A_t = _empty(work, "A_t", (T + 1, n_a, m), dtype)
+    np.copyto(A_t, A.transpose(0, 2, 1))
+    n_x = W.shape[1] - n_a
+    dWx = np.zeros((n_x, n4), dtype)
+    x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
+    _backward_kernel(Q, A_t, C, tanh_C, W_back_t, dA, da, dc, dW, db, np.empty((m, n_a), dtype),
+                     np.asarray(x_index, np.int64), dWx)
     dZ = Q[:T, :, :n4]
     grads = {"dWa": dW[:, :n4], "db": db, "da0": da, "dc0": dc}
-    n_x = W.shape[1] - n_a
-    if x.ndim == 2:
-        dWx = np.zeros((n_x, n4), dtype)
-        _scatter_add_rows(dWx, x.reshape(-1), dZ.reshape(T * m, n4))
-    else:
+    if x.ndim == 3:
         x2 = x.reshape(T * m, n_x).astype(dtype, copy=False)
         dWx = x2.T @ dZ.reshape(T * m, n4)
     if need_dx:
@@ -1052,17 +1045,20 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def _backward_kernel(Q, A, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next):
+def _backward_kernel(Q, A_t, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next, x_index, dWx):
     """All T steps of ``sequence_backward``.
 
-    Q, A, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
-    overwritten with dZ. W_back_t (n_a, width) = [Wa | Wy.T | 0], plain. dA (T, m, n_a) upstream
-    gradient on a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final
-    state; out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and
-    the gate bias gradient. da_next (m, n_a): scratch.
+    Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
+    overwritten with dZ. A_t (T + 1, n_a, m): the hidden states, each transposed.
+    W_back_t (n_a, width) = [Wa | Wy.T | 0], plain. dA (T, m, n_a) upstream gradient on
+    a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final state;
+    out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
+    bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
+    all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
     """
-    T = A.shape[0] - 1
+    T = A_t.shape[0] - 1
     m, n_a = da.shape
+    n4 = 4 * n_a
     zero = Q.dtype.type(0)
     for t in range(T - 1, -1, -1):
         for j in range(m):
@@ -1072,9 +1068,15 @@ def _backward_kernel(Q, A, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next):
                     da_next[j, q] += da[j, q]
         # a<t+1> fed step t+1 (through Wa) and output t (through Wy): Q[t + 1] = [dZ<t+1> | dY<t>]
         matmul_t_add(Q[t + 1], W_back_t, da_next)
-        matmul_add(A[t + 1].T, Q[t + 1], dW)  # step t+1's share of dWa, output t's of dWy.T
+        matmul_add(A_t[t + 1], Q[t + 1], dW)  # step t+1's share of dWa, output t's of dWy.T
         _gates_backward(da_next, dc, Q[t], C[t], tanh_C[t], db, n_a)
-    matmul_add(A[0].T, Q[0], dW)  # step 0's share of dWa (Q[0]'s output columns are zero)
+        if x_index.shape[0] > 0:  # one-hot input: the product x.T @ dZ adds dZ's rows to dWx
+            for j in range(m):
+                k = x_index[t, j]
+                if k >= 0:
+                    for q in range(n4):
+                        dWx[k, q] += Q[t, j, q]
+    matmul_add(A_t[0], Q[0], dW)  # step 0's share of dWa (Q[0]'s output columns are zero)
     for j in range(m):
         for q in range(n_a):
             da[j, q] = zero
