@@ -395,11 +395,24 @@ def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
     """The course's ten parameter arrays in the order of _NAMES: C-contiguous, of one dtype (so that
     one compiled version of the kernel serves every model of that dtype)."""
     parameters = model.parameters
-    return tuple([np.ascontiguousarray(parameters[name], dtype=dtype) for name in _NAMES])
+    weights = tuple([np.ascontiguousarray(parameters[name], dtype=dtype) for name in _NAMES])
+    # the kernel takes ten 2-D arrays (anything else would be a compile error deep in numba);
+    # their exact shapes are checked when they are laid out for it (_prepare)
+    if [w.ndim for w in weights] != [2] * len(_NAMES):
+        name, w = next((name, w) for name, w in zip(_NAMES, weights) if w.ndim != 2)
+        raise LstmNumpyError(f"the model's {name} has shape {w.shape} but must be 2-D, as init_model makes it; "
+                             "use a model made by init_model or read by load_checkpoint.")
+    return weights
 
 
 def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
     """Check the ten course arrays, lay them out for the kernel, and keep the result for next time."""
+    n_a, n_values = weights[0].shape[0], weights[8].shape[0]
+    expected = [(n_a, n_a + n_values)] * 4 + [(n_a, 1)] * 4 + [(n_values, n_a), (n_values, 1)]
+    for name, w, shape in zip(_NAMES, weights, expected):
+        if w.shape != shape:  # the kernel trusts the shapes: a wrong one would read past an array
+            raise LstmNumpyError(f"the model's {name} has shape {w.shape} but its Wf and Wy need {shape}; "
+                                 "use a model made by init_model or read by load_checkpoint.")
     for w in weights:
         if not all_finite(w):
             raise LstmNumpyError("the model's weights contain NaN or infinite values; "

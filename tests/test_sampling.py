@@ -357,6 +357,14 @@ def test_weights_that_are_not_finite_are_refused(trained, name, bad):
         predict_and_sample(broken, Ty=5)
 
 
+@pytest.mark.parametrize("name, shape", [("bc", (8, 2)), ("Wy", (8, 9)), ("Wo", (8, 15)), ("by", (8,))])
+def test_weights_of_the_wrong_shape_are_refused(trained, name, shape):
+    broken = copy.deepcopy(trained)
+    broken.parameters[name] = np.zeros(shape, dtype=trained.parameters["Wf"].dtype)
+    with pytest.raises(LstmNumpyError, match=f"{name} has shape"):
+        predict_and_sample(broken, Ty=5)
+
+
 def test_a_state_that_is_not_finite_is_refused(trained):
     _, state = sample_steps(trained, 3, n_solos=2)
     state.c[1, 0] = np.nan
