@@ -647,9 +647,9 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     assert np.allclose(c_fast.T, c_course, rtol=1e-12, atol=1e-12)
     '''),
     md('''
-    Training uses `sequence_forward`, which runs all $T_x$ steps in the fast layout (NumPy for
-    the matrix products and the `tanh`, numba for the arithmetic between them); `lstm_forward`
-    is this same pass in the course's shapes. Same numbers as `lstm_forward` again, and a rough
+    Training uses `sequence_forward`, which runs all $T_x$ steps in the fast layout in one
+    compiled call (the time loop, its products and the gates all in numba); `lstm_forward` is
+    this same pass in the course's shapes. Same numbers as `lstm_forward` again, and a rough
     idea of the time it takes on a course-sized batch (`n_a = 64`, 78 values, 60 windows of 30
     steps) against `lstm.reference_forward`, the equations typed out in plain NumPy:
     '''),
