@@ -183,8 +183,8 @@ def _same_values(w, copy):
 
 
 @njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y, out,
-                   one_hot):
+def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y,
+                   out, one_hot):
     """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
 
     x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
@@ -241,7 +241,8 @@ def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, sourc
                         best = v
                 x[s] = best
             else:
-                x[s] = _draw(logits[s, :n_values], inv_temperature, top_k, uniforms[step, s], draw_weights, draw_allowed)
+                x[s] = _draw(logits[s, :n_values], inv_temperature, top_k, uniforms[step, s],
+                             draw_weights, draw_allowed)
             out[step, s] = x[s]
             if keep_one_hot:
                 one_hot[step, s, x[s]] = 1.0
