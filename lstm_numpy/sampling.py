@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit
 
 from .errors import LstmNumpyError
-from .lstm import FAST_MATH, _exp, affine, all_finite, cell_step, fuse_gates
+from .lstm import FAST_MATH, _exp, affine, aligned_empty, all_finite, cell_step, fuse_gates, padded
 from .model import Model
 
 
@@ -119,8 +119,8 @@ class _Prepared(NamedTuple):
     Wa (n_a, 4 n_a), Wx (n_values + 1, 4 n_a), b (4 n_a,): the fused, halved gates of
         ``lstm.fuse_gates``;
     Wy_t (n_a, n_y), b_y (n_y,): the Dense layer, transposed so that its product runs along rows
-        like the gates', and padded with zeros from n_values to n_y columns, a whole number of
-        64-byte registers.
+        like the gates', and padded with zeros from n_values to n_y = ``lstm.padded(n_values)``
+        columns, a whole number of SIMD registers.
     All but source start on a cache line (``_aligned``).
     """
 
@@ -132,24 +132,23 @@ class _Prepared(NamedTuple):
     b_y: np.ndarray
 
 
-# Bytes: a cache line, and the width of AVX-512's registers. The steps read whole registers of
-# weights; from an array starting mid-line, every other such load straddles two cache lines and
-# costs two. NumPy's and numba's allocations are only 16- and 32-byte aligned.
-_ALIGN = 64
-
-
 def _aligned(array: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of array whose first element starts a cache line."""
-    raw = np.empty(array.nbytes + _ALIGN, dtype=np.uint8)
-    start = -raw.ctypes.data % _ALIGN
-    copy = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    """A C-contiguous copy of array whose first element starts a cache line (``lstm.aligned_empty``)."""
+    copy = aligned_empty(array.shape, array.dtype)
     copy[...] = array
     return copy
 
 
+# Bytes: a cache line, and the width of AVX-512's registers. The steps read whole registers of
+# weights and state; from an array starting mid-line, every other such load straddles two cache
+# lines and costs two. numba's own allocations are only 32-byte aligned.
+_ALIGN = 64
+
+
 @njit(cache=True)
 def _aligned_empty(like, rows, cols):
-    """An uninitialised (rows, cols) array of like's dtype whose first element starts a cache line."""
+    """An uninitialised (rows, cols) array of like's dtype whose first element starts a cache line:
+    ``lstm.aligned_empty`` for compiled code."""
     raw = np.empty(rows * cols + _ALIGN // like.itemsize, dtype=like.dtype)
     start = (-raw.ctypes.data % _ALIGN) // like.itemsize
     return raw[start : start + rows * cols].reshape(rows, cols)
@@ -420,10 +419,10 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
                                  "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
     Wa, Wx, b = fuse_gates(*weights[:8])
     Wy, by = weights[8], weights[9]
-    # The Dense layer padded with zeros to whole 64-byte registers: a ragged end of each row would
+    # The Dense layer padded with zeros to whole SIMD registers: a ragged end of each row would
     # take a slow loop of its own at every step (the logits past n_values are never looked at).
     n_values, n_a = Wy.shape
-    width = -(-n_values * Wy.itemsize // _ALIGN) * _ALIGN // Wy.itemsize
+    width = padded(n_values)
     Wy_t = np.zeros((n_a, width), dtype=Wy.dtype)
     Wy_t[:, :n_values] = Wy.T
     b_y = np.zeros(width, dtype=Wy.dtype)
