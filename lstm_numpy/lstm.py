@@ -431,8 +431,50 @@ class OutputLayer(NamedTuple):
     scale: float
 
 
+class JoinedWeights(NamedTuple):
+    """The weights as the compiled passes read them (``join_weights``), padded and aligned.
+
+    W_ay: (n_a, width) [Wa | Wy.T | 0], the sigmoid gates' columns halved: forward's product
+    W_back_t: (n_a, width) [Wa | Wy.T | 0], plain: backward's products
+    x_rows: (n_x + 1, 4 n_a) Wx + b, the input term of each one-hot value (last row: b alone,
+        for the all-zero input)
+    by: (width - 4 n_a,) the output bias, zero-padded
+    n_y: the output layer's size (0: none)
+    """
+
+    W_ay: np.ndarray
+    W_back_t: np.ndarray
+    x_rows: np.ndarray
+    by: np.ndarray
+    n_y: int
+
+
+def join_weights(fused: FusedLSTM, Wy=None, by=None) -> JoinedWeights:
+    """The JoinedWeights of fused and, if given, the Dense layer Wy (n_y, n_a), by (n_y, 1).
+
+    Training builds them once per batch and hands them to every thread's passes.
+    """
+    Wa, Wx, b, W = fused
+    dtype = Wa.dtype
+    n_a = fused.n_a
+    n4 = 4 * n_a
+    n_y = 0 if Wy is None else Wy.shape[0]
+    width = padded(n4 + n_y)
+    W_ay = aligned_empty((n_a, width), dtype)
+    W_back_t = aligned_empty((n_a, width), dtype)
+    W_ay[:, :n4] = Wa
+    W_back_t[:, :n4] = W[:, :n_a].T
+    W_ay[:, n4:] = W_back_t[:, n4:] = 0
+    padded_by = np.zeros(width - n4, dtype)
+    if n_y:
+        W_ay[:, n4 : n4 + n_y] = W_back_t[:, n4 : n4 + n_y] = np.asarray(Wy, dtype).T
+        padded_by[:n_y] = np.asarray(by, dtype).reshape(n_y)
+    return JoinedWeights(W_ay, W_back_t, Wx + b, padded_by, n_y)
+
+
 def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = None,
-                     output: Optional[OutputLayer] = None) -> SequenceCache:
+                     output: Optional[OutputLayer] = None,
+                     joined: Optional[JoinedWeights] = None) -> SequenceCache:
     """The fast forward pass over T steps (the formulas of ``reference_forward``, in rows).
 
     x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs.
@@ -441,6 +483,7 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     call with the same workspace).
     output: the Dense softmax layer and targets; with it, the loss, the predictions and the
     layer's gradient on its logits are computed in the same pass (what training runs).
+    joined: ``join_weights(fused, output.Wy, output.by)`` if the caller has it already.
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
     The steps run in one compiled call (``_forward_kernel``): per step, the input term
@@ -448,54 +491,45 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     a<t> @ [Wa | Wy.T], which gives step t's gates and, in the same pass over a<t>, the logits
     of the output at step t - 1; the gates, the cell update and the softmax follow.
     """
-    Wa, Wx, b, _ = fused
-    dtype = Wa.dtype
+    if joined is None:
+        joined = join_weights(fused, *(() if output is None else (output.Wy, output.by)))
+    dtype = fused.Wa.dtype
     n_a = fused.n_a
     n4 = 4 * n_a
     T, m = x.shape[:2]
-    n_y = 0 if output is None else output.Wy.shape[0]
-    width = padded(n4 + n_y)
+    n_y = joined.n_y
     A = _empty(work, "A", (T + 1, m, n_a), dtype)
     C = _empty(work, "C", (T + 1, m, n_a), dtype)
     tanh_C = _empty(work, "tanh_C", (T, m, n_a), dtype)
-    Q = _empty(work, "Q", (T + 1, m, width), dtype)
+    Q = _empty(work, "Q", (T + 1, m, joined.W_ay.shape[1]), dtype)
     A[0], C[0] = a0, c0
-    checked = (Wa, Wx, b, A[0], C[0]) + (() if output is None else (output.Wy, output.by))
-    if not all(all_finite(np.ascontiguousarray(v)) for v in checked + ((x,) if x.ndim == 3 else ())):
+    if x.ndim == 2:
+        # row k of x_rows is x @ Wx + b for the one-hot x of value k, and index -1 picks the
+        # last row (b alone): the kernel copies rows instead of multiplying
+        x_rows, x_index = joined.x_rows, x
+    else:
+        x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ fused.Wx[:-1] + fused.b
+        x_index = np.arange(T * m).reshape(T, m)
+    if not all(all_finite(v) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0])):
         # the kernels assume finite numbers (FAST_MATH): NaN would not even propagate
         raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
                              "values; check them (after training, load a checkpoint saved before "
                              "it diverged).")
-    if x.ndim == 2:
-        # row k of (Wx + b) is x @ Wx + b for the one-hot x of value k, and index -1 picks the
-        # last row (zeros + b): the kernel copies rows instead of multiplying
-        x_rows, x_index = Wx + b, x
-    else:
-        x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ Wx[:-1] + b
-        x_index = np.arange(T * m).reshape(T, m)
-    W_ay = aligned_empty((n_a, width), dtype)  # [Wa | Wy.T | 0]
-    W_ay[:, :n4] = Wa
-    W_ay[:, n4:] = 0
-    by = np.zeros(width - n4, dtype)
-    if output is not None:
-        W_ay[:, n4 : n4 + n_y] = np.asarray(output.Wy, dtype).T
-        by[:n_y] = np.asarray(output.by, dtype).reshape(n_y)
-        y = np.asarray(output.y, np.int64)
-    else:
-        y = np.empty((0, 0), np.int64)
+    y = np.empty((0, 0), np.int64) if output is None else np.asarray(output.y, np.int64)
     predicted = np.empty((T, m) if n_y else (0, 0), np.int64)
-    dby = np.zeros(width - n4, dtype)
+    dby = np.zeros(joined.by.shape[0], dtype)
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
     scale = 0.0 if output is None else output.scale
-    loss = _forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, np.asarray(x_index, np.int64), n_y,
-                           by, y, dtype.type(scale), start, predicted, dby)
+    loss = _forward_kernel(Q, A, C, tanh_C, joined.W_ay, x_rows, np.asarray(x_index, np.int64),
+                           n_y, joined.by, y, dtype.type(scale), start, predicted, dby)
     if output is None:
         return SequenceCache(A, C, tanh_C, Q, x)
     return SequenceCache(A, C, tanh_C, Q, x, output, loss, predicted, dby[:n_y])
 
 
 def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_T=None,
-                      need_dx: bool = False, work: Optional[Workspace] = None) -> Dict[str, np.ndarray]:
+                      need_dx: bool = False, work: Optional[Workspace] = None,
+                      joined: Optional[JoinedWeights] = None) -> Dict[str, np.ndarray]:
     """The fast backward pass through time (the formulas of ``reference_backward``, in rows).
 
     dA: (T, m, n_a), upstream gradient on every hidden state a<1..T>, or None (training: the
@@ -504,7 +538,7 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     Returns dWa (n_a, 4 n_a), dWx (n_x, 4 n_a), db (4 n_a,) on the plain weights (see
     ``unfuse_gradients``), da0 and dc0 (m, n_a), dx (T, m, n_x) when need_dx is set (for one-hot
     inputs given as indices, the gradient on the one-hot vectors), and with an output layer
-    dWy (n_y, n_a) and dby (n_y,).
+    dWy (n_y, n_a) and dby (n_y,). joined: as for ``sequence_forward``.
     The cache is spent: its gate values are overwritten with the gradients on the pre-activations.
 
     The steps run in one compiled call (``_backward_kernel``): per step one product gives the
@@ -517,11 +551,9 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     width = Q.shape[2]
     dtype = Q.dtype
     W = fused.W
-    W_back_t = aligned_empty((n_a, width), dtype)  # [Wa | Wy.T | 0], plain (Wa is W[:, :n_a].T)
-    W_back_t[:, :n4] = W[:, :n_a].T
-    W_back_t[:, n4:] = 0
-    if cache.output is not None:
-        W_back_t[:, n4 : n4 + cache.output.Wy.shape[0]] = np.asarray(cache.output.Wy, dtype).T
+    if joined is None:
+        joined = join_weights(fused, *(() if cache.output is None else cache.output[:2]))
+    W_back_t = joined.W_back_t
     dA = np.zeros((0, m, n_a), dtype) if dA is None else np.ascontiguousarray(dA, dtype)
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)

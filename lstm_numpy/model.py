@@ -139,9 +139,11 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-def _part_loss_and_gradients(fused: lstm.FusedLSTM, Wy, by, x, y, m: int, work):
+def _part_loss_and_gradients(fused: lstm.FusedLSTM, joined: lstm.JoinedWeights, Wy, by, x, y,
+                             m: int, work):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
     (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
+    joined: ``lstm.join_weights(fused, Wy, by)``, built once for all parts.
 
     The Dense softmax layer runs inside the LSTM's own passes (``lstm.OutputLayer``): its logits
     come from the same product as the next step's gates, and its gradient flows back with them.
@@ -149,11 +151,11 @@ def _part_loss_and_gradients(fused: lstm.FusedLSTM, Wy, by, x, y, m: int, work):
     T, part = y.shape
     zeros = np.zeros((part, fused.n_a), fused.Wa.dtype)
     output = lstm.OutputLayer(Wy, by, y, 1.0 / m)
-    cache = lstm.sequence_forward(x, zeros, zeros, fused, work, output)
+    cache = lstm.sequence_forward(x, zeros, zeros, fused, work, output, joined)
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
     loss = cache.loss
-    g = lstm.sequence_backward(None, cache, fused, work=work)
+    g = lstm.sequence_backward(None, cache, fused, work=work, joined=joined)
     return loss, accuracy, (g["dWa"], g["dWx"], g["db"], g["dWy"], g["dby"][:, None])
 
 
@@ -173,15 +175,16 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
         return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
     fused = lstm.fuse_parameters(parameters)
     Wy, by = parameters["Wy"], parameters["by"]
+    joined = lstm.join_weights(fused, Wy, by)
     if pool is None or m < 2 * len(works):
-        results = [_part_loss_and_gradients(fused, Wy, by, x, y, m, work)]
+        results = [_part_loss_and_gradients(fused, joined, Wy, by, x, y, m, work)]
     else:
         splits = np.array_split(np.arange(m), len(works))
         parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s])) for s in splits]
         # the pool's threads take the other parts; the calling thread does the first itself
-        jobs = [pool.submit(_part_loss_and_gradients, fused, Wy, by, xs, ys, m, w)
+        jobs = [pool.submit(_part_loss_and_gradients, fused, joined, Wy, by, xs, ys, m, w)
                 for (xs, ys), w in zip(parts[1:], works[1:])]
-        results = [_part_loss_and_gradients(fused, Wy, by, *parts[0], m, works[0])]
+        results = [_part_loss_and_gradients(fused, joined, Wy, by, *parts[0], m, works[0])]
         results += [job.result() for job in jobs]
     loss = sum(r[0] for r in results)
     accuracy = sum(r[1] for r in results)
