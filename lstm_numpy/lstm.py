@@ -255,45 +255,50 @@ def fuse_parameters(parameters: Dict[str, np.ndarray]) -> FusedLSTM:
     names = [w + g for w in ("W", "b") for g in GATES]  # Wf, Wi, Wc, Wo, bf, bi, bc, bo
     dtype = np.result_type(*(parameters[k] for k in names))
     arrays = [np.asarray(parameters[k], dtype) for k in names]
-    Wa, Wx, b = fuse_gates(*arrays)
-    W = np.concatenate(arrays[:4], axis=0)  # (4 n_a, n_a + n_x)
-    return FusedLSTM(Wa, Wx, b, W)
+    W = np.concatenate(arrays[:4])  # (4 n_a, n_a + n_x)
+    return FusedLSTM(*_fuse_stacked(W, np.concatenate(arrays[4:])[:, 0]), W)
 
 
 def fuse_gates(Wf, Wi, Wc, Wo, bf, bi, bc, bo):
     """The fused, halved Wa (n_a, 4 n_a), Wx (n_x + 1, 4 n_a) and b (4 n_a,) of ``FusedLSTM``.
 
-    Wf..Wo (n_a, n_a + n_x) act on [a_prev; xt]; bf..bo (n_a, 1). Plain NumPy: training calls it
-    once per batch and sampling once per model (it keeps the result), so a compiled version
-    saved nothing worth its half second of compilation on a fresh clone.
+    Wf..Wo (n_a, n_a + n_x) act on [a_prev; xt]; bf..bo (n_a, 1).
     """
-    n_a, n_in = Wf.shape
-    Wa = np.empty((n_a, 4 * n_a), Wf.dtype)
-    Wx = np.empty((n_in - n_a + 1, 4 * n_a), Wf.dtype)
-    b = np.empty(4 * n_a, Wf.dtype)
+    return _fuse_stacked(np.concatenate([Wf, Wi, Wc, Wo]), np.concatenate([bf, bi, bc, bo])[:, 0])
+
+
+def _fuse_stacked(W, b):
+    """Wa, Wx, b of the fused layout from W = [Wf; Wi; Wc; Wo] (4 n_a, n_a + n_x), b (4 n_a,).
+
+    Plain NumPy: training calls it once per batch and sampling once per model (it keeps the
+    result), so a compiled version saved nothing worth its half second of compilation.
+    """
+    n4, n_in = W.shape
+    n_a = n4 // 4
+    scale = np.full(n4, 0.5, W.dtype)
+    scale[2 * n_a : 3 * n_a] = 1  # the candidate's block is not halved
+    Wa = np.multiply(W[:, :n_a].T, scale)  # C order: the result's layout follows the output
+    Wx = np.empty((n_in - n_a + 1, n4), W.dtype)
+    np.multiply(W[:, n_a:].T, scale, out=Wx[:-1])
     Wx[-1] = 0  # the zero input's row
-    for g, (Wg, bg) in enumerate(((Wf, bf), (Wi, bi), (Wc, bc), (Wo, bo))):
-        block = slice(g * n_a, (g + 1) * n_a)
-        scale = 1 if g == 2 else 0.5  # the candidate's block is not halved
-        np.multiply(Wg[:, :n_a].T, scale, out=Wa[:, block])
-        np.multiply(Wg[:, n_a:].T, scale, out=Wx[:-1, block])
-        np.multiply(bg[:, 0], scale, out=b[block])
-    return Wa, Wx, b
+    return np.ascontiguousarray(Wa), Wx, b * scale
 
 
 def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[str, np.ndarray]:
     """Gradients in the fused layout -> the course's dWf..dWo (n_a, n_a + n_x), dbf..dbo (n_a, 1).
 
     dWa (n_a, 4 n_a), dWx (n_x, 4 n_a) and db (4 n_a,) are gradients on the plain (not halved)
-    weights.
+    weights. The returned arrays are C-ordered blocks of one stacked array.
     """
     n_a = dWa.shape[0]
+    stacked = np.empty((4 * n_a, n_a + dWx.shape[0]), dWa.dtype)  # [dWf; dWi; dWc; dWo]
+    stacked[:, :n_a], stacked[:, n_a:] = dWa.T, dWx.T
+    db = np.array(db, dWa.dtype)  # a copy: the blocks must not share memory with the caller's
     grads = {}
     for k, gate in enumerate(GATES):
         block = slice(k * n_a, (k + 1) * n_a)
-        dW = grads["dW" + gate] = np.empty((n_a, n_a + dWx.shape[0]), dWa.dtype)  # C order
-        dW[:, :n_a], dW[:, n_a:] = dWa[:, block].T, dWx[:, block].T
-        grads["db" + gate] = db[block, None].copy()
+        grads["dW" + gate] = stacked[block]
+        grads["db" + gate] = db[block, None]
     return grads
 
 
