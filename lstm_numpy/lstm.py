@@ -275,13 +275,20 @@ def _fuse_stacked(W, b):
     """
     n4, n_in = W.shape
     n_a = n4 // 4
-    scale = np.full(n4, 0.5, W.dtype)
-    scale[2 * n_a : 3 * n_a] = 1  # the candidate's block is not halved
-    Wa = np.multiply(W[:, :n_a].T, scale)  # C order: the result's layout follows the output
+    scale = _gate_scale(n_a, W.dtype)
+    Wa = np.empty((n_a, n4), W.dtype)
+    np.multiply(W[:, :n_a].T, scale, out=Wa)
     Wx = np.empty((n_in - n_a + 1, n4), W.dtype)
     np.multiply(W[:, n_a:].T, scale, out=Wx[:-1])
     Wx[-1] = 0  # the zero input's row
-    return np.ascontiguousarray(Wa), Wx, b * scale
+    return Wa, Wx, b * scale
+
+
+def _gate_scale(n_a: int, dtype) -> np.ndarray:
+    """(4 n_a,) 0.5 for the sigmoid gates' columns, 1 for the candidate's: the halving."""
+    scale = np.full(4 * n_a, 0.5, dtype)
+    scale[2 * n_a : 3 * n_a] = 1
+    return scale
 
 
 def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[str, np.ndarray]:
@@ -468,7 +475,7 @@ def join_weights(fused: FusedLSTM, Wy=None, by=None) -> JoinedWeights:
     W_ay = aligned_empty((n_a, width), dtype)
     W_back_t = aligned_empty((n_a, width), dtype)
     W_ay[:, :n4] = Wa
-    W_back_t[:, :n4] = W[:, :n_a].T
+    np.divide(Wa, _gate_scale(n_a, dtype), out=W_back_t[:, :n4])  # exact: halving undone
     W_ay[:, n4:] = W_back_t[:, n4:] = 0
     padded_by = np.zeros(width - n4, dtype)
     if n_y:
