@@ -867,9 +867,14 @@ def matmul_t_add(a, Wt, out):
     n = Wt.shape[0]
     zero = a.dtype.type(0)
     B4, n4 = B - B % 4, n - n % 4
-    rows = max(4, PANEL // max(k, 1) // 4 * 4)  # rows of Wt per panel (see PANEL)
+    # panels of Wt: rows by at most 2048 columns, the columns cut into equal pieces (see PANEL);
+    # the sums add up over the pieces. (n_a = 512: 500 -> 340 us per product, 32 rows of a.)
+    pieces = -(-k // 2048)
+    piece = max(1, -(-k // pieces))
+    rows = max(4, PANEL // max(piece, 1) // 4 * 4)
     for q0 in range(0, n4, rows):
-        _dot_block(a, Wt, out, B4, q0, min(q0 + rows, n4), k, zero)
+        for k0 in range(0, k, piece):
+            _dot_block(a, Wt, out, B4, q0, min(q0 + rows, n4), k0, min(k0 + piece, k), zero)
     for s in range(B):  # the edges: the last B % 4 rows, the last n % 4 columns
         for q in range(n4 if s < B4 else 0, n):
             total = zero
@@ -879,13 +884,15 @@ def matmul_t_add(a, Wt, out):
 
 
 @njit(nogil=True, fastmath=REDUCE_MATH, error_model="numpy", inline="always")
-def _dot_block(a, Wt, out, B4, q_start, q_stop, k, zero):
-    """matmul_t_add's inner blocks: rows 0..B4 of a against rows q_start..q_stop of Wt."""
+def _dot_block(a, Wt, out, B4, q_start, q_stop, k_start, k_stop, zero):
+    """matmul_t_add's inner blocks: rows 0..B4 of a against rows q_start..q_stop of Wt, over
+    columns k_start..k_stop (unsigned column indices: see matmul_add)."""
     for s in range(0, B4, 4):
         for q in range(q_start, q_stop, 4):
             s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
             s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-            for i in range(k):
+            for ii in range(k_stop - k_start):
+                i = np.uint64(k_start + ii)
                 a0, a1, a2, a3 = a[s, i], a[s + 1, i], a[s + 2, i], a[s + 3, i]
                 w0, w1, w2, w3 = Wt[q, i], Wt[q + 1, i], Wt[q + 2, i], Wt[q + 3, i]
                 s00 += a0 * w0

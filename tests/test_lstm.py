@@ -481,10 +481,13 @@ def test_fuse_parameters_stacks_and_halves_the_gates(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(max_examples=25, deadline=None)
 @given(B=st.integers(1, 9), k=st.integers(1, 40), n=st.integers(1, 40), wide=st.booleans(),
-       seed=st.integers(0, 2**32 - 1))
-def test_blocked_products_equal_numpy(dtype, B, k, n, wide, seed):
+       long=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_blocked_products_equal_numpy(dtype, B, k, n, wide, long, seed):
     """matmul_add and matmul_t_add against NumPy, at sizes with every kind of edge (rows and
-    columns not a multiple of 4) and, when wide, with the weights split into several panels."""
+    columns not a multiple of 4) and, when wide, with the weights split into several panels;
+    when long, with rows long enough for matmul_t_add to cut them into pieces."""
+    if long:
+        k += 2048
     if wide:  # a panel holds lstm.PANEL numbers: make W three or four panels
         n = 3 * lstm.PANEL // k + n
     rng = np.random.default_rng(seed)
