@@ -484,13 +484,39 @@ def join_weights(fused: FusedLSTM, Wy=None, by=None) -> JoinedWeights:
     return JoinedWeights(W_ay, W_back_t, Wx + b, padded_by, n_y)
 
 
+def join_parameters(parameters: Dict[str, np.ndarray], dtype=None,
+                    work: Optional[Workspace] = None) -> JoinedWeights:
+    """``join_weights(fuse_parameters(parameters), Wy, by)`` in one compiled pass (training's).
+
+    parameters: the course's Wf..Wo, bf..bo, Wy, by; dtype: the computation's (default: theirs).
+    The arrays live in work when given (reused from batch to batch). Returns None when any
+    parameter is NaN or infinite (the pass checks them on the way). Tested equal to the NumPy
+    version, which stays the readable definition.
+    """
+    names = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
+    if dtype is None:
+        dtype = np.result_type(*(parameters[k] for k in names))
+    arrays = [np.ascontiguousarray(parameters[k], dtype) for k in names]
+    n_a, n_y = arrays[0].shape[0], arrays[8].shape[0]
+    n4 = 4 * n_a
+    width = padded(n4 + n_y)
+    W_ay = _empty(work, "W_ay", (n_a, width), dtype)
+    W_back_t = _empty(work, "W_back_t", (n_a, width), dtype)
+    x_rows = _empty(work, "x_rows", (arrays[0].shape[1] - n_a + 1, n4), dtype)
+    by = _empty(work, "by", (width - n4,), dtype)
+    if not _join_kernel(*arrays, W_ay, W_back_t, x_rows, by):
+        return None
+    return JoinedWeights(W_ay, W_back_t, x_rows, by, n_y)
+
+
 def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = None,
                      output: Optional[OutputLayer] = None,
                      joined: Optional[JoinedWeights] = None) -> SequenceCache:
     """The fast forward pass over T steps (the formulas of ``reference_forward``, in rows).
 
     x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs.
-    a0, c0: (m, n_a). fused: from ``fuse_parameters``; its dtype is the computation's dtype.
+    a0, c0: (m, n_a). fused: from ``fuse_parameters``; its dtype is the computation's dtype (may
+    be None when joined is given and x holds indices).
     work: a Workspace to reuse memory from (the returned arrays then live in it, until the next
     call with the same workspace).
     output: the Dense softmax layer and targets; with it, the loss, the predictions and the
@@ -505,8 +531,8 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
     """
     if joined is None:
         joined = join_weights(fused, *(() if output is None else (output.Wy, output.by)))
-    dtype = fused.Wa.dtype
-    n_a = fused.n_a
+    dtype = joined.W_ay.dtype
+    n_a = joined.W_ay.shape[0]
     n4 = 4 * n_a
     T, m = x.shape[:2]
     n_y = joined.n_y
@@ -519,7 +545,7 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
         # row k of x_rows is x @ Wx + b for the one-hot x of value k, and index -1 picks the
         # last row (b alone): the kernel copies rows instead of multiplying
         x_rows, x_index = joined.x_rows, x
-    else:
+    else:  # dense inputs need the fused weights themselves
         x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ fused.Wx[:-1] + fused.b
         x_index = np.arange(T * m).reshape(T, m)
     if not all(all_finite(v) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0])):
@@ -562,7 +588,7 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     n4 = 4 * n_a
     width = Q.shape[2]
     dtype = Q.dtype
-    W = fused.W
+    W = None if fused is None else fused.W  # needed only for dense inputs and for dx
     if joined is None:
         joined = join_weights(fused, *(() if cache.output is None else cache.output[:2]))
     W_back_t = joined.W_back_t
@@ -579,7 +605,7 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     np.copyto(A_cols, A.reshape((T + 1) * m, n_a).T)
     steps = max(1, 256 // m)  # steps per weight-gradient product: about 256 rows of Q
     chunk = _empty(work, "A_chunk", (n_a * steps * m,), dtype)
-    n_x = W.shape[1] - n_a
+    n_x = joined.x_rows.shape[0] - 1
     dWx = np.zeros((n_x, n4), dtype)
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
     _backward_kernel(Q, A_cols, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
@@ -932,6 +958,40 @@ def _dot_block(a, Wt, out, B4, q_start, q_stop, k_start, k_stop, zero):
             out[s + 3, q + 1] += s31
             out[s + 3, q + 2] += s32
             out[s + 3, q + 3] += s33
+
+
+@njit(cache=True, nogil=True)
+def _join_kernel(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, W_ay, W_back_t, x_rows, by_padded):
+    """``join_parameters``'s pass: writes W_ay, W_back_t (n_a, width), x_rows (n_x + 1, 4 n_a)
+    and by_padded (width - 4 n_a,) from the course's arrays (see JoinedWeights); returns False,
+    writing nothing, if any input is NaN or infinite. The loops write along rows."""
+    for w in (Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
+        if not all_finite(w):
+            return False
+    n_a, n_in = Wf.shape
+    n_x, n4, n_y = n_in - n_a, 4 * n_a, Wy.shape[0]
+    width = W_ay.shape[1]
+    half = Wf.dtype.type(0.5)
+    for g, (Wg, bg) in enumerate(((Wf, bf), (Wi, bi), (Wc, bc), (Wo, bo))):
+        scale = half + half if g == 2 else half  # the candidate's block is not halved
+        start = g * n_a
+        for k in range(n_a):
+            for j in range(n_a):
+                W_back_t[k, start + j] = Wg[j, k]
+                W_ay[k, start + j] = Wg[j, k] * scale
+        for k in range(n_x):
+            for j in range(n_a):
+                x_rows[k, start + j] = Wg[j, n_a + k] * scale + bg[j, 0] * scale
+        for j in range(n_a):
+            x_rows[n_x, start + j] = bg[j, 0] * scale
+    for k in range(n_a):
+        for v in range(n_y):
+            W_ay[k, n4 + v] = W_back_t[k, n4 + v] = Wy[v, k]
+        for v in range(n4 + n_y, width):
+            W_ay[k, v] = W_back_t[k, v] = 0
+    for v in range(width - n4):
+        by_padded[v] = by[v, 0] if v < n_y else 0
+    return True
 
 
 @njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")

@@ -139,17 +139,18 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-def _part_loss_and_gradients(fused: lstm.FusedLSTM, joined: lstm.JoinedWeights, Wy, by, x, y,
-                             m: int, work):
+def _part_loss_and_gradients(fused: Optional[lstm.FusedLSTM], joined: lstm.JoinedWeights, Wy, by,
+                             x, y, m: int, work):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
     (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
-    joined: ``lstm.join_weights(fused, Wy, by)``, built once for all parts.
+    joined: ``lstm.join_parameters``'s weights, built once for all parts; fused: the fused
+    weights, needed only for dense inputs (None otherwise).
 
     The Dense softmax layer runs inside the LSTM's own passes (``lstm.OutputLayer``): its logits
     come from the same product as the next step's gates, and its gradient flows back with them.
     """
     T, part = y.shape
-    zeros = np.zeros((part, fused.n_a), fused.Wa.dtype)
+    zeros = np.zeros((part, joined.W_ay.shape[0]), joined.W_ay.dtype)
     output = lstm.OutputLayer(Wy, by, y, 1.0 / m)
     cache = lstm.sequence_forward(x, zeros, zeros, fused, work, output, joined)
     # Keras's accuracy: an all-zero target's argmax is 0
@@ -181,14 +182,14 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
     release the GIL), and the gradients, which are sums over windows, are added up at the end.
     """
     T, m = y.shape
-    if not all(lstm.all_finite(v) for v in parameters.values()):
+    joined = lstm.join_parameters(parameters, work=work)  # all threads' weights, built once
+    if joined is None:
         # the compiled passes assume finite numbers (see lstm.FAST_MATH): report a NaN loss,
         # as the plain formulas would give, instead of computing with them
         nan = float("nan")
         return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
-    fused = lstm.fuse_parameters(parameters)
+    fused = lstm.fuse_parameters(parameters) if x.ndim == 3 else None  # dense inputs only
     Wy, by = parameters["Wy"], parameters["by"]
-    joined = lstm.join_weights(fused, Wy, by)
     if pool is None or m < 2 * len(works):
         results = [_part_loss_and_gradients(fused, joined, Wy, by, x, y, m, work)]
     else:

@@ -520,3 +520,22 @@ def test_non_finite_numbers_are_refused_not_computed_with(where):
     {"Wf": p["Wf"], "bo": p["bo"], "a0": a0, "x": x}[where][0, 0] = np.nan
     with pytest.raises(LstmNumpyError, match="NaN or infinite"):
         lstm_forward(x, a0, p)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, n_y=st.integers(1, 20), seed=st.integers(0, 2**32 - 1))
+def test_join_parameters_equals_its_numpy_definition(dtype, n_x, n_a, n_y, seed):
+    """Training's compiled join_parameters and the readable join_weights(fuse_parameters(...)),
+    bit for bit; and a NaN or infinity anywhere makes it return None."""
+    rng = np.random.default_rng(seed)
+    p = random_parameters(rng, n_a, n_x, n_y=n_y, dtype=dtype)
+    numpy_version = lstm.join_weights(lstm.fuse_parameters(p), p["Wy"], p["by"])
+    compiled = lstm.join_parameters(p)
+    assert compiled.n_y == numpy_version.n_y == n_y
+    for name in ("W_ay", "W_back_t", "x_rows", "by"):
+        assert getattr(compiled, name).dtype == dtype
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(numpy_version, name), name)
+    name = sorted(p)[seed % len(p)]
+    p[name].flat[seed % p[name].size] = (np.nan, np.inf, -np.inf)[seed % 3]
+    assert lstm.join_parameters(p) is None
