@@ -309,6 +309,46 @@ def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[s
     return grads
 
 
+def course_gradients(dW_joined: np.ndarray, dWx: np.ndarray, db: np.ndarray,
+                     dby: np.ndarray) -> Dict[str, np.ndarray]:
+    """The course's dWf..dWo, dbf..dbo, dWy, dby from the training passes' gradients, compiled.
+
+    dW_joined (n_a, width): [dWa | dWy.T | 0] as ``sequence_backward`` returns it; dWx
+    (n_x, 4 n_a), db (4 n_a,), dby (n_y,). ``unfuse_gradients`` is the readable NumPy version
+    of the gate part (tested equal); this one runs in one pass, on every training batch.
+    """
+    n_a, n_y = dW_joined.shape[0], dby.shape[0]
+    n_x = dWx.shape[0]
+    dtype = dW_joined.dtype
+    stacked = np.empty((4 * n_a, n_a + n_x), dtype)  # [dWf; dWi; dWc; dWo]
+    dWy = np.empty((n_y, n_a), dtype)
+    _course_gradients_kernel(np.ascontiguousarray(dW_joined), np.ascontiguousarray(dWx),
+                             stacked, dWy)
+    db = np.array(db, dtype)  # copies: the blocks must not share memory with the caller's
+    grads = {}
+    for k, gate in enumerate(GATES):
+        block = slice(k * n_a, (k + 1) * n_a)
+        grads["dW" + gate] = stacked[block]
+        grads["db" + gate] = db[block, None]
+    grads["dWy"], grads["dby"] = dWy, np.array(dby, dtype)[:, None]
+    return grads
+
+
+@njit(cache=True, nogil=True)
+def _course_gradients_kernel(dW_joined, dWx, stacked, dWy):
+    """``course_gradients``'s pass: stacked (4 n_a, n_a + n_x) and dWy (n_y, n_a), written."""
+    n_a = dW_joined.shape[0]
+    n4, n_in = stacked.shape
+    for r in range(n4):  # row r of [dWf; ..; dWo] is column r of dWa, then of dWx
+        for k in range(n_a):
+            stacked[r, k] = dW_joined[k, r]
+        for k in range(n_in - n_a):
+            stacked[r, n_a + k] = dWx[k, r]
+    for v in range(dWy.shape[0]):
+        for k in range(n_a):
+            dWy[v, k] = dW_joined[k, n4 + v]
+
+
 def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
     """Indices of one-hot rows along ``axis`` (-1 for an all-zero row), or None if x isn't one-hot.
 
@@ -576,7 +616,9 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
     Returns dWa (n_a, 4 n_a), dWx (n_x, 4 n_a), db (4 n_a,) on the plain weights (see
     ``unfuse_gradients``), da0 and dc0 (m, n_a), dx (T, m, n_x) when need_dx is set (for one-hot
     inputs given as indices, the gradient on the one-hot vectors), and with an output layer
-    dWy (n_y, n_a) and dby (n_y,). joined: as for ``sequence_forward``.
+    dWy (n_y, n_a) and dby (n_y,); dW_joined (n_a, width) holds dWa and dWy.T side by side, as
+    the kernel wrote them (``course_gradients`` reads them from there).
+    joined: as for ``sequence_forward``.
     The cache is spent: its gate values are overwritten with the gradients on the pre-activations.
 
     The steps run in one compiled call (``_backward_kernel``): per step one product gives the
@@ -607,7 +649,7 @@ def sequence_backward(dA, cache: SequenceCache, fused: FusedLSTM, da_T=None, dc_
                      np.empty((m, n_a), dtype),
                      np.asarray(x_index, np.int64), dWx)
     dZ = Q[:T, :, :n4]
-    grads = {"dWa": dW[:, :n4], "db": db, "da0": da, "dc0": dc}
+    grads = {"dWa": dW[:, :n4], "db": db, "da0": da, "dc0": dc, "dW_joined": dW}
     if x.ndim == 3:
         x2 = x.reshape(T * m, n_x).astype(dtype, copy=False)
         dWx = x2.T @ dZ.reshape(T * m, n4)

@@ -157,7 +157,7 @@ def _part_loss_and_gradients(fused: Optional[lstm.FusedLSTM], joined: lstm.Joine
     accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
     loss = cache.loss
     g = lstm.sequence_backward(None, cache, fused, work=work, joined=joined)
-    return loss, accuracy, (g["dWa"], g["dWx"], g["db"], g["dWy"], g["dby"][:, None])
+    return loss, accuracy, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
 
 
 def _split_windows(m: int, parts: int) -> List[np.ndarray]:
@@ -202,10 +202,8 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
         results += [job.result() for job in jobs]
     loss = sum(r[0] for r in results)
     accuracy = sum(r[1] for r in results)
-    dWa, dWx, db, dWy, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
-    grads = lstm.unfuse_gradients(dWa, dWx, db)
-    grads["dWy"], grads["dby"] = dWy, dby
-    return loss, accuracy, grads
+    dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
+    return loss, accuracy, lstm.course_gradients(dW_joined, dWx, db, dby)
 
 
 def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):

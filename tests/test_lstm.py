@@ -539,3 +539,23 @@ def test_join_parameters_equals_its_numpy_definition(dtype, n_x, n_a, n_y, seed)
     name = sorted(p)[seed % len(p)]
     p[name].flat[seed % p[name].size] = (np.nan, np.inf, -np.inf)[seed % 3]
     assert lstm.join_parameters(p) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@SETTINGS
+@given(n_x=sizes, n_a=sizes, n_y=st.integers(1, 20), seed=st.integers(0, 2**32 - 1))
+def test_course_gradients_equal_unfuse_gradients(dtype, n_x, n_a, n_y, seed):
+    """Training's compiled course_gradients against the readable unfuse_gradients."""
+    rng = np.random.default_rng(seed)
+    width = lstm.padded(4 * n_a + n_y)
+    dW = rng.standard_normal((n_a, width)).astype(dtype)
+    dWx = rng.standard_normal((n_x, 4 * n_a)).astype(dtype)
+    db = rng.standard_normal(4 * n_a).astype(dtype)
+    dby = rng.standard_normal(n_y).astype(dtype)
+    got = lstm.course_gradients(dW, dWx, db, dby)
+    expected = lstm.unfuse_gradients(dW[:, : 4 * n_a], dWx, db)
+    expected["dWy"], expected["dby"] = dW[:, 4 * n_a : 4 * n_a + n_y].T, dby[:, None]
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        assert got[name].dtype == dtype and got[name].flags.c_contiguous, name
+        np.testing.assert_array_equal(got[name], value, name)
