@@ -1067,6 +1067,17 @@ def _row_max(row):
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _first_index_of(row, value):
+    """The first index at which row holds value (row's length if none): a minimum over the
+    indices, which runs as SIMD code where a search stopping at the first match would not."""
+    n = row.shape[0]
+    first = n
+    for v in range(n):
+        first = min(first, v if row[v] == value else n)
+    return first
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
 def _row_sum(row):
     total = row.dtype.type(0)
     for v in range(row.shape[0]):
@@ -1091,10 +1102,7 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
     for j in range(m):
         row = Qt[j, start:width]
         top = _row_max(row[:n_y])  # subtracted before exp, so exp cannot overflow
-        best = 0
-        while row[best] != top:
-            best += 1
-        predicted[j] = best
+        predicted[j] = _first_index_of(row[:n_y], top)
         k = target[j]
         if k < 0:
             for v in range(row.shape[0]):
