@@ -57,6 +57,24 @@ def relative_error(numeric, analytic):
     return 0.0 if denominator == 0 else np.linalg.norm(numeric - analytic) / denominator
 
 
+def assert_gradient(loss, array, analytic, name, h=1e-5):
+    """The course's gradient check, relative error below 1e-7, with one allowance: where a
+    gradient is so small that the finite differences' own rounding decides, an absolute
+    difference within that rounding passes too.
+
+    A centred difference of a float64 loss L carries an error of about eps |L| / h from the
+    rounding of L itself (the reference formulas as much as the fast path). Hypothesis found
+    a bias gradient of 7e-6 whose centred differences, with either forward pass, were 1e-11 off:
+    a relative error of 7e-7 with nothing wrong. The allowance is 50 eps (|L| + 1) / h, about
+    1e-9 here; a wrong formula is off by a sizeable fraction of the gradient instead.
+    """
+    numeric = numeric_gradient(loss, array, h)
+    if relative_error(numeric, analytic) < 1e-7:
+        return
+    rounding = 50 * np.finfo(np.float64).eps * (abs(loss()) + 1) / h
+    assert np.max(np.abs(numeric - analytic)) < rounding, name
+
+
 def one_hot_inputs(rng, T, m, n_x):
     """Time-major indices (T, m) with some all-zero inputs (-1), and the same as dense one-hot."""
     idx = rng.integers(-1, n_x, size=(T, m))
@@ -88,7 +106,7 @@ def test_cell_backward_matches_finite_differences(cell_forward, cell_backward, f
     checks.update({"dW" + g: p["W" + g] for g in GATES})
     checks.update({"db" + g: p["b" + g] for g in GATES})
     for name, array in checks.items():
-        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+        assert_gradient(loss, array, grads[name], name)
 
 
 @COURSE_API
@@ -109,7 +127,7 @@ def test_lstm_backward_matches_finite_differences(cell_forward, cell_backward, f
     checks.update({"dW" + g: p["W" + g] for g in GATES})
     checks.update({"db" + g: p["b" + g] for g in GATES})
     for name, array in checks.items():
-        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+        assert_gradient(loss, array, grads[name], name)
 
 
 # ---------------------------------------------------------------- gradient checks (the fast path)
@@ -143,7 +161,7 @@ def test_fast_backward_matches_finite_differences(n_x, n_a, m, T, one_hot, seed)
         checks["dx"] = x
         grads["dx"] = g["dx"]
     for name, array in checks.items():
-        assert relative_error(numeric_gradient(loss, array), grads[name]) < 1e-7, name
+        assert_gradient(loss, array, grads[name], name)
 
 
 # ------------------------------------------------------------------------------------ consistency
