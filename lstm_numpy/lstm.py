@@ -763,6 +763,10 @@ def affine(a, W, b, out):
     become SIMD code. Four rows of W per pass, so out is loaded and stored four times less;
     four examples per pass, so each row of W loaded serves four examples. (Faster than BLAS here
     at every batch size from 1 to 128, and it keeps SciPy, which numba's np.dot needs, out of it.)
+
+    These are ``matmul_add``'s loops (part 3c) with the bias written first, kept as a copy on
+    purpose: sampling steps call it inlined, and copying b and then calling matmul_add measured
+    0.85 -> 0.92 us per batch-1 step, 4 us per 50-step solo, more than sampling's margin.
     """
     B, k = a.shape
     n = out.shape[1]
