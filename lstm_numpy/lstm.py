@@ -362,7 +362,7 @@ def one_hot_indices(x: np.ndarray, axis: int = -1) -> Optional[np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------
-# 3a. The fast kernels: the sequence passes training runs
+# 3a. The sequence passes training runs: what they take and return (their kernels: part 3c)
 # --------------------------------------------------------------------------------------------
 
 
