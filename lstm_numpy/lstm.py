@@ -300,7 +300,14 @@ def unfuse_gradients(dWa: np.ndarray, dWx: np.ndarray, db: np.ndarray) -> Dict[s
     n_a = dWa.shape[0]
     stacked = np.empty((4 * n_a, n_a + dWx.shape[0]), dWa.dtype)  # [dWf; dWi; dWc; dWo]
     stacked[:, :n_a], stacked[:, n_a:] = dWa.T, dWx.T
-    db = np.array(db, dWa.dtype)  # a copy: the blocks must not share memory with the caller's
+    return _gate_blocks(stacked, db)
+
+
+def _gate_blocks(stacked: np.ndarray, db: np.ndarray) -> Dict[str, np.ndarray]:
+    """dWf..dWo as the row blocks of stacked [dWf; dWi; dWc; dWo], dbf..dbo (n_a, 1) as blocks of
+    a copy of db (the blocks must not share memory with the caller's db)."""
+    n_a = stacked.shape[0] // 4
+    db = np.array(db, stacked.dtype)
     grads = {}
     for k, gate in enumerate(GATES):
         block = slice(k * n_a, (k + 1) * n_a)
@@ -324,12 +331,7 @@ def course_gradients(dW_joined: np.ndarray, dWx: np.ndarray, db: np.ndarray,
     dWy = np.empty((n_y, n_a), dtype)
     _course_gradients_kernel(np.ascontiguousarray(dW_joined), np.ascontiguousarray(dWx),
                              stacked, dWy)
-    db = np.array(db, dtype)  # copies: the blocks must not share memory with the caller's
-    grads = {}
-    for k, gate in enumerate(GATES):
-        block = slice(k * n_a, (k + 1) * n_a)
-        grads["dW" + gate] = stacked[block]
-        grads["db" + gate] = db[block, None]
+    grads = _gate_blocks(stacked, db)
     grads["dWy"], grads["dby"] = dWy, np.array(dby, dtype)[:, None]
     return grads
 
@@ -573,7 +575,6 @@ def sequence_forward(x, a0, c0, fused: FusedLSTM, work: Optional[Workspace] = No
         joined = join_weights(fused, *(() if output is None else (output.Wy, output.by)))
     dtype = joined.W_ay.dtype
     n_a = joined.W_ay.shape[0]
-    n4 = 4 * n_a
     T, m = x.shape[:2]
     n_y = joined.n_y
     A = _empty(work, "A", (T + 1, m, n_a), dtype)
@@ -1231,7 +1232,6 @@ def _backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db
     T = Q.shape[0] - 1
     m, n_a = da.shape
     n4 = 4 * n_a
-    width = Q.shape[2]
     zero = Q.dtype.type(0)
     done = T + 1  # Q[done:] are added into dW already
     for t in range(T - 1, -1, -1):
