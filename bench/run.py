@@ -268,7 +268,7 @@ def rows_process(table: Table, rounds: int, midi: Path):
         return
     with tempfile.TemporaryDirectory() as tmp:
         ours = [sys.executable, "-m", "lstm_numpy.train", "--midi", str(midi), "--preset", "course",
-                "--batch-size", "60", "--quiet", "--out", str(Path(tmp) / "out")]
+                "--batch-size", "60", "--quiet", "--force", "--out", str(Path(tmp) / "out")]
         peer = [sys.executable, "-m", "bench.torch_peer", "--midi", str(midi), "--epochs", "100",
                 "--batch-size", "60"]
         _run(ours)  # fills numba's on-disk cache

@@ -8,13 +8,17 @@ shell's convention for "interrupted".
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import tempfile
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import LstmNumpyError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+SEED_MAX = 2**32 - 1  # NumPy's seeds for the windows, weights and shuffling are 32-bit words
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,12 +63,68 @@ def tempo(text: str) -> float:
     return value
 
 
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {SEED_MAX}, got {text!r}")
+    return value
+
+
+def output_path(text: str) -> str:
+    """An output folder or file name: not empty, and not the file system's root."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder or file name, got an empty one")
+    if Path(text).resolve() == Path(Path(text).resolve().anchor):
+        raise argparse.ArgumentTypeError(f"{text!r} is the root of the file system; name a folder of its own")
+    return text
+
+
+def writable_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and prove that a file can be written in it, before any long work.
+
+    A read-only disk, a missing permission or a file standing where the folder should be would
+    otherwise show only when the results are saved, after every epoch has run.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise LstmNumpyError(f"{option} {folder}: this is a file, not a folder; choose a folder with {option}.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise LstmNumpyError(f"{option} {folder}: cannot write there ({_reason(error)}); "
+                             f"choose another folder with {option}.") from None
+
+
+def _reason(error: OSError) -> str:
+    if error.errno is not None and error.strerror:
+        return error.strerror[0].lower() + error.strerror[1:]
+    return str(error) or type(error).__name__
+
+
+def describe_os_error(error: OSError) -> str:
+    """One sentence for a failed read or write that the system reported (a full disk, say)."""
+    where = f"{error.filename}: " if error.filename else ""
+    advice = {errno.ENOSPC: "free some space or choose another folder",
+              errno.EDQUOT: "free some space or choose another folder",
+              errno.EROFS: "choose a writable folder"}.get(error.errno, "check the path and its permissions")
+    return f"{where}{_reason(error)}; {advice}, and run the command again."
+
+
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> None:
     """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes."""
     try:
         code = main(argv)
     except LstmNumpyError as error:
         print(f"error: {error}", file=sys.stderr)
+        code = EXIT_USER_ERROR
+    except OSError as error:
+        # The system refused a read or a write (a full disk, a file removed meanwhile): the
+        # user's machine, not a bug. Files are written atomically, so nothing is half written.
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
         code = EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted.", file=sys.stderr)

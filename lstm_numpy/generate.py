@@ -23,13 +23,13 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder written by lstm_numpy.train (e.g. output/checkpoint)")
     p.add_argument("--temperature", type=cli.non_negative_float, default=1.0, help="0 is the course's greedy choice; higher is bolder (default 1.0)")
     p.add_argument("--top-k", type=cli.positive_int, help="sample only among the k likeliest values")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same solo (default 0)")
+    p.add_argument("--seed", type=cli.seed, default=0, help="the same seed gives the same solo (default 0)")
     p.add_argument("--bars", type=cli.positive_int, help="bars to improvise (default: 16, or the length of --changes)")
     p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')
     p.add_argument("--mode", choices=["bars", "course"], default="bars",
                    help="'bars': one continuing solo over the chords (default); 'course': the course's exact procedure")
     p.add_argument("--tempo", type=cli.tempo, default=130.0, help="beats per minute (default 130)")
-    p.add_argument("--out", default="output/my_music.mid", metavar="FILE.mid",
+    p.add_argument("--out", type=cli.output_path, default="output/my_music.mid", metavar="FILE.mid",
                    help="the MIDI file to write; .wav and .svg files are written beside it (default output/my_music.mid)")
     return p
 
@@ -44,8 +44,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi"):
         raise LstmNumpyError(f"--out {args.out}: the output must be a .mid file; the WAV and SVG files are written beside it.")
+    if out.is_dir():
+        raise LstmNumpyError(f"--out {args.out} is a folder; name a .mid file in it, such as {out / 'solo.mid'}.")
+    for path in (out.with_suffix(".wav"), out.with_suffix(".svg")):
+        if path.is_dir():
+            raise LstmNumpyError(f"--out {args.out}: a folder {path} stands where the {path.suffix} file would go; "
+                                 f"choose another name.")
     model = load_checkpoint(args.checkpoint)
     changes = parse_changes(args.changes) if args.changes else None
+    cli.writable_folder(out.parent, "--out")
     n_bars = args.bars
     if n_bars is None and changes is None and args.mode == "bars":
         n_bars = DEFAULT_BARS  # the training chords may run to hundreds of bars
@@ -53,7 +60,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("note: --mode course is the course's greedy procedure; --temperature and --top-k are ignored.", file=sys.stderr)
     solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
                           temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
     written = write_solo(out, solo, tempo_bpm=args.tempo)
     for path in written:
         print(path)

@@ -93,14 +93,15 @@ def build_parser() -> cli.ArgumentParser:
     model.add_argument("--clip-norm", type=cli.positive_float, help="clip the gradient's global norm to this value")
     model.add_argument("--dtype", choices=["float32", "float64"], help=f"floating-point type (default {d.dtype})")
     model.add_argument("--threads", type=cli.positive_int, help=f"threads sharing each batch (default {d.threads})")
-    model.add_argument("--seed", type=int, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
+    model.add_argument("--seed", type=cli.seed, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
     solo = p.add_argument_group("the first solo")
     solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
     solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute (default {d.tempo:g})")
     run = p.add_argument_group("output")
-    run.add_argument("--out", metavar="DIR", default="output", help="output folder (default: output)")
-    run.add_argument("--resume", metavar="DIR", help="continue the run saved in this output folder")
+    run.add_argument("--out", metavar="DIR", type=cli.output_path, default="output", help="output folder (default: output)")
+    run.add_argument("--resume", metavar="DIR", type=cli.output_path, help="continue the run saved in this output folder")
+    run.add_argument("--force", action="store_true", help="train anew into an --out folder that holds an earlier run, replacing it")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -155,12 +156,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         state = load_training_state(out / "checkpoint")
         config = config_from_args(args, TrainConfig(**state.config))
         model, history, start_epoch = state.model, state.history, state.epoch
+        if config.epochs < start_epoch:
+            raise LstmNumpyError(f"--resume {out}: the run has already trained {start_epoch} epochs, more than "
+                                 f"--epochs {config.epochs}; pass --epochs {start_epoch} or more.")
         optimizer = _optimizer(config)
         optimizer.load_state_dict(state.optimizer_state)
         X, Y, indices_values, _ = load_training_data(config)
         if indices_values != model.indices_values:
             raise LstmNumpyError(f"{out}: the training data no longer gives the checkpoint's vocabulary; resume with the same --midi files.")
     else:
+        if not args.force and _holds_a_run(out):
+            raise LstmNumpyError(f"--out {out} already holds a training run; continue it with --resume {out}, "
+                                 f"replace it with --force, or choose another folder with --out.")
         config = config_from_args(args)
         if config.preset == "course" and not config.midi:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
@@ -172,7 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     X = X.astype(config.dtype, copy=False)
     Y = Y.astype(config.dtype, copy=False)
 
-    out.mkdir(parents=True, exist_ok=True)
+    cli.writable_folder(out, "--resume" if args.resume else "--out")
     if not args.quiet:
         print(f"training on {X.shape[0]} windows of {config.Tx} values ({X.shape[2]} distinct values); writing to {out}/", file=sys.stderr)
 
@@ -218,6 +225,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     written += _pictures_and_solo(model, history, config, out)
     print(f"wrote {len(written)} outputs to {out}/: " + ", ".join(p.name for p in written))
     return 0
+
+
+# What a run writes into its folder; any of them there means the folder holds an earlier run.
+RUN_FILES = ("checkpoint", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg")
+
+
+def _holds_a_run(out: Path) -> bool:
+    return out.is_dir() and any((out / name).exists() for name in RUN_FILES)
 
 
 def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[Path]:

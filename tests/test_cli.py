@@ -113,11 +113,16 @@ def _corrupt_checkpoint(trained, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "bad tempo", "unknown chord",
-                                  "corrupt checkpoint", "missing checkpoint", "nothing to resume", "bad out"])
+                                  "corrupt checkpoint", "missing checkpoint", "nothing to resume", "bad out",
+                                  "negative seed", "seed above 32 bits", "generate seed", "empty out", "root out",
+                                  "out is a file", "generate out is a folder", "generate wav is a folder"])
 def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
     not_midi = tmp_path / "notes.mid"
     not_midi.write_text("this is not a MIDI file")
     ckpt = str(trained / "checkpoint")
+    (tmp_path / "dir.mid").mkdir()
+    if case == "generate wav is a folder":
+        (tmp_path / "x.wav").mkdir()
     commands = {
         "missing midi": ("train", "--midi", str(tmp_path / "nope.mid"), "--out", str(tmp_path)),
         "bad midi": ("train", "--midi", str(not_midi), "--out", str(tmp_path)),
@@ -130,6 +135,14 @@ def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
         "missing checkpoint": ("generate", "--checkpoint", str(tmp_path / "none")),
         "nothing to resume": ("train", "--resume", str(tmp_path / "none")),
         "bad out": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.txt")),
+        "negative seed": ("train", *TINY, "--seed", "-1", "--out", str(tmp_path)),
+        "seed above 32 bits": ("train", *TINY, "--seed", str(2**32), "--out", str(tmp_path)),
+        "generate seed": ("generate", "--checkpoint", ckpt, "--seed", "-1", "--out", str(tmp_path / "x.mid")),
+        "empty out": ("train", *TINY, "--out", ""),
+        "root out": ("train", *TINY, "--out", "/"),
+        "out is a file": ("train", *TINY, "--out", str(not_midi)),
+        "generate out is a folder": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "dir.mid")),
+        "generate wav is a folder": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.mid")),
     }
     result = run(*commands[case])
     assert result.returncode == 2
@@ -146,3 +159,73 @@ def test_error_leaves_existing_output_alone(trained, tmp_path):
     result = run("train", "--midi", str(tmp_path / "nope.mid"), "--out", str(out))
     assert result.returncode == 2
     assert folder_bytes(out) == before
+
+
+def test_resume_to_fewer_epochs_than_saved_is_refused(trained):
+    before = folder_bytes(trained)
+    result = run("train", "--resume", str(trained), "--epochs", "2", "--quiet")
+    assert result.returncode == 2 and "already trained 3 epochs" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert folder_bytes(trained) == before
+
+
+def test_training_again_into_a_run_folder_asks_for_force(trained, tmp_path):
+    before = folder_bytes(trained)
+    result = run("train", *TINY, "--epochs", "1", "--out", str(trained))
+    assert result.returncode == 2 and "--force" in result.stderr, result.stderr
+    assert folder_bytes(trained) == before
+    out = tmp_path / "again"
+    assert run("train", *TINY, "--epochs", "1", "--out", str(out)).returncode == 0
+    result = run("train", *TINY, "--epochs", "3", "--out", str(out), "--force")
+    assert result.returncode == 0, result.stderr
+    assert folder_bytes(out / "checkpoint") == folder_bytes(trained / "checkpoint")
+
+
+def in_process(main, argv, capsys):
+    """Run a command's main as the command line does; returns (exit status, stderr)."""
+    from lstm_numpy import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(main, argv)
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_found_before_training(tmp_path, monkeypatch, capsys):
+    import errno
+    import tempfile
+
+    from lstm_numpy import model, train
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    def never(*args, **kwargs):
+        raise AssertionError("training started before the output folder was checked")
+
+    # (the tests may run as root, for whom a read-only permission does not stop a write)
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(model, "train", never)
+    code, err = in_process(train.main, [*TINY, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == f"error: --out {tmp_path / 'out'}: cannot write there (read-only file system); choose another folder with --out."
+
+
+def test_a_failed_write_is_one_sentence_and_keeps_the_old_checkpoint(trained, tmp_path, monkeypatch, capsys):
+    import errno
+    import shutil
+
+    from lstm_numpy import checkpoint, train
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    before = folder_bytes(out / "checkpoint")
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(checkpoint, "_write_synced", disk_full)
+    code, err = in_process(train.main, ["--resume", str(out), "--epochs", "4", "--quiet"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "no space left on device; free some space" in lines[0], err
+    assert folder_bytes(out / "checkpoint") == before
