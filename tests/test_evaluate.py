@@ -1,0 +1,205 @@
+"""The evaluation's statistics on small hand-made pieces, and the evaluate command end to end.
+
+Every expected figure below is worked out from the piece's construction (written out in the
+comments), never taken from a run of the code.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from fractions import Fraction as F
+from pathlib import Path
+
+import pytest
+
+from lstm_numpy.evaluate import STATISTICS, Bar, Piece, piece_from_solo, pieces_from_midi, solo_statistics
+from lstm_numpy.improvise import Solo
+from lstm_numpy.midi_io import write_midi
+from lstm_numpy.notes import Chord, Note
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = str(REPO / "data" / "blues_in_f_1.mid")
+
+C_MAJOR = Chord(F(0), F(4), (60, 64, 67))
+
+
+def piece_a() -> Piece:
+    """One bar over C major: C D E | B(16th), a rest of 3/4 beat, then triplets G G Bb.
+
+    intervals 2, 2, 7, 4, 0, 3 (sum 18); pitch classes C D E B G G Bb; chord tones C E G G.
+    """
+    notes = (Note(F(0), F(1, 2), 60), Note(F(1, 2), F(1, 2), 62), Note(F(1), F(1), 64),
+             Note(F(2), F(1, 4), 71),
+             Note(F(3), F(1, 3), 67), Note(F(10, 3), F(1, 3), 67), Note(F(11, 3), F(1, 3), 70))
+    return Piece([Bar(F(0), F(4), notes, (C_MAJOR,))])
+
+
+def piece_b() -> Piece:
+    """Two bars: Dm7 | G7 then Cmaj7 on beat 3, with a syncopation, an off-grid onset, an overlap.
+
+    bar 1: C(0, 1/2) D(1/2, 1: rings over beat 2) E(3/2, 1/2) D(2, 1/2) C(5/2, 1/2), then silence
+    from beat 3 to beat 5 (two beats: a new phrase);
+    bar 2: G(5, 1/2) A(11/2, 1/2) B(6, 5/12) A(77/12, 1/2: off the grid) G(27/4, 1/4: starts
+    before the A's end at 83/12).
+    signed intervals +2 +2 -2 -2 +7 +2 +2 -2 -2: the shape (+2 +2 -2 -2) comes twice.
+    """
+    dm7 = Chord(F(0), F(4), (50, 53, 57, 60))
+    g7 = Chord(F(4), F(2), (43, 47, 50, 53))
+    cmaj7 = Chord(F(6), F(2), (48, 52, 55, 59))
+    bar1 = (Note(F(0), F(1, 2), 60), Note(F(1, 2), F(1), 62), Note(F(3, 2), F(1, 2), 64),
+            Note(F(2), F(1, 2), 62), Note(F(5, 2), F(1, 2), 60))
+    bar2 = (Note(F(5), F(1, 2), 67), Note(F(11, 2), F(1, 2), 69), Note(F(6), F(5, 12), 71),
+            Note(F(77, 12), F(1, 2), 69), Note(F(27, 4), F(1, 4), 67))
+    return Piece([Bar(F(0), F(4), bar1, (dm7,)), Bar(F(4), F(4), bar2, (g7, cmaj7))])
+
+
+def test_piece_a_by_construction():
+    s = solo_statistics([piece_a()])
+    assert s["notes"] == 7 and s["pieces"] == 1
+    assert s["range"] == 71 - 60
+    assert s["mean_interval"] == pytest.approx(18 / 6)
+    assert s["repeats"] == pytest.approx(100 / 6)          # G G
+    assert s["steps"] == pytest.approx(200 / 6)            # 2, 2
+    assert s["skips"] == pytest.approx(200 / 6)            # 4, 3
+    assert s["leaps"] == pytest.approx(100 / 6)            # 7
+    assert s["bar_entry"] is None                          # the only bar's first note has no predecessor
+    # one pitch class twice, five once: -(5/7 log2 1/7 + 2/7 log2 2/7) = log2 7 - 2/7
+    assert s["pc_entropy"] == pytest.approx(math.log2(7) - 2 / 7)
+    assert s["chord_tones"] == pytest.approx(400 / 7)
+    assert s["chord_tones_13"] == pytest.approx(50)        # C on beat 1 yes, B on beat 3 no
+    assert s["chord_tones_other"] == pytest.approx(60)     # D no, E yes, G yes, G yes, Bb no
+    assert s["scale_tones"] == pytest.approx(600 / 7)      # all but Bb are in C major
+    assert s["dur_16th"] == pytest.approx(100 / 7)
+    assert s["dur_triplet"] == pytest.approx(300 / 7)
+    assert s["dur_8th"] == pytest.approx(200 / 7)
+    assert s["dur_longer"] == pytest.approx(100 / 7)
+    assert s["dur_other"] == 0
+    assert s["rest_time"] == pytest.approx(100 * 0.75 / 4)  # silent from 2.25 to 3
+    assert s["onsets_per_bar"] == 7
+    assert s["syncopation"] == 0 and s["off_grid"] == 0 and s["overlaps"] == 0
+    assert s["phrase_length"] == 7                         # the 3/4-beat rest does not cut it
+    assert s["motifs"] == 0                                # three different 4-interval shapes
+
+
+def test_piece_b_by_construction():
+    s = solo_statistics([piece_b()])
+    assert s["notes"] == 10 and s["range"] == 11
+    assert s["mean_interval"] == pytest.approx(23 / 9)
+    assert s["steps"] == pytest.approx(800 / 9) and s["leaps"] == pytest.approx(100 / 9)
+    assert s["bar_entry"] == 7                             # C at 5/2 -> G at 5
+    # Dm7 (D F A C): C D - D C; G7 (G B D F) until beat 6: G -; Cmaj7 (C E G B): B - G
+    assert s["chord_tones"] == pytest.approx(70)
+    assert s["chord_tones_13"] == 100                      # C at 0, D at 2, B at 6 (beat 3)
+    assert s["chord_tones_other"] == pytest.approx(400 / 7)
+    assert s["dur_8th"] == pytest.approx(70)
+    assert s["dur_longer"] == pytest.approx(10) and s["dur_16th"] == pytest.approx(10)
+    assert s["dur_other"] == pytest.approx(10) and s["dur_triplet"] == 0   # the 5/12
+    assert s["rest_time"] == pytest.approx(100 * 3 / 8)    # sounding [0, 3) and [5, 7) of [0, 8)
+    assert s["onsets_per_bar"] == 5
+    assert s["syncopation"] == pytest.approx(10)           # the D at 1/2 ringing to 3/2
+    assert s["off_grid"] == pytest.approx(10)              # 77/12 is 2 + 5/12 into bar 2
+    assert s["overlaps"] == pytest.approx(10)              # G at 27/4 < 83/12
+    assert s["phrase_length"] == 5
+    assert s["motifs"] == pytest.approx(100 * 2 / 6)       # 6 shapes, the first and last alike
+
+
+def test_pieces_are_pooled_but_never_joined():
+    s = solo_statistics([piece_a(), piece_b()])
+    assert s["range"] == 11
+    assert s["mean_interval"] == pytest.approx((18 + 23) / 15)  # no interval from A's last to B's first
+    assert s["phrase_length"] == pytest.approx(17 / 3)
+    assert s["onsets_per_bar"] == pytest.approx(17 / 3)
+
+
+def test_value_copies_by_construction():
+    training = [list("abcdefgh"), list("xyabcz")]
+    generated = Piece([], list("abcdeqabczy"))
+    s = solo_statistics([generated], training)
+    # 4-grams: abcd bcde (first piece), abcz (second) found; cdeq deqa eqab qabc bczy not
+    assert s["copy_4"] == pytest.approx(100 * 3 / 8)
+    assert s["copy_8"] == 0 and s["copy_16"] is None       # no 16 values in a row to look at
+    assert s["longest_copy"] == 5                          # a b c d e
+    # the training pieces among themselves: they share only "a b c"
+    own = solo_statistics([Piece([], v) for v in training])
+    assert own["longest_copy"] == 3 and own["copy_4"] == 0
+    alone = solo_statistics([Piece([], training[0])])
+    assert alone["longest_copy"] is None                   # nothing else to compare with
+
+
+def test_piece_from_solo_places_bars():
+    notes = [[Note(F(0), F(2), 60), Note(F(2), F(2), 64)], [Note(F(4), F(4), 67)]]
+    chords = [[Chord(F(0), F(4), (60, 64, 67))], [Chord(F(4), F(4), (60, 64, 67))]]
+    solo = Solo(bars=notes, chords=chords, values=[["C,2.000", "C,2.000"], ["C,4.000"]], mode="bars")
+    piece = piece_from_solo(solo)
+    assert [b.start for b in piece.bars] == [0, 4]
+    assert piece.values == ["C,2.000", "C,2.000", "C,4.000"]
+    s = solo_statistics([piece])
+    assert s["bar_entry"] == 3 and s["chord_tones"] == 100 and s["rest_time"] == 0
+
+
+def test_midi_file_read_as_training_reads_it(tmp_path):
+    piece = piece_a()
+    path = write_midi(tmp_path / "a.mid", piece.bars[0].notes, [C_MAJOR])
+    (read,) = pieces_from_midi([path])
+    s = solo_statistics([read])
+    assert s["notes"] == 7
+    assert s["mean_interval"] == pytest.approx(3)
+    assert s["chord_tones"] == pytest.approx(400 / 7)
+    assert s["rest_time"] == pytest.approx(18.75)
+    assert len(read.values) == 8                           # seven notes and one rest
+
+
+# ------------------------------------------------------------------------------ the command
+
+def run(module, *args):
+    return subprocess.run([sys.executable, "-m", f"lstm_numpy.{module}", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluate_run")
+    result = run("train", "--midi", SMALL, "--n-a", "8", "--m", "24", "--batch-size", "8",
+                 "--epochs", "2", "--bars", "2", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out / "checkpoint"
+
+
+def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
+    out = tmp_path / "figures.json"
+    result = run("evaluate", "--checkpoint", str(checkpoint), "--reference", SMALL, "--solos", "2",
+                 "--bars", "4", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    assert header[-3:] == ["generated", "training", "reference"]
+    figures = json.loads(out.read_text())
+    assert {"generated", "training", "reference"} <= set(figures)
+    for column in ("generated", "training", "reference"):
+        assert set(figures[column]) == set(STATISTICS)
+    assert figures["generated"]["pieces"] == 2
+    assert figures["generated"]["onsets_per_bar"] * 2 * 4 == figures["generated"]["notes"]
+    # the reference is the training file itself, so its statistics are the training column's
+    for key in STATISTICS:
+        if not key.startswith(("copy_", "longest")):
+            assert figures["reference"][key] == figures["training"][key], key
+    assert figures["reference"]["copy_4"] == 100          # every run of its values is in training
+
+
+@pytest.mark.parametrize("case", ["missing checkpoint", "missing heldout", "bad midi", "bad solos",
+                                  "json is a folder"])
+def test_user_errors_are_one_sentence_and_exit_2(case, checkpoint, tmp_path):
+    not_midi = tmp_path / "notes.mid"
+    not_midi.write_text("this is not a MIDI file")
+    args = {
+        "missing checkpoint": ["--checkpoint", str(tmp_path / "none")],
+        "missing heldout": ["--checkpoint", str(checkpoint), "--heldout", str(tmp_path / "nope.mid")],
+        "bad midi": ["--checkpoint", str(checkpoint), "--reference", str(not_midi)],
+        "bad solos": ["--checkpoint", str(checkpoint), "--solos", "0"],
+        "json is a folder": ["--checkpoint", str(checkpoint), "--json", str(tmp_path)],
+    }[case]
+    result = run("evaluate", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].rstrip().endswith("."), result.stderr
