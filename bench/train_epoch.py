@@ -6,7 +6,7 @@
 the requested size (the time of an epoch does not depend on which values they hold) in one call
 of ``train``, as a user would, and times every epoch from the ``on_epoch_end`` callback.
 ``threads=n`` limits every thread pool to n and lets ``train`` split each batch between n
-threads. Training's time loops run in numba and use no BLAS (see ``lstm_numpy/lstm.py``), so
+threads. Training's time loops run in numba and use no BLAS (see ``lstm_numpy/kernels.py``), so
 OpenBLAS's choice of kernels for the CPU hardly matters to these figures.
 """
 

@@ -29,10 +29,10 @@ _EXPORTS = {
     "data_processing": "dataset",
     "load_music_utils": "dataset",
     # the LSTM, step by step
-    "lstm_cell_forward": "lstm",
-    "lstm_forward": "lstm",
-    "lstm_cell_backward": "lstm",
-    "lstm_backward": "lstm",
+    "lstm_cell_forward": "passes",
+    "lstm_forward": "passes",
+    "lstm_cell_backward": "passes",
+    "lstm_backward": "passes",
     # the course model, its optimizer and training
     "Model": "model",
     "init_model": "model",

@@ -9,7 +9,7 @@ For a batch of m windows, X (m, Tx, n_values) and Y (Ty = Tx, m, n_values), both
 
 That is the course's categorical cross-entropy summed over the Tx outputs, averaged over the
 batch as Keras reports it. The course's y<Tx> is all zeros, so it contributes nothing. The Dense
-layer is computed inside the LSTM's own passes (``lstm.OutputLayer``): its logits come out of the
+layer is computed inside the LSTM's own passes (``passes.Targets``): its logits come out of the
 same product as the next step's gates, and its gradient goes back through time with theirs.
 
 Accuracy is reported per output step as Keras did: the fraction of windows whose most likely
@@ -28,8 +28,9 @@ from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from . import lstm
+from . import layout, passes
 from .errors import LstmNumpyError, TrainingError
+from .lstm import GATES
 from .notes import Chord
 from .optim import Adam, global_norm
 
@@ -74,7 +75,7 @@ def _glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.n
 
 def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     """(rows, cols) with orthonormal rows or columns: repeated products neither grow nor shrink."""
-    with lstm.one_blas_thread():  # threads made this tiny QR take 0.4 s on a busy machine
+    with passes.one_blas_thread():  # threads made this tiny QR take 0.4 s on a busy machine
         q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
     q *= np.sign(np.diag(r))  # makes the result uniformly distributed
     return q.T if rows < cols else q
@@ -102,7 +103,7 @@ def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
     kernel = _glorot_uniform(rng, n_values, 4 * n_a)  # acts on x, blocks f, i, c, o
     recurrent = _orthogonal(rng, n_a, 4 * n_a)  # acts on a_prev
     parameters = {}
-    for k, gate in enumerate(lstm.GATES):
+    for k, gate in enumerate(GATES):
         block = slice(k * n_a, (k + 1) * n_a)
         parameters["W" + gate] = np.concatenate([recurrent[:, block].T, kernel[:, block].T], axis=1)
         parameters["b" + gate] = np.full((n_a, 1), 1.0 if gate == "f" else 0.0)
@@ -131,32 +132,29 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
         raise LstmNumpyError(
             f"Y has shape {Y.shape}, expected (Tx, m, n_values) = "
             f"{(X.shape[1], X.shape[0], n_values)}; pass the Y of load_music_utils.")
-    y = lstm.one_hot_indices(Y, axis=2)
+    y = layout.one_hot_indices(Y, axis=2)
     if y is None:
         raise LstmNumpyError("Y must be one-hot (or all-zero) along its last axis; pass the Y of "
                              "load_music_utils.")
-    x = lstm.one_hot_indices(X, axis=2)
+    x = layout.one_hot_indices(X, axis=2)
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-def _part_loss_and_gradients(fused: Optional[lstm.FusedLSTM], joined: lstm.JoinedWeights, Wy, by,
-                             x, y, m: int, work):
+def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
     (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
-    joined: ``lstm.join_parameters``'s weights, built once for all parts; fused: the fused
-    weights, needed only for dense inputs (None otherwise).
+    joined: the weights, joined once for all parts.
 
-    The Dense softmax layer runs inside the LSTM's own passes (``lstm.OutputLayer``): its logits
+    The Dense softmax layer runs inside the LSTM's own passes (``passes.Targets``): its logits
     come from the same product as the next step's gates, and its gradient flows back with them.
     """
     T, part = y.shape
     zeros = np.zeros((part, joined.W_ay.shape[0]), joined.W_ay.dtype)
-    output = lstm.OutputLayer(Wy, by, y, 1.0 / m)
-    cache = lstm.sequence_forward(x, zeros, zeros, fused, work, output, joined)
+    cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0 / m), work)
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
     loss = cache.loss
-    g = lstm.sequence_backward(None, cache, fused, work=work, joined=joined)
+    g = passes.sequence_backward(cache, work=work)
     return loss, accuracy, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
 
 
@@ -174,7 +172,7 @@ def _split_windows(m: int, parts: int) -> List[np.ndarray]:
 
 
 def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                              work: Optional[lstm.Workspace] = None, pool=None, works=None):
+                              work: Optional[layout.Workspace] = None, pool=None, works=None):
     """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices.
 
     With a thread pool and one Workspace per thread (``works``), the windows are split between
@@ -182,28 +180,28 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
     release the GIL), and the gradients, which are sums over windows, are added up at the end.
     """
     T, m = y.shape
-    joined = lstm.join_parameters(parameters, work=work)  # all threads' weights, built once
+    joined = layout.join_compiled(parameters, work=work)  # all threads' weights, built once
     if joined is None:
-        # the compiled passes assume finite numbers (see lstm.FAST_MATH): report a NaN loss,
+        # the compiled passes assume finite numbers (see kernels.FAST_MATH): report a NaN loss,
         # as the plain formulas would give, instead of computing with them
         nan = float("nan")
         return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
-    fused = lstm.fuse_parameters(parameters) if x.ndim == 3 else None  # dense inputs only
-    Wy, by = parameters["Wy"], parameters["by"]
+    if x.ndim == 3:  # dense inputs need the fused weights too
+        joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
     if pool is None or m < 2 * len(works):
-        results = [_part_loss_and_gradients(fused, joined, Wy, by, x, y, m, work)]
+        results = [_part_loss_and_gradients(joined, x, y, m, work)]
     else:
         splits = _split_windows(m, len(works))
         parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s])) for s in splits]
         # the pool's threads take the other parts; the calling thread does the first itself
-        jobs = [pool.submit(_part_loss_and_gradients, fused, joined, Wy, by, xs, ys, m, w)
+        jobs = [pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w)
                 for (xs, ys), w in zip(parts[1:], works[1:])]
-        results = [_part_loss_and_gradients(fused, joined, Wy, by, *parts[0], m, works[0])]
+        results = [_part_loss_and_gradients(joined, *parts[0], m, works[0])]
         results += [job.result() for job in jobs]
     loss = sum(r[0] for r in results)
     accuracy = sum(r[1] for r in results)
     dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
-    return loss, accuracy, lstm.course_gradients(dW_joined, dWx, db, dby)
+    return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
 
 
 def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):
@@ -215,7 +213,7 @@ def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):
     """
     x, y = _as_indices(X, Y, parameters["Wy"].shape[0])
     x = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major
-    with lstm.one_blas_thread():
+    with passes.one_blas_thread():
         return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T))
 
 
@@ -261,12 +259,12 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     if history is None:
         history = {"loss": [], "accuracy": []}
     pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
-    works = [lstm.Workspace() for _ in range(threads)]
+    works = [layout.Workspace() for _ in range(threads)]
     compute = partial(_batch_loss_and_gradients, work=works[0], pool=pool, works=works)
-    # BLAS on one thread: see lstm.one_blas_thread (threads made whole runs up to 8x slower on
+    # BLAS on one thread: see passes.one_blas_thread (threads made whole runs up to 8x slower on
     # a busy 2-core machine); errstate: non-finite numbers are caught below, with a clear message
     try:
-        with lstm.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+        with passes.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size,
                           start_epoch, epochs, on_epoch_end, on_batch_end)
     finally:

@@ -20,16 +20,17 @@ How it is fast
 --------------
 Sampling is 50 tiny steps, each depending on the one before, so the cost is all overhead unless
 the whole loop runs in compiled code, and each call does as little as it can before the first
-step:
+step. This module checks the arguments and prepares the weights; ``kernels.sample_kernel`` runs
+the steps:
 
-* ``_sample_kernel`` is one numba call that does every step (cell, Dense layer, choice,
-  feedback) without returning to Python. The LSTM step is ``lstm.cell_step``, the package's one
-  compiled step kernel (its exp and tanh are plain arithmetic the compiler vectorises, its
-  products loops blocked four solos by four weight rows, ``lstm.affine``), compiled into this
-  kernel's own code with this kernel's fast-math flags; the Dense layer's logits use the same
+* ``kernels.sample_kernel`` is one numba call that does every step (cell, Dense layer, choice,
+  feedback) without returning to Python. The LSTM step is ``kernels.cell_step``, the package's
+  one compiled step kernel (its exp and tanh are plain arithmetic the compiler vectorises, its
+  products loops blocked four solos by four weight rows, ``kernels.affine``), compiled into the
+  sampling kernel's own code with its fast-math flags; the Dense layer's logits use the same
   blocked product.
 * The weights are laid out for the steps once, and kept (``_prepare``): the gates fused and
-  halved (``lstm.fuse_gates``), the Dense layer transposed. They are checked for NaN and
+  halved (``layout.fuse``), the Dense layer transposed. They are checked for NaN and
   infinities then, which the fast-math steps would not notice. A kept layout is used only while
   the model's ten arrays hold exactly the values it was made from: before any step the kernel
   compares them with copies kept for the purpose (a few microseconds, a third of what laying
@@ -46,10 +47,6 @@ step:
   and predict_and_sample's one-hot results are written by the kernel as it chooses.
 * The random numbers are drawn up front from the caller's ``numpy.random.Generator`` and passed
   in, so a seed reproduces a solo and numba's own random state is never touched.
-
-If you edit ``lstm.cell_step`` (or anything else the kernel calls from ``lstm.py``): numba's disk
-cache of ``_sample_kernel`` notices changes to this file only, so delete
-``lstm_numpy/__pycache__/sampling.*.nbi`` and ``.nbc`` (or save this file again) to see them.
 """
 
 from __future__ import annotations
@@ -58,68 +55,22 @@ import numbers
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from numba import njit
-
 from .errors import LstmNumpyError
-from .lstm import FAST_MATH, _exp, affine, aligned_empty, all_finite, cell_step, fuse_gates, padded
+from .kernels import STATE_NOT_FINITE, WEIGHTS_CHANGED, all_finite, sample_kernel
+from .layout import aligned_empty, fuse, padded
+from .lstm import PARAMETER_NAMES
 from .model import Model
 
 
-@njit(fastmath=FAST_MATH, error_model="numpy")
-def _draw(logits, inv_temperature, top_k, u, weights, allowed):
-    """One value drawn from softmax(logits / T), T = 1 / inv_temperature, with u uniform in [0, 1).
-
-    Only the top_k largest logits can be drawn (all when top_k is 0; ties go to the lower
-    index). weights and allowed (n_values,) are scratch space.
-    """
-    n_values = logits.shape[0]
-    if 0 < top_k < n_values:
-        # pick the largest remaining logit top_k times: cheap for the small k anyone uses
-        allowed[:] = False
-        for _ in range(top_k):
-            best = -1
-            for v in range(n_values):
-                if not allowed[v] and (best < 0 or logits[v] > logits[best]):
-                    best = v
-            allowed[best] = True
-    else:
-        allowed[:] = True
-    top = -np.inf
-    for v in range(n_values):
-        if allowed[v] and logits[v] > top:
-            top = logits[v]
-    # softmax(logits / T), shifted by the largest logit so exp cannot overflow; the masking
-    # and the sum are loops of their own so that the exp loop stays SIMD
-    for v in range(n_values):
-        weights[v] = _exp((logits[v] - top) * inv_temperature)
-    total = 0.0
-    for v in range(n_values):
-        if allowed[v]:
-            total += weights[v]
-        else:
-            weights[v] = 0.0
-    # inverse CDF: the first value whose running total passes u * total
-    target = u * total
-    running = 0.0
-    choice = -1
-    for v in range(n_values):
-        if weights[v] > 0.0:
-            choice = v  # rounding can leave target past the end: keep the last one
-            running += weights[v]
-            if running > target:
-                break
-    return choice
-
-
-class _Prepared(NamedTuple):
+class Prepared(NamedTuple):
     """A model's weights laid out for the kernel, with copies of the arrays they were made from.
 
     source: copies of the course's ten arrays (Wf .. by, of one dtype) that the rest was made
         from, and is only valid for;
     Wa (n_a, 4 n_a), Wx (n_values + 1, 4 n_a), b (4 n_a,): the fused, halved gates of
-        ``lstm.fuse_gates``;
+        ``layout.fuse``;
     Wy_t (n_a, n_y), b_y (n_y,): the Dense layer, transposed so that its product runs along rows
-        like the gates', and padded with zeros from n_values to n_y = ``lstm.padded(n_values)``
+        like the gates', and padded with zeros from n_values to n_y = ``layout.padded(n_values)``
         columns, a whole number of SIMD registers.
     All but source start on a cache line (``_aligned``).
     """
@@ -133,25 +84,10 @@ class _Prepared(NamedTuple):
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of array whose first element starts a cache line (``lstm.aligned_empty``)."""
+    """A C-contiguous copy of array whose first element starts a cache line (``layout.aligned_empty``)."""
     copy = aligned_empty(array.shape, array.dtype)
     copy[...] = array
     return copy
-
-
-# Bytes: a cache line, and the width of AVX-512's registers. The steps read whole registers of
-# weights and state; from an array starting mid-line, every other such load straddles two cache
-# lines and costs two. numba's own allocations are only 32-byte aligned.
-_ALIGN = 64
-
-
-@njit(cache=True)
-def _aligned_empty(like, rows, cols):
-    """An uninitialised (rows, cols) array of like's dtype whose first element starts a cache line:
-    ``lstm.aligned_empty`` for compiled code."""
-    raw = np.empty(rows * cols + _ALIGN // like.itemsize, dtype=like.dtype)
-    start = (-raw.ctypes.data % _ALIGN) // like.itemsize
-    return raw[start : start + rows * cols].reshape(rows, cols)
 
 
 # The weights prepared last, one entry per dtype (so that the kernel is compiled once per dtype);
@@ -159,100 +95,6 @@ def _aligned_empty(like, rows, cols):
 # replaces it. Whether an entry fits the model being sampled is decided by comparing values,
 # never by which arrays or model they came from: training updates a model's arrays in place.
 _PREPARED = {}
-
-# what _sample_kernel reports before it runs any step
-_DONE, _WEIGHTS_CHANGED, _STATE_NOT_FINITE = 0, 1, 2
-
-
-@njit(cache=True, nogil=True, fastmath=False)
-def _same_values(w, copy):
-    """True when w and copy have one shape and equal entries (C-contiguous arrays, one dtype).
-
-    A NaN equals nothing, so weights holding one never count as unchanged. -0.0 equals 0.0,
-    which changes no result: the steps' fast-math flags ("nsz") ignore the sign of zero anyway.
-    ``fastmath=False`` must stay explicit, for the reason ``lstm.all_finite`` gives.
-    """
-    if w.shape != copy.shape:
-        return False
-    flat, flat_copy = w.reshape(-1), copy.reshape(-1)
-    differ = 0
-    for i in range(flat.shape[0]):
-        differ |= flat[i] != flat_copy[i]  # or-ed, not returned early: the loop stays SIMD
-    return differ == 0
-
-
-@njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
-def _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t, b_y,
-                   out, one_hot):
-    """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
-
-    x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
-    a, c     (B, n_a)        the LSTM state; x, a and c are updated in place
-    forced   (P,) int64      after step t < P the next input is forced[t], not a choice
-    uniforms (n_free, B)     one uniform number in [0, 1) per choice; unused when temperature == 0
-    top_k    int             keep only the top_k likeliest values when drawing; 0 keeps all
-    weights  the model's ten course arrays (Wf .. by, see Model), all of a's dtype
-    source .. b_y            a _Prepared entry: the weights in the kernel's layout, and the arrays
-                             they were made from
-    out      (n_free, B) int64  receives the chosen values
-    one_hot  (n_free, B, n_values) float32 zeros: receives them one-hot as well; or no rows at all
-
-    Returns _DONE, or, without running a step: _WEIGHTS_CHANGED when ``weights`` are not the
-    ``source`` the prepared layout was made from (prepare it again and call again), or
-    _STATE_NOT_FINITE. The steps run with fast-math, which assumes there is no NaN: the
-    prepared weights were checked once when they were made, and equal values are just as finite.
-    """
-    for k in range(len(weights)):
-        if not _same_values(weights[k], source[k]):
-            return _WEIGHTS_CHANGED
-    if not (all_finite(a) and all_finite(c)):
-        return _STATE_NOT_FINITE
-    B, n_a = a.shape
-    n_values = weights[8].shape[0]  # Wy's rows; b_y and the logits are padded past them
-    n_forced = forced.shape[0]
-    n_steps = n_forced + out.shape[0]
-    z = _aligned_empty(a, B, 4 * n_a)
-    logits = _aligned_empty(a, B, b_y.shape[0])
-    draw_weights = np.empty(n_values)  # scratch space for _draw
-    draw_allowed = np.empty(n_values, dtype=np.bool_)
-    inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
-    keep_one_hot = one_hot.shape[0] > 0
-    # the step writes into a second pair of state arrays; the pairs swap roles every step
-    a_state, c_state = a, c
-    a_next, c_next = _aligned_empty(a, B, n_a), _aligned_empty(c, B, n_a)
-    for t in range(n_steps):
-        cell_step(x, a, c, Wa, Wx, b, a_next, c_next, z)
-        a, a_next = a_next, a
-        c, c_next = c_next, c
-        if t < n_forced:
-            for s in range(B):
-                x[s] = forced[t]
-            continue  # the prediction is overruled, so it need not be computed
-
-        affine(a, Wy_t, b_y, logits)
-        step = t - n_forced
-        for s in range(B):
-            if temperature == 0.0:
-                # the course's choice: argmax of the softmax, which is the argmax of the logits
-                best = 0
-                for v in range(1, n_values):
-                    if logits[s, v] > logits[s, best]:
-                        best = v
-                x[s] = best
-            else:
-                x[s] = _draw(logits[s, :n_values], inv_temperature, top_k, uniforms[step, s],
-                             draw_weights, draw_allowed)
-            out[step, s] = x[s]
-            if keep_one_hot:
-                one_hot[step, s, x[s]] = 1.0
-    if n_steps % 2 == 1:  # the final state is in the second pair
-        # element by element: a slice assignment from an array compiles numba's shape-mismatch
-        # message formatting, which took longer to compile than the rest of this kernel
-        for s in range(B):
-            for q in range(n_a):
-                a_state[s, q] = a[s, q]
-                c_state[s, q] = c[s, q]
-    return _DONE
 
 
 class SamplerState(NamedTuple):
@@ -336,11 +178,11 @@ def _sample(model, n_steps, state, temperature, top_k, rng, primer, n_solos, one
     prepared = _PREPARED.get(a.dtype)
     if prepared is None:
         prepared = _prepare(weights)
-    status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
-    if status == _WEIGHTS_CHANGED:  # another model, or this one trained further since
+    status = sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
+    if status == WEIGHTS_CHANGED:  # another model, or this one trained further since
         prepared = _prepare(weights)
-        status = _sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
-    if status == _STATE_NOT_FINITE:
+        status = sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, *prepared, out, one_hot)
+    if status == STATE_NOT_FINITE:
         raise LstmNumpyError("state.a or state.c contains NaN or infinite values; start from initial_state(model, n_solos).")
     return out, SamplerState(x, a, c)
 
@@ -388,28 +230,25 @@ def _dtype(model: Model) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
-
-
 def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
-    """The course's ten parameter arrays in the order of _NAMES: C-contiguous, of one dtype (so that
-    one compiled version of the kernel serves every model of that dtype)."""
+    """The course's ten parameter arrays in the order of PARAMETER_NAMES: C-contiguous, of one
+    dtype (so that one compiled version of the kernel serves every model of that dtype)."""
     parameters = model.parameters
-    weights = tuple([np.ascontiguousarray(parameters[name], dtype=dtype) for name in _NAMES])
+    weights = tuple([np.ascontiguousarray(parameters[name], dtype=dtype) for name in PARAMETER_NAMES])
     # the kernel takes ten 2-D arrays (anything else would be a compile error deep in numba);
     # their exact shapes are checked when they are laid out for it (_prepare)
-    if [w.ndim for w in weights] != [2] * len(_NAMES):
-        name, w = next((name, w) for name, w in zip(_NAMES, weights) if w.ndim != 2)
+    if [w.ndim for w in weights] != [2] * len(PARAMETER_NAMES):
+        name, w = next((name, w) for name, w in zip(PARAMETER_NAMES, weights) if w.ndim != 2)
         raise LstmNumpyError(f"the model's {name} has shape {w.shape} but must be 2-D, as init_model makes it; "
                              "use a model made by init_model or read by load_checkpoint.")
     return weights
 
 
-def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
+def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
     """Check the ten course arrays, lay them out for the kernel, and keep the result for next time."""
     n_a, n_values = weights[0].shape[0], weights[8].shape[0]
     expected = [(n_a, n_a + n_values)] * 4 + [(n_a, 1)] * 4 + [(n_values, n_a), (n_values, 1)]
-    for name, w, shape in zip(_NAMES, weights, expected):
+    for name, w, shape in zip(PARAMETER_NAMES, weights, expected):
         if w.shape != shape:  # the kernel trusts the shapes: a wrong one would read past an array
             raise LstmNumpyError(f"the model's {name} has shape {w.shape} but its Wf and Wy need {shape}; "
                                  "use a model made by init_model or read by load_checkpoint.")
@@ -417,7 +256,7 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
         if not all_finite(w):
             raise LstmNumpyError("the model's weights contain NaN or infinite values; "
                                  "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
-    Wa, Wx, b = fuse_gates(*weights[:8])
+    Wa, Wx, b, _ = fuse(dict(zip(PARAMETER_NAMES[:8], weights)))
     Wy, by = weights[8], weights[9]
     # The Dense layer padded with zeros to whole SIMD registers: a ragged end of each row would
     # take a slow loop of its own at every step (the logits past n_values are never looked at).
@@ -428,7 +267,7 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> _Prepared:
     b_y = np.zeros(width, dtype=Wy.dtype)
     b_y[:n_values] = by[:, 0]
     source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
-    prepared = _Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
+    prepared = Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
     _PREPARED[Wa.dtype] = prepared
     return prepared
 

@@ -599,7 +599,9 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     md(r'''
     ## The fast path: the same numbers, sooner
 
-    Training calls the cell thousands of times, so `lstm.py` also has a fast version of it.
+    Training calls the cell thousands of times, so the package also has a fast version of it
+    (`layout.py` arranges the weights, `kernels.py` holds the compiled loops, `passes.py` runs
+    them through time).
     Nothing in the mathematics changes; three rewrites make it quicker:
 
     * **One row per example, four gates side by side.** With examples in rows, one matrix
@@ -610,8 +612,8 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     * **One tanh for every gate.** $\sigma(z) = \tfrac{1}{2}\left(1 + \tanh(z/2)\right)$, so the
       sigmoid gates' weights are stored halved and one `tanh` over the whole block does all four.
 
-    `fuse_parameters` rearranges the course's weights that way, and `cell_step`, a loop compiled
-    with numba, runs one step on them. First the identity:
+    `layout.fuse` rearranges the course's weights that way, and `kernels.cell_step`, a loop
+    compiled with numba, runs one step on them. First the identity:
     '''),
     code('''
     z = np.linspace(-30, 30, 601)
@@ -622,7 +624,8 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     all-zero input, index -1):
     '''),
     code('''
-    from lstm_numpy import lstm
+    from lstm_numpy import kernels, layout, passes
+    from lstm_numpy.lstm import reference_forward
 
     x_index = rng.integers(0, n_x, size=m)
     x_index[0] = -1
@@ -635,11 +638,11 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     a_course, c_course, _, _ = lstm_cell_forward(xt_onehot, a_prev, c_prev, parameters)
 
     # the fast layout: one example per row, fused and halved weights, numba
-    Wa, Wx, b, _ = lstm.fuse_parameters(parameters)
+    Wa, Wx, b, _ = layout.fuse(parameters)
     a_rows, c_rows = np.ascontiguousarray(a_prev.T), np.ascontiguousarray(c_prev.T)
     a_fast, c_fast = np.empty_like(a_rows), np.empty_like(c_rows)
     scratch = np.empty((m, 4 * n_a))
-    lstm.cell_step(x_index, a_rows, c_rows, Wa, Wx, b, a_fast, c_fast, scratch)
+    kernels.cell_step(x_index, a_rows, c_rows, Wa, Wx, b, a_fast, c_fast, scratch)
 
     print("a equal:", np.allclose(a_fast.T, a_course, rtol=1e-12, atol=1e-12))
     print("c equal:", np.allclose(c_fast.T, c_course, rtol=1e-12, atol=1e-12))
@@ -647,11 +650,11 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     assert np.allclose(c_fast.T, c_course, rtol=1e-12, atol=1e-12)
     '''),
     md('''
-    Training uses `sequence_forward`, which runs all $T_x$ steps in the fast layout in one
+    Training uses `passes.sequence_forward`, which runs all $T_x$ steps in the fast layout in one
     compiled call (the time loop, its products and the gates all in numba); `lstm_forward` is
     this same pass in the course's shapes. Same numbers as `lstm_forward` again, and a rough
     idea of the time it takes on a course-sized batch (`n_a = 64`, 78 values, 60 windows of 30
-    steps) against `lstm.reference_forward`, the equations typed out in plain NumPy:
+    steps) against `reference_forward`, the equations typed out in plain NumPy:
     '''),
     code('''
     import time
@@ -664,8 +667,8 @@ LSTM_STEP_BY_STEP: List[Cell] = [
             if x_steps[t, j] >= 0:
                 x_dense[x_steps[t, j], j, t] = 1
     a_course, _, c_course, _ = lstm_forward(x_dense, a0, parameters)
-    fast = lstm.sequence_forward(x_steps, np.ascontiguousarray(a0.T), np.zeros((m, n_a)),
-                                 lstm.fuse_parameters(parameters))
+    fast = passes.sequence_forward(x_steps, np.ascontiguousarray(a0.T), np.zeros((m, n_a)),
+                                   layout.join(parameters))
     # fast.A[t + 1] is a<t+1> with examples in rows: (T_x, m, n_a) against (n_a, m, T_x)
     same = (np.allclose(fast.A[1:].transpose(2, 1, 0), a_course, rtol=1e-12, atol=1e-12)
             and np.allclose(fast.C[1:].transpose(2, 1, 0), c_course, rtol=1e-12, atol=1e-12))
@@ -687,8 +690,8 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     dense = np.zeros((78, 60, 30), np.float32)
     dense[steps.T[None, :, :] == np.arange(78)[:, None, None]] = 1
     zeros_columns, zeros_rows = np.zeros((64, 60), np.float32), np.zeros((60, 64), np.float32)
-    slow = seconds(lambda: lstm.reference_forward(dense, zeros_columns, big))
-    quick = seconds(lambda: lstm.sequence_forward(steps, zeros_rows, zeros_rows, lstm.fuse_parameters(big)))
+    slow = seconds(lambda: reference_forward(dense, zeros_columns, big))
+    quick = seconds(lambda: passes.sequence_forward(steps, zeros_rows, zeros_rows, layout.join(big)))
     print(f"forward pass over 30 steps: reference_forward {slow * 1e3:.1f} ms, "
           f"sequence_forward {quick * 1e3:.1f} ms")
     '''),

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy import sampling
-from lstm_numpy.lstm import fuse_parameters, reference_cell_forward
+from lstm_numpy.layout import fuse
+from lstm_numpy.lstm import reference_cell_forward
 from lstm_numpy.model import init_model, train
 from lstm_numpy.sampling import (
     SamplerState,
@@ -247,7 +248,7 @@ def _assert_prepared_from(model):
     """The kernel's prepared layout is the one made from the model's current values."""
     p = model.parameters
     prepared = sampling._PREPARED[p["Wf"].dtype]
-    fused = fuse_parameters(p)
+    fused = fuse(p)
     n = model.n_values
     for got, want in zip((prepared.Wa, prepared.Wx, prepared.b, prepared.Wy_t[:, :n], prepared.b_y[:n]),
                          (fused.Wa, fused.Wx, fused.b, p["Wy"].T, p["by"][:, 0])):

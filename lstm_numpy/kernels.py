@@ -1,0 +1,854 @@
+"""Every numba-compiled loop of the package: training's passes through time and sampling's steps.
+
+numba keeps each compiled function on disk (``cache=True``) and checks that cache against the
+file it was defined in; a kernel compiled from code in another file was not noticed when that
+code changed. Keeping every kernel in this one file keeps the cache honest. Importing it
+compiles nothing: a kernel is compiled (or read back from the cache) the first time it runs.
+
+The kernels work in the fast path's layout (``layout.py``): one example per row, the four gates
+side by side and the sigmoid gates' columns halved, so that sigmoid(x) = 0.5 + 0.5 tanh(x / 2)
+and one tanh serves all four gates. Their formulas are ``lstm.py``'s; the tests hold them equal.
+
+Why they are fast:
+
+* **A whole pass is one call.** Training's passes through time (``forward_kernel``,
+  ``backward_kernel``) and sampling's solo (``sample_kernel``) run every step without
+  returning to Python, so a step costs only its arithmetic.
+* **The output layer rides on the recurrence.** The hidden state a<t> feeds two products, step
+  t's gates (through Wa) and output t - 1's logits (through Wy), so forward takes one product
+  a<t> @ [Wa | Wy.T] per step and finishes the softmax and its loss gradient right there.
+  Backward mirrors it: a<t>'s gradient comes from both users in one product,
+  [dZ<t> | dY<t-1>] @ [Wa | Wy.T].T. The buffer Q holds, per step, the gates then the output
+  gradient side by side, so both products read it as it is; backward overwrites the gates with
+  their gradients in place.
+* **Our own products, not BLAS.** ``matmul_add`` and ``affine`` (four rows of a by four rows of
+  W per pass) and ``matmul_t_add`` (sixteen dot products at a time) are plain loops that the
+  compiler turns into 512-bit SIMD code on AVX-512 machines; on the course model's shapes they
+  ran 180-220 GFLOP/s on one core of our machine, where OpenBLAS (its AVX2 kernels on this CPU)
+  ran 110-120, and a call costs nothing inside a compiled loop.
+* **Padded, aligned rows.** Rows are padded to a multiple of 16 numbers and start on 64-byte
+  boundaries (``layout.padded``, ``aligned_empty``), so SIMD loops have no scalar remainder:
+  15-30% on the products and most of the softmax's time.
+* **exp and tanh from arithmetic.** numba compiles ``np.exp``/``np.tanh`` in a loop to one
+  scalar library call per element (about 7 ns each here; the PyPI llvmlite has no vector math
+  library). ``fast_exp`` and ``fast_tanh`` are polynomial arithmetic the compiler vectorises,
+  about 0.25 ns per element in float32.
+
+All kernels keep float32 as float32: their constants are made with the array's own dtype (a bare
+``0.5`` would silently promote the arithmetic to float64). The training kernels release
+Python's lock (``nogil=True``), so threads can run them side by side on parts of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+# --------------------------------------------------------------------------------------------
+# Compiler flags
+# --------------------------------------------------------------------------------------------
+
+# Some fast-math: fused multiply-add, and no NaN (which lets min/max become SIMD instructions).
+# Infinities stay legal (a tiny sampling temperature makes logit differences -inf), and sums are
+# never reassociated, because fast_exp relies on the exact order of its range reduction. Without
+# NaN checks a NaN in the weights would give wrong numbers silently: callers check their inputs
+# once with ``all_finite`` before a loop of steps.
+FAST_MATH = {"nnan", "nsz", "contract", "arcp"}
+
+# Sums need reordering to become SIMD code, which FAST_MATH does not allow (fast_exp's range
+# reduction must keep its order), so the kernels that sum along a row are compiled on their own.
+REDUCE_MATH = {"nnan", "ninf", "nsz", "contract", "reassoc"}
+
+
+# --------------------------------------------------------------------------------------------
+# exp and tanh from arithmetic
+# --------------------------------------------------------------------------------------------
+
+# exp(x) = 2**n * exp(r), with n = round(x / ln 2) and r = x - n ln 2, |r| <= ln(2)/2. ln 2 is
+# split into a part with trailing zero bits (so n * ln2_hi is exact) and the rest, and exp(r)
+# is its Taylor polynomial, cut where the next term falls below the precision's rounding.
+_LOG2E = 1.4426950408889634
+_EXP_TAYLOR = tuple(1 / math.factorial(k) for k in range(13, -1, -1))  # 1/13!, ..., 1/1!, 1/0!
+_EXP_PRECISION = {
+    # bits: (ln2_hi, ln2_lo, Taylor degree, clamp range without overflow or subnormals)
+    32: (0.693359375, -2.12194440e-4, 7, (-87.0, 88.0)),
+    64: (6.93147180369123816490e-01, 1.90821492927058770002e-10, 13, (-708.0, 709.0)),
+}
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """2.0 ** n for a whole number n held in a float32 or float64, written into the exponent bits."""
+    if not isinstance(n, types.Float):
+        return None
+    bits, bias, shift = (32, 127, 23) if n.bitwidth == 32 else (64, 1023, 52)
+
+    def codegen(context, builder, signature, args):
+        integer = ir.IntType(bits)
+        e = builder.fptosi(args[0], integer)
+        e = builder.shl(builder.add(e, ir.Constant(integer, bias)), ir.Constant(integer, shift))
+        return builder.bitcast(e, args[0].type)
+
+    return n(n), codegen
+
+
+def fast_exp(x):
+    """exp(x) from arithmetic only, so that loops calling it are vectorised (compiled code only).
+
+    Computed in x's own precision, float32 or float64; x is clamped to the range where the result
+    neither overflows nor goes subnormal (a sigmoid or tanh is flat long before). Measured
+    against NumPy's exp: within 1 unit in the last place in float64, 3 in float32.
+    """
+    raise TypeError("fast_exp runs inside numba-compiled code only")
+
+
+def fast_tanh(x):
+    """tanh(x) = 1 - 2 / (exp(2x) + 1) in x's own precision (compiled code only)."""
+    raise TypeError("fast_tanh runs inside numba-compiled code only")
+
+
+def _typed(x, *values):
+    """The values as NumPy scalars of x's numba float type, so arithmetic stays in that type."""
+    scalar = np.float32 if x.bitwidth == 32 else np.float64
+    return tuple(scalar(v) for v in values)
+
+
+@overload(fast_exp)
+def _fast_exp_for(x):
+    if not isinstance(x, types.Float):
+        return None
+    ln2_hi, ln2_lo, degree, clamp = _EXP_PRECISION[x.bitwidth]
+    log2e, half, zero, ln2_hi, ln2_lo, low, high = _typed(x, _LOG2E, 0.5, 0.0, ln2_hi, ln2_lo, *clamp)
+    coeffs = _typed(x, *_EXP_TAYLOR[-(degree + 1):])
+
+    def impl(x):
+        x = min(max(x, low), high)
+        n = np.floor(x * log2e + half)
+        r = (x - n * ln2_hi) - n * ln2_lo
+        p = zero
+        for coeff in coeffs:
+            p = p * r + coeff
+        return p * _pow2(n)
+
+    return impl
+
+
+@overload(fast_tanh)
+def _fast_tanh_for(x):
+    if not isinstance(x, types.Float):
+        return None
+    one, two = _typed(x, 1.0, 2.0)
+    return lambda x: one - two / (fast_exp(two * x) + one)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: aligned arrays, finite numbers, unchanged weights
+# --------------------------------------------------------------------------------------------
+
+# Bytes: a cache line, and the width of AVX-512's registers. The loops read whole registers of
+# weights and state; from an array starting mid-line, every other such load straddles two cache
+# lines and costs two. NumPy's own allocations are only 16-byte aligned, numba's 32.
+ALIGN = 64
+
+
+@njit(cache=True)
+def aligned_empty(like, rows, cols):
+    """An uninitialised (rows, cols) array of like's dtype whose first element starts a cache line.
+
+    The package's one aligned allocation: compiled code calls it directly, Python code through
+    ``layout.aligned_empty``. like is any C-contiguous 2-D array of the wanted dtype (one
+    argument type for every caller, so one compiled version per dtype).
+    """
+    raw = np.empty(rows * cols + ALIGN // like.itemsize, dtype=like.dtype)
+    start = (-raw.ctypes.data % ALIGN) // like.itemsize
+    return raw[start : start + rows * cols].reshape(rows, cols)
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def all_finite(a):
+    """True when no entry of the C-contiguous array a is NaN or infinite.
+
+    v - v is 0 for every finite v and NaN for NaN and the infinities. The flags are or-ed as
+    integers rather than returned early, so the loop runs as SIMD code (about 2 us for the
+    course model's 36 000 gate weights). ``fastmath=False`` must stay explicit: numba compiles a
+    function called from fast-math code with its caller's flags unless it sets its own, and
+    under "nnan" the test would be optimised away.
+    """
+    flat = a.reshape(-1)
+    bad = 0
+    for i in range(flat.shape[0]):
+        bad |= flat[i] - flat[i] != 0
+    return bad == 0
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def same_values(w, copy):
+    """True when w and copy have one shape and equal entries (C-contiguous arrays, one dtype).
+
+    A NaN equals nothing, so weights holding one never count as unchanged. -0.0 equals 0.0,
+    which changes no result: the steps' fast-math flags ("nsz") ignore the sign of zero anyway.
+    ``fastmath=False`` must stay explicit, for the reason ``all_finite`` gives.
+    """
+    if w.shape != copy.shape:
+        return False
+    flat, flat_copy = w.reshape(-1), copy.reshape(-1)
+    differ = 0
+    for i in range(flat.shape[0]):
+        differ |= flat[i] != flat_copy[i]  # or-ed, not returned early: the loop stays SIMD
+    return differ == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Products
+# --------------------------------------------------------------------------------------------
+
+# Large weights are taken in panels of at most PANEL numbers, 512 KiB in float32, so that a
+# panel stays in the core's 1 MiB L2 cache while every row of the other operand passes over it
+# (the course model's weights are one panel). Measured for n_a = 512 on our machine: 1.5 times
+# faster than one pass over all of W.
+PANEL = 131072
+
+
+@njit(fastmath=FAST_MATH, error_model="numpy")
+def affine(a, W, b, out):
+    """out = a @ W + b for a (B, k), W (k, n), b (n,); out (B, n) is overwritten.
+
+    Rows of W are added into rows of out, so the inner loops run along contiguous memory and
+    become SIMD code. Four rows of W per pass, so out is loaded and stored four times less;
+    four examples per pass, so each row of W loaded serves four examples. (Faster than BLAS here
+    at every batch size from 1 to 128, and it keeps SciPy, which numba's np.dot needs, out of it.)
+
+    These are ``matmul_add``'s loops with the bias written first, kept as a copy on
+    purpose: sampling steps call it inlined, and copying b and then calling matmul_add measured
+    0.85 -> 0.92 us per batch-1 step, 4 us per 50-step solo, more than sampling's margin.
+    """
+    B, k = a.shape
+    n = out.shape[1]
+    k4 = k - k % 4
+    B4 = B - B % 4
+    for s in range(0, B4, 4):
+        for q in range(4):
+            for j in range(n):
+                out[s + q, j] = b[j]
+        for i in range(0, k4, 4):
+            a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+            a10, a11, a12, a13 = a[s + 1, i], a[s + 1, i + 1], a[s + 1, i + 2], a[s + 1, i + 3]
+            a20, a21, a22, a23 = a[s + 2, i], a[s + 2, i + 1], a[s + 2, i + 2], a[s + 2, i + 3]
+            a30, a31, a32, a33 = a[s + 3, i], a[s + 3, i + 1], a[s + 3, i + 2], a[s + 3, i + 3]
+            for j in range(n):
+                w0, w1, w2, w3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
+                out[s, j] += a00 * w0 + a01 * w1 + a02 * w2 + a03 * w3
+                out[s + 1, j] += a10 * w0 + a11 * w1 + a12 * w2 + a13 * w3
+                out[s + 2, j] += a20 * w0 + a21 * w1 + a22 * w2 + a23 * w3
+                out[s + 3, j] += a30 * w0 + a31 * w1 + a32 * w2 + a33 * w3
+        for i in range(k4, k):
+            for q in range(4):
+                a_qi = a[s + q, i]
+                for j in range(n):
+                    out[s + q, j] += a_qi * W[i, j]
+    for s in range(B4, B):  # the last B % 4 examples, one at a time
+        for j in range(n):
+            out[s, j] = b[j]
+        for i in range(0, k4, 4):
+            a0, a1, a2, a3 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+            for j in range(n):
+                out[s, j] += a0 * W[i, j] + a1 * W[i + 1, j] + a2 * W[i + 2, j] + a3 * W[i + 3, j]
+        for i in range(k4, k):
+            a_si = a[s, i]
+            for j in range(n):
+                out[s, j] += a_si * W[i, j]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def matmul_add(a, W, out):
+    """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``).
+
+    Four rows of a by four rows of W per pass over a row of out: each W row loaded serves four
+    rows of a, and out is loaded and stored once per four rows of W. Columns are taken in
+    panels of PANEL numbers of W. (Column indices are unsigned: numba then leaves out its
+    check for negative indices, which otherwise kept the inner loop from becoming SIMD code.)
+    """
+    B, k = a.shape
+    n = out.shape[1]
+    k4 = k - k % 4
+    B4 = B - B % 4
+    panel = max(16, PANEL // max(k, 1) // 16 * 16)
+    for p in range(0, (n + panel - 1) // panel):
+        j0 = np.uint64(p * panel)
+        width = np.uint64(min(panel, n - p * panel))
+        for s in range(0, B4, 4):
+            for i in range(0, k4, 4):
+                a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+                a10, a11, a12, a13 = a[s + 1, i], a[s + 1, i + 1], a[s + 1, i + 2], a[s + 1, i + 3]
+                a20, a21, a22, a23 = a[s + 2, i], a[s + 2, i + 1], a[s + 2, i + 2], a[s + 2, i + 3]
+                a30, a31, a32, a33 = a[s + 3, i], a[s + 3, i + 1], a[s + 3, i + 2], a[s + 3, i + 3]
+                for jj in range(width):
+                    j = j0 + jj
+                    w0, w1, w2, w3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
+                    out[s, j] += a00 * w0 + a01 * w1 + a02 * w2 + a03 * w3
+                    out[s + 1, j] += a10 * w0 + a11 * w1 + a12 * w2 + a13 * w3
+                    out[s + 2, j] += a20 * w0 + a21 * w1 + a22 * w2 + a23 * w3
+                    out[s + 3, j] += a30 * w0 + a31 * w1 + a32 * w2 + a33 * w3
+            for i in range(k4, k):
+                for q in range(4):
+                    a_qi = a[s + q, i]
+                    for jj in range(width):
+                        out[s + q, j0 + jj] += a_qi * W[i, j0 + jj]
+        for s in range(B4, B):  # the last B % 4 rows, one at a time
+            for i in range(0, k4, 4):
+                a0, a1, a2, a3 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
+                for jj in range(width):
+                    j = j0 + jj
+                    out[s, j] += a0 * W[i, j] + a1 * W[i + 1, j] + a2 * W[i + 2, j] + a3 * W[i + 3, j]
+            for i in range(k4, k):
+                a_si = a[s, i]
+                for jj in range(width):
+                    out[s, j0 + jj] += a_si * W[i, j0 + jj]
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def matmul_t_add(a, Wt, out):
+    """out += a @ Wt.T for a (B, k), Wt (n, k), out (B, n): dot products along rows.
+
+    For outputs only n_a wide (the backward pass's gradient on a), ``matmul_add``'s inner loop
+    is too short to run at speed. Here every output is a dot product of two contiguous rows of
+    length k, sixteen at a time (four rows of a by four of Wt), so each pair of loads feeds four
+    multiply-adds and nothing is stored until the end. Fastest when k is a multiple of 16 and
+    the rows are 64-byte aligned (``padded``, ``aligned_empty``).
+    """
+    B, k = a.shape
+    n = Wt.shape[0]
+    zero = a.dtype.type(0)
+    B4, n4 = B - B % 4, n - n % 4
+    # panels of Wt: rows by at most 2048 columns, the columns cut into equal pieces (see PANEL);
+    # the sums add up over the pieces. (n_a = 512: 500 -> 340 us per product, 32 rows of a.)
+    pieces = -(-k // 2048)
+    piece = max(1, -(-k // pieces))
+    rows = max(4, PANEL // max(piece, 1) // 4 * 4)
+    for q0 in range(0, n4, rows):
+        for k0 in range(0, k, piece):
+            _dot_block(a, Wt, out, B4, q0, min(q0 + rows, n4), k0, min(k0 + piece, k), zero)
+    for s in range(B):  # the edges: the last B % 4 rows, the last n % 4 columns
+        for q in range(n4 if s < B4 else 0, n):
+            total = zero
+            for i in range(k):
+                total += a[s, i] * Wt[q, i]
+            out[s, q] += total
+
+
+@njit(nogil=True, fastmath=REDUCE_MATH, error_model="numpy", inline="always")
+def _dot_block(a, Wt, out, B4, q_start, q_stop, k_start, k_stop, zero):
+    """matmul_t_add's inner blocks: rows 0..B4 of a against rows q_start..q_stop of Wt, over
+    columns k_start..k_stop (unsigned column indices: see matmul_add)."""
+    for s in range(0, B4, 4):
+        for q in range(q_start, q_stop, 4):
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+            for ii in range(k_stop - k_start):
+                i = np.uint64(k_start + ii)
+                a0, a1, a2, a3 = a[s, i], a[s + 1, i], a[s + 2, i], a[s + 3, i]
+                w0, w1, w2, w3 = Wt[q, i], Wt[q + 1, i], Wt[q + 2, i], Wt[q + 3, i]
+                s00 += a0 * w0
+                s01 += a0 * w1
+                s02 += a0 * w2
+                s03 += a0 * w3
+                s10 += a1 * w0
+                s11 += a1 * w1
+                s12 += a1 * w2
+                s13 += a1 * w3
+                s20 += a2 * w0
+                s21 += a2 * w1
+                s22 += a2 * w2
+                s23 += a2 * w3
+                s30 += a3 * w0
+                s31 += a3 * w1
+                s32 += a3 * w2
+                s33 += a3 * w3
+            out[s, q] += s00
+            out[s, q + 1] += s01
+            out[s, q + 2] += s02
+            out[s, q + 3] += s03
+            out[s + 1, q] += s10
+            out[s + 1, q + 1] += s11
+            out[s + 1, q + 2] += s12
+            out[s + 1, q + 3] += s13
+            out[s + 2, q] += s20
+            out[s + 2, q + 1] += s21
+            out[s + 2, q + 2] += s22
+            out[s + 2, q + 3] += s23
+            out[s + 3, q] += s30
+            out[s + 3, q + 1] += s31
+            out[s + 3, q + 2] += s32
+            out[s + 3, q + 3] += s33
+
+
+# --------------------------------------------------------------------------------------------
+# From the course's arrays to the joined layout, and the gradients back (layout.py's twins)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def join_kernel(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, W_ay, W_back_t, x_rows, by_padded):
+    """``layout.join_compiled``'s pass: writes W_ay, W_back_t (n_a, width), x_rows (n_x + 1, 4 n_a)
+    and by_padded (width - 4 n_a,) from the course's arrays (see ``layout.JoinedWeights``); returns False,
+    writing nothing, if any input is NaN or infinite. The loops write along rows."""
+    for w in (Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
+        if not all_finite(w):
+            return False
+    n_a, n_in = Wf.shape
+    n_x, n4, n_y = n_in - n_a, 4 * n_a, Wy.shape[0]
+    width = W_ay.shape[1]
+    half = Wf.dtype.type(0.5)
+    # indexed rather than unpacked in the loop header: the body is then compiled once, not once
+    # per gate (which took half a second on a fresh clone)
+    gate_weights, gate_biases = (Wf, Wi, Wc, Wo), (bf, bi, bc, bo)
+    for g in range(4):
+        Wg, bg = gate_weights[g], gate_biases[g]
+        scale = half + half if g == 2 else half  # the candidate's block is not halved
+        start = g * n_a
+        for k in range(n_a):
+            for j in range(n_a):
+                W_back_t[k, start + j] = Wg[j, k]
+                W_ay[k, start + j] = Wg[j, k] * scale
+        for k in range(n_x):
+            for j in range(n_a):
+                x_rows[k, start + j] = Wg[j, n_a + k] * scale + bg[j, 0] * scale
+        for j in range(n_a):
+            x_rows[n_x, start + j] = bg[j, 0] * scale
+    for k in range(n_a):
+        for v in range(n_y):
+            W_ay[k, n4 + v] = W_back_t[k, n4 + v] = Wy[v, k]
+        for v in range(n4 + n_y, width):
+            W_ay[k, v] = W_back_t[k, v] = 0
+    for v in range(width - n4):
+        by_padded[v] = by[v, 0] if v < n_y else 0
+    return True
+
+
+@njit(cache=True, nogil=True)
+def course_gradients_kernel(dW_joined, dWx, stacked, dWy):
+    """``layout.course_gradients_compiled``'s pass: stacked (4 n_a, n_a + n_x) and dWy (n_y, n_a), written."""
+    n_a = dW_joined.shape[0]
+    n4, n_in = stacked.shape
+    for r in range(n4):  # row r of [dWf; ..; dWo] is column r of dWa, then of dWx
+        for k in range(n_a):
+            stacked[r, k] = dW_joined[k, r]
+        for k in range(n_in - n_a):
+            stacked[r, n_a + k] = dWx[k, r]
+    for v in range(dWy.shape[0]):
+        for k in range(n_a):
+            dWy[v, k] = dW_joined[k, n4 + v]
+
+
+# --------------------------------------------------------------------------------------------
+# One step of the cell, for sampling
+# --------------------------------------------------------------------------------------------
+
+# inline="always": a jitted caller gets this body pasted into its own code, rather than a call
+# to a separately compiled copy. Compiling it on its own and then again inside the caller cost
+# 0.8 s of the sampling kernel's 3.7 s of compilation; the steps run as fast either way. The
+# pasted body takes its caller's compiler flags, so callers use FAST_MATH and error_model="numpy"
+# (sampling's kernel does); a caller without them computes the same formulas, only more slowly.
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def cell_step(x_index, a_prev, c_prev, Wa, Wx, b, a_next, c_next, z):
+    """One LSTM step for one-hot inputs, entirely in numba (callable from other jitted code).
+
+    x_index: (m,) int64, the value fed to each example, -1 for an all-zero input.
+    a_prev, c_prev: (m, n_a) states; Wa (n_a, 4 n_a), Wx (n_x + 1, 4 n_a), b (4 n_a,): the fused,
+        halved weights of ``layout.fuse``; a_next, c_next (m, n_a): written;
+        z (m, 4 n_a): scratch space. Outputs must not alias a_prev or c_prev. All float arrays
+        share one dtype and must be C-contiguous, and finite (see ``FAST_MATH``). Returns nothing.
+
+    The formulas are ``reference_cell_forward``'s, on the fused layout: the sigmoid gates are
+    0.5 + 0.5 tanh(z) on their halved pre-activations, as in ``forward_kernel``.
+    """
+    m, n_a = a_prev.shape
+    half = Wa.dtype.type(0.5)
+    affine(a_prev, Wa, b, z)  # the recurrent part and the bias, all four gates at once
+    for j in range(m):
+        zj, wx = z[j], Wx[x_index[j]]  # one-hot input: add its row of Wx (-1: the zero row)
+        for q in range(4 * n_a):
+            zj[q] += wx[q]
+        cp, cn, an = c_prev[j], c_next[j], a_next[j]
+        for q in range(n_a):
+            f = half + half * fast_tanh(zj[q])
+            i = half + half * fast_tanh(zj[n_a + q])
+            g = fast_tanh(zj[2 * n_a + q])
+            o = half + half * fast_tanh(zj[3 * n_a + q])
+            cn[q] = f * cp[q] + i * g
+            an[q] = o * fast_tanh(cn[q])
+
+
+# --------------------------------------------------------------------------------------------
+# Training's passes through time (passes.py calls them)
+# --------------------------------------------------------------------------------------------
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _gates_forward(Qt, c_prev, c_next, tanh_c, a_next, n_a):
+    """Finish one step: Qt[:, :4 n_a] (m, 4 n_a) halved pre-activations -> gate values ft, it,
+    cct, ot (in place); c_next = ft * c_prev + it * cct, tanh_c = tanh(c_next),
+    a_next = ot * tanh_c. (Each row is cut into its gate blocks: plain 1-d loops over
+    contiguous memory are what the compiler turns into SIMD code.)"""
+    half = Qt.dtype.type(0.5)
+    for j in range(Qt.shape[0]):
+        zf, zi = Qt[j, :n_a], Qt[j, n_a : 2 * n_a]
+        zg, zo = Qt[j, 2 * n_a : 3 * n_a], Qt[j, 3 * n_a : 4 * n_a]
+        cp, cn, tc, an = c_prev[j], c_next[j], tanh_c[j], a_next[j]
+        for q in range(n_a):
+            f = half + half * fast_tanh(zf[q])
+            i = half + half * fast_tanh(zi[q])
+            g = fast_tanh(zg[q])
+            o = half + half * fast_tanh(zo[q])
+            zf[q] = f
+            zi[q] = i
+            zg[q] = g
+            zo[q] = o
+            c = f * cp[q] + i * g
+            cn[q] = c
+            th = fast_tanh(c)
+            tc[q] = th
+            an[q] = o * th
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _row_max(row):
+    top = row[0]
+    for v in range(1, row.shape[0]):
+        top = max(top, row[v])
+    return top
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _first_index_of(row, value):
+    """The first index at which row holds value (row's length if none): a minimum over the
+    indices, which runs as SIMD code where a search stopping at the first match would not."""
+    n = row.shape[0]
+    first = n
+    for v in range(n):
+        first = min(first, v if row[v] == value else n)
+    return first
+
+
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
+def _row_sum(row):
+    total = row.dtype.type(0)
+    for v in range(row.shape[0]):
+        total += row[v]
+    return total
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
+    """The output layer after its product: Qt[:, start : start + n_y] (m, n_y) holds logits,
+    and zeros follow up to the row's end (the padding).
+
+    Overwritten with d loss / d logits = (softmax - onehot(target)) * scale (zeros in the
+    padding); predicted (m,) receives each row's argmax, dby (width - start,) the rows' sum.
+    Returns the rows' summed cross-entropy
+    -log softmax[target] (unscaled, float64). A row with target -1 has no loss and no gradient.
+    The loops run over the padded width, a multiple of 16, so none has a scalar remainder.
+    """
+    m, width = Qt.shape
+    zero = Qt.dtype.type(0)
+    loss = 0.0
+    for j in range(m):
+        row = Qt[j, start:width]
+        top = _row_max(row[:n_y])  # subtracted before exp, so exp cannot overflow
+        predicted[j] = _first_index_of(row[:n_y], top)
+        k = target[j]
+        if k < 0:
+            for v in range(row.shape[0]):
+                row[v] = zero
+            continue
+        picked = row[k] - top
+        for v in range(row.shape[0]):
+            row[v] = fast_exp(row[v] - top)
+        for v in range(n_y, row.shape[0]):
+            row[v] = zero
+        total = _row_sum(row)
+        loss += np.log(np.float64(total)) - picked
+        inv = scale / total
+        for v in range(row.shape[0]):
+            row[v] *= inv
+        row[k] -= scale
+        for v in range(row.shape[0]):
+            dby[v] += row[v]
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, start, predicted,
+                   dby):
+    """All T steps of ``passes.sequence_forward``, and the output layer when it has one (n_y > 0).
+
+    Q (T + 1, m, width): written (see ``passes.SequenceCache``). A, C (T + 1, m, n_a) with A[0],
+    C[0] set; tanh_C (T, m, n_a). W_ay (n_a, width) = [Wa | Wy.T | 0]; x_rows (R, 4 n_a) input terms
+    x @ Wx + b, x_index (T, m) the row of each step and window (-1: the last row);
+    by (width - 4 n_a,) the output bias, zero-padded; y (T, m) targets; scale: the weight of a
+    window; start: 1 skips the product at step 0 (a0 = 0). predicted (T, m) and dby
+    (width - 4 n_a,), the gradient on the padded output bias, are written.
+    Returns the cross-entropy summed over all outputs, times scale.
+    """
+    T = A.shape[0] - 1
+    m, n_a = A.shape[1], A.shape[2]
+    n4 = 4 * n_a
+    width = Q.shape[2]
+    zero = Q.dtype.type(0)
+    loss = 0.0
+    for t in range(T + 1):
+        Qt = Q[t]
+        for j in range(m):
+            if t < T:
+                row = x_rows[x_index[t, j]]
+                for q in range(n4):
+                    Qt[j, q] = row[q]
+            else:
+                for q in range(n4):
+                    Qt[j, q] = zero
+            for v in range(width - n4):
+                Qt[j, n4 + v] = by[v]
+        # gates of step t and, from the same a<t>, the logits of output t - 1
+        if t >= start:
+            matmul_add(A[t], W_ay, Qt)
+        if t < T:
+            _gates_forward(Qt, C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
+        else:  # there is no step T: zero gates, which the backward pass relies on
+            for j in range(m):
+                for q in range(n4):
+                    Qt[j, q] = zero
+        if t == 0 or n_y == 0:  # there is no output before step 0
+            for j in range(m):
+                for v in range(width - n4):
+                    Qt[j, n4 + v] = zero
+        else:
+            loss += _softmax_loss(Qt, n4, n_y, y[t - 1], scale, predicted[t - 1], dby)
+    return loss * scale
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
+    """The backward step of the cell but its matrix products, fused in one pass.
+
+    da_next: (m, n_a) the whole gradient on a<t+1>; dc: (m, n_a) the gradient on c<t+1> from the
+    step after, overwritten with the gradient on c<t>. Qt[:, :4 n_a]: the step's gate values,
+    overwritten with the gradients on the (plain, not halved) pre-activations, dZ. c_prev = c<t>,
+    tanh_c = tanh(c<t+1>). db (4 n_a,): dZ's rows are added to it. No exp or tanh is needed:
+    the derivatives come from the gate values, sigmoid' = s (1 - s) and tanh' = 1 - t^2.
+    """
+    one = Qt.dtype.type(1.0)
+    for j in range(Qt.shape[0]):
+        zf, zi = Qt[j, :n_a], Qt[j, n_a : 2 * n_a]
+        zg, zo = Qt[j, 2 * n_a : 3 * n_a], Qt[j, 3 * n_a : 4 * n_a]
+        daj, dcj, cp, tc = da_next[j], dc[j], c_prev[j], tanh_c[j]
+        for q in range(n_a):
+            f, i, g, o = zf[q], zi[q], zg[q], zo[q]
+            # a = o * tanh(c): c gets gradient from a, and from c<t+2> = f<t+2> * c + ...
+            c_grad = dcj[q] + daj[q] * o * (one - tc[q] * tc[q])
+            zf[q] = c_grad * cp[q] * f * (one - f)
+            zi[q] = c_grad * g * i * (one - i)
+            zg[q] = c_grad * i * (one - g * g)
+            zo[q] = daj[q] * tc[q] * o * (one - o)
+            dcj[q] = c_grad * f
+        for q in range(4 * n_a):
+            db[q] += Qt[j, q]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
+                    x_index, dWx):
+    """All T steps of ``passes.sequence_backward``.
+
+    Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
+    overwritten with dZ. A (T + 1, m, n_a): the hidden states a<0..T>.
+    W_back_t (n_a, width) = [Wa | Wy.T | 0], plain. dA (T, m, n_a) upstream gradient on
+    a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final state;
+    out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
+    bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
+    all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
+
+    The weight gradient dW = sum over t of a<t>.T @ Q[t] is added a run of `steps` steps at a
+    time, as one product over steps * m rows: dW is read and written once per run instead of
+    once per step, which for large n_a (4 MiB of dW at n_a = 512) is what the product waited
+    for. chunk (steps * m * n_a,): scratch for a run's states, transposed.
+    """
+    T = Q.shape[0] - 1
+    m, n_a = da.shape
+    n4 = 4 * n_a
+    zero = Q.dtype.type(0)
+    done = T + 1  # Q[done:] are added into dW already
+    for t in range(T - 1, -1, -1):
+        for j in range(m):
+            for q in range(n_a):
+                da_next[j, q] = dA[t, j, q] if dA.shape[0] > 0 else zero
+                if t == T - 1:
+                    da_next[j, q] += da[j, q]
+        # a<t+1> fed step t+1 (through Wa) and output t (through Wy): Q[t + 1] = [dZ<t+1> | dY<t>]
+        matmul_t_add(Q[t + 1], W_back_t, da_next)
+        if done - (t + 1) == steps:  # Q[t + 1 : done] are final: their share of dWa and dWy.T
+            _add_weight_gradient(A, Q, t + 1, done, chunk, dW)
+            done = t + 1
+        _gates_backward(da_next, dc, Q[t], C[t], tanh_C[t], db, n_a)
+        if x_index.shape[0] > 0:  # one-hot input: the product x.T @ dZ adds dZ's rows to dWx
+            for j in range(m):
+                k = x_index[t, j]
+                if k >= 0:
+                    for q in range(n4):
+                        dWx[k, q] += Q[t, j, q]
+    _add_weight_gradient(A, Q, 0, done, chunk, dW)  # the rest, step 0's included
+    for j in range(m):
+        for q in range(n_a):
+            da[j, q] = zero
+    matmul_t_add(Q[0], W_back_t, da)
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _add_weight_gradient(A, Q, start, stop, chunk, dW):
+    """dW += [a<start> .. a<stop-1>] @ [Q[start]; ..; Q[stop-1]], one product over the run.
+
+    The run's states are copied transposed into chunk first, (n_a, rows), so that the product
+    reads them along rows with the same compiled matmul_add as everywhere else (reading them
+    through a transposed view compiled a second version of it, 0.7 s on a fresh clone).
+    """
+    n_a = A.shape[2]
+    m = Q.shape[1]
+    rows = (stop - start) * m
+    states = chunk[: n_a * rows].reshape((n_a, rows))
+    for t in range(start, stop):
+        for j in range(m):
+            column = (t - start) * m + j
+            for i in range(n_a):
+                states[i, column] = A[t, j, i]
+    matmul_add(states, Q[start:stop].reshape((rows, Q.shape[2])), dW)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling: a whole solo in one call (sampling.py calls it)
+# --------------------------------------------------------------------------------------------
+
+# what sample_kernel reports before it runs any step
+DONE, WEIGHTS_CHANGED, STATE_NOT_FINITE = 0, 1, 2
+
+
+@njit(fastmath=FAST_MATH, error_model="numpy")
+def draw(logits, inv_temperature, top_k, u, weights, allowed):
+    """One value drawn from softmax(logits / T), T = 1 / inv_temperature, with u uniform in [0, 1).
+
+    Only the top_k largest logits can be drawn (all when top_k is 0; ties go to the lower
+    index). weights and allowed (n_values,) are scratch space.
+    """
+    n_values = logits.shape[0]
+    if 0 < top_k < n_values:
+        # pick the largest remaining logit top_k times: cheap for the small k anyone uses
+        allowed[:] = False
+        for _ in range(top_k):
+            best = -1
+            for v in range(n_values):
+                if not allowed[v] and (best < 0 or logits[v] > logits[best]):
+                    best = v
+            allowed[best] = True
+    else:
+        allowed[:] = True
+    top = -np.inf
+    for v in range(n_values):
+        if allowed[v] and logits[v] > top:
+            top = logits[v]
+    # softmax(logits / T), shifted by the largest logit so exp cannot overflow; the masking
+    # and the sum are loops of their own so that the exp loop stays SIMD
+    for v in range(n_values):
+        weights[v] = fast_exp((logits[v] - top) * inv_temperature)
+    total = 0.0
+    for v in range(n_values):
+        if allowed[v]:
+            total += weights[v]
+        else:
+            weights[v] = 0.0
+    # inverse CDF: the first value whose running total passes u * total
+    target = u * total
+    running = 0.0
+    choice = -1
+    for v in range(n_values):
+        if weights[v] > 0.0:
+            choice = v  # rounding can leave target past the end: keep the last one
+            running += weights[v]
+            if running > target:
+                break
+    return choice
+
+
+@njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+def sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t,
+                  b_y, out, one_hot):
+    """Run len(forced) teacher-forced steps, then out.shape[0] free steps, all in compiled code.
+
+    x        (B,) int64      index of each solo's next input value; -1 is the zero input x0
+    a, c     (B, n_a)        the LSTM state; x, a and c are updated in place
+    forced   (P,) int64      after step t < P the next input is forced[t], not a choice
+    uniforms (n_free, B)     one uniform number in [0, 1) per choice; unused when temperature == 0
+    top_k    int             keep only the top_k likeliest values when drawing; 0 keeps all
+    weights  the model's ten course arrays (Wf .. by, see Model), all of a's dtype
+    source .. b_y            a ``sampling.Prepared`` entry: the weights in the kernel's layout,
+                             and the arrays they were made from
+    out      (n_free, B) int64  receives the chosen values
+    one_hot  (n_free, B, n_values) float32 zeros: receives them one-hot as well; or no rows at all
+
+    Returns DONE, or, without running a step: WEIGHTS_CHANGED when ``weights`` are not the
+    ``source`` the prepared layout was made from (prepare it again and call again), or
+    STATE_NOT_FINITE. The steps run with fast-math, which assumes there is no NaN: the
+    prepared weights were checked once when they were made, and equal values are just as finite.
+    """
+    for k in range(len(weights)):
+        if not same_values(weights[k], source[k]):
+            return WEIGHTS_CHANGED
+    if not (all_finite(a) and all_finite(c)):
+        return STATE_NOT_FINITE
+    B, n_a = a.shape
+    n_values = weights[8].shape[0]  # Wy's rows; b_y and the logits are padded past them
+    n_forced = forced.shape[0]
+    n_steps = n_forced + out.shape[0]
+    z = aligned_empty(a, B, 4 * n_a)
+    logits = aligned_empty(a, B, b_y.shape[0])
+    draw_weights = np.empty(n_values)  # scratch space for draw
+    draw_allowed = np.empty(n_values, dtype=np.bool_)
+    inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
+    keep_one_hot = one_hot.shape[0] > 0
+    # the step writes into a second pair of state arrays; the pairs swap roles every step
+    a_state, c_state = a, c
+    a_next, c_next = aligned_empty(a, B, n_a), aligned_empty(c, B, n_a)
+    for t in range(n_steps):
+        cell_step(x, a, c, Wa, Wx, b, a_next, c_next, z)
+        a, a_next = a_next, a
+        c, c_next = c_next, c
+        if t < n_forced:
+            for s in range(B):
+                x[s] = forced[t]
+            continue  # the prediction is overruled, so it need not be computed
+
+        affine(a, Wy_t, b_y, logits)
+        step = t - n_forced
+        for s in range(B):
+            if temperature == 0.0:
+                # the course's choice: argmax of the softmax, which is the argmax of the logits
+                best = 0
+                for v in range(1, n_values):
+                    if logits[s, v] > logits[s, best]:
+                        best = v
+                x[s] = best
+            else:
+                x[s] = draw(logits[s, :n_values], inv_temperature, top_k, uniforms[step, s],
+                             draw_weights, draw_allowed)
+            out[step, s] = x[s]
+            if keep_one_hot:
+                one_hot[step, s, x[s]] = 1.0
+    if n_steps % 2 == 1:  # the final state is in the second pair
+        # element by element: a slice assignment from an array compiles numba's shape-mismatch
+        # message formatting, which took longer to compile than the rest of this kernel
+        for s in range(B):
+            for q in range(n_a):
+                a_state[s, q] = a[s, q]
+                c_state[s, q] = c[s, q]
+    return DONE
