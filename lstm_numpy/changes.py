@@ -9,15 +9,19 @@ alterations (``b9``, ``#11``, ...) and an optional slash bass (``C7/E``). Each b
 root-position voicing with its root between C3 and B3 (MIDI 48..59), so every chord sounds in the
 middle register where the melody can sit above it; a slash bass goes in the octave below.
 
+The other way round, :func:`chord_symbol` names a voicing (``(46, 50, 53, 56)`` is ``"Bb7"``) in
+the same vocabulary, so that the name read back gives the voicing's pitch classes again.
+
 Offsets are measured in quarter notes from the start of the progression (bar ``k`` starts at
 ``k * beats_per_bar``), the same convention as the chords read from the training pieces.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import ChordSymbolError
 from .notes import Chord
@@ -186,3 +190,83 @@ def _place_bar(voicings: List[Tuple[int, ...]], bar_start: int, beats_per_bar: i
     length = Fraction(beats_per_bar, len(voicings))
     return [Chord(offset=bar_start + k * length, duration=length, pitches=pitches)
             for k, pitches in enumerate(voicings)]
+
+
+# ------------------------------------------------------------------------------- naming a voicing
+#
+# The reverse of chord_pitches: from the pitches a piano plays to the symbol a lead sheet would
+# print over them. Every name is written in the vocabulary above, so chord_pitches reads it back.
+
+# Roots as lead sheets spell them: flats, except F#.
+ROOT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+# One spelling of each quality, simplest first: on a tie the earlier one names the chord.
+NAMING_QUALITIES = ("", "m", "7", "maj7", "m7", "6", "m6", "m7b5", "dim7", "dim", "+", "9",
+                    "maj9", "m9", "13", "11", "m11", "mMaj7", "sus4", "7sus4", "sus2")
+# A tone above a quality's own is named by the alteration that adds it, by its pitch class.
+_ADDED = {_ALTERATIONS[name][0] % 12: name for name in ("b9", "9", "#9", "11", "#11", "b13", "13")}
+_FIFTH = 7
+
+
+@functools.lru_cache(maxsize=4096)
+def _best_name(pitch_classes: frozenset, bass: int) -> Tuple[int, str, Tuple[str, ...]]:
+    """(root, quality, alterations) naming a set of pitch classes with ``bass`` the lowest one.
+
+    Every root present and every quality is tried, its fifth as written, lowered (b5) or raised
+    (#5). The quality's tones must all sound (those it lacks count as misses), and each other tone
+    must be one that an alteration adds (b9, 9, #9, 11, #11, b13, 13), else it too is a miss. The
+    name with the fewest misses wins (none: the name is exact), then the plainest, then the
+    simpler quality. Plainness counts 2 for each added tone, 3 for an altered fifth (rarer on a
+    lead sheet) and 2 for a root that is not the bass: so E G C is "C" rather than "Em#5",
+    A C E G is "Am7" rather than "C6", and C E G# Bb D# is "C7#5#9" rather than "Ab(9)(b13)".
+    """
+    best, best_key = (bass, "", ()), None
+    roots = [bass] + sorted(pitch_classes - {bass})
+    for root in roots:
+        intervals = {(pc - root) % 12 for pc in pitch_classes}
+        for rank, quality in enumerate(NAMING_QUALITIES):
+            tones = {step % 12 for step in _QUALITIES[quality]}
+            for fifth in (None, "b5", "#5"):
+                shape = set(tones)
+                if fifth is not None:
+                    if _FIFTH not in shape:
+                        continue
+                    shape.discard(_FIFTH)
+                    shape.add(_ALTERATIONS[fifth][0] % 12)
+                extra = intervals - shape
+                added = [_ADDED[step] for step in sorted(extra) if step in _ADDED]
+                misses = len(shape - intervals) + len(extra) - len(added)
+                alterations = ((fifth,) if fifth else ()) + tuple(added)
+                key = (misses, 2 * len(added) + 3 * (fifth is not None) + 2 * (root != bass), rank)
+                if best_key is None or key < best_key:
+                    best, best_key = (root, quality, alterations), key
+    return best
+
+
+def _voicing_key(pitches: Sequence[int]) -> Tuple[frozenset, int]:
+    return frozenset(p % 12 for p in pitches), min(pitches) % 12
+
+
+def chord_symbol(pitches: Sequence[int]) -> str:
+    """The chord symbol a lead sheet would print over a voicing: "Bb7", "Cm7", "F7b9".
+
+    pitches: MIDI note numbers in any order and octave; the lowest one is the bass.
+    Returns a symbol that :func:`chord_pitches` reads back with the same pitch classes whenever
+    the vocabulary has one (a root, one quality, added b9/9/#9/11/#11/b13/13 and an altered fifth);
+    otherwise the nearest such symbol, and "?" for no pitches at all. When two names fit, the
+    plainer wins (see :func:`_best_name`): A C E G is "Am7", C E G A "C6", E G C "C".
+    A bare tone that an alteration adds is written in parentheses ("C7(13)", "Cm(11)") so that it
+    cannot be read as part of the quality.
+    """
+    if not len(pitches):
+        return "?"
+    root, quality, alterations = _best_name(*_voicing_key(pitches))
+    # "Cb5" would read as C-flat with a fifth, and "Cm11" or "C713" as other qualities.
+    written = "".join(f"({a})" if a[0].isdigit() or not quality else a for a in alterations)
+    return ROOT_NAMES[root] + quality + written
+
+
+def chord_symbol_root(pitches: Sequence[int]) -> Optional[int]:
+    """The pitch class (0 = C) of the root that :func:`chord_symbol` names; None for no pitches."""
+    if not len(pitches):
+        return None
+    return _best_name(*_voicing_key(pitches))[0]

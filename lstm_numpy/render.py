@@ -25,6 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .changes import chord_symbol
 from .errors import LstmNumpyError
 from .files import write_atomically
 from .notes import Chord, Note
@@ -193,11 +194,6 @@ BLACK_KEYS = {1, 3, 6, 8, 10}  # pitch classes of C#, Eb, F#, Ab, Bb
 # ----------------------------------------------------------------------------------- piano roll
 
 PITCH_CLASS_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-ROOT_NAMES = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]  # as lead sheets spell them
-# Triads by their semitones above the root; the suffix a lead sheet writes for each.
-TRIADS = (("", (0, 4, 7)), ("m", (0, 3, 7)), ("dim", (0, 3, 6)), ("+", (0, 4, 8)))
-
-
 def _pitch_name(pitch: int) -> str:
     return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
@@ -205,23 +201,6 @@ def _pitch_name(pitch: int) -> str:
 def _beats(value: Fraction) -> str:
     """A time in quarter notes for a tooltip: 12, 12.25, 12.33."""
     return number(float(value))
-
-
-def chord_symbol(pitches: Sequence[int]) -> str:
-    """A short name for a chord's sound: the root of a triad it holds, and the triad's kind.
-
-    "Dm" for D F A C (Dm7), "G" for G B D F (G7), "Bdim" for B D F, "C+" for C E G#: sevenths
-    and extensions are left unnamed. Roots are tried from the lowest note up, so the bass wins
-    when two triads fit (A C E G is "Am", C E G A is "C"). A chord holding no whole triad is named
-    by its lowest note.
-    """
-    present = {p % 12 for p in pitches}
-    roots = list(dict.fromkeys(p % 12 for p in sorted(pitches)))  # pitch classes, lowest first
-    for root in roots:
-        for suffix, shape in TRIADS:
-            if all((root + step) % 12 in present for step in shape):
-                return ROOT_NAMES[root] + suffix
-    return ROOT_NAMES[roots[0]] if roots else "?"
 
 
 def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None,
@@ -236,7 +215,8 @@ def plot_piano_roll(path, melody, chords: Optional[ChordsLike] = None,
 
     The melody's notes are orange boxes, the chord tones pale blue ones behind them, each box as
     long as the note; hovering over one in a browser names it. Rows of the black keys are shaded,
-    the C of each octave is labelled, and each change of chord is named above the roll.
+    the C of each octave is labelled, and each change of chord is named above the roll with its
+    seventh and alterations (``Bb7``, ``Cm7``, ``F7b9``: :func:`lstm_numpy.changes.chord_symbol`).
     """
     if beats_per_bar is None:
         beats_per_bar = getattr(melody, "beats_per_bar", 4)

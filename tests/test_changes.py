@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_numpy.changes import PROGRESSIONS, chord_pitches, parse_changes
+from lstm_numpy.changes import PROGRESSIONS, chord_pitches, chord_symbol, chord_symbol_root, parse_changes, supported_qualities
 from lstm_numpy.errors import ChordSymbolError, LstmNumpyError
 
 # Pitch classes of each root spelling, counted by hand from C.
@@ -154,3 +154,68 @@ def test_every_quality_the_error_names_or_lists_is_accepted():
 
     for quality in set(_COMMON) | set(supported_qualities()):
         assert chord_pitches("C" + quality)[0] == 48
+
+
+# ------------------------------------------------------------------------ naming voicings
+
+# Voicings as a pianist plays them (MIDI numbers counted by hand: C4 = 60), and what a lead sheet
+# prints over them.
+NAMED_VOICINGS = [
+    ((46, 50, 53, 56), "Bb7"),                # Bb D F Ab
+    ((48, 51, 55, 58), "Cm7"),                # C Eb G Bb
+    ((41, 45, 48, 51, 54), "F7b9"),           # F A C Eb Gb
+    ((36, 52, 55, 59, 62), "Cmaj9"),          # C, then E G B D
+    ((47, 50, 53, 57), "Bm7b5"),              # B D F A
+    ((40, 56, 59, 62, 65), "E7b9"),           # E, then G# B D F
+    ((45, 60, 64, 67), "Am7"),                # A under C E G: the bass decides
+    ((48, 52, 55, 57), "C6"),                 # C E G A: the same notes, C in the bass
+    ((52, 55, 60), "C"),                      # a triad over its third is still C
+    ((43, 47, 50, 53, 57, 64), "G13"),        # G B D F A E
+    ((48, 52, 56, 58, 63), "C7#5#9"),         # C E G# Bb D#
+    ((49, 52, 55, 58), "Dbdim7"),             # C# E G Bb
+    ((60, 64, 68), "C+"),
+    ((50, 53, 57, 60, 67), "Dm7(11)"),        # D F A C G: an added eleventh, no ninth
+]
+
+
+@pytest.mark.parametrize("pitches, name", NAMED_VOICINGS)
+def test_voicings_are_named_with_their_sevenths_and_alterations(pitches, name):
+    assert chord_symbol(pitches) == name
+    assert chord_symbol([p + 12 for p in reversed(pitches)]) == name, "octave and order do not matter"
+    assert chord_symbol_root(pitches) == ROOTS[name[:2] if name[1:2] == "b" else name[:1]]
+
+
+def pitch_classes(pitches):
+    return {p % 12 for p in pitches}
+
+
+ALTERATIONS = ["b5", "#5", "b9", "9", "#9", "11", "#11", "b13", "13"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(root=st.sampled_from(sorted(ROOTS)), quality=st.sampled_from(supported_qualities()),
+       alterations=st.lists(st.sampled_from(ALTERATIONS), max_size=3, unique=True),
+       bass=st.none() | st.sampled_from(["C", "Eb", "F#", "A"]))
+def test_naming_a_voicing_reads_back_as_the_same_pitch_classes(root, quality, alterations, bass):
+    symbol = root + quality + "".join(f"({a})" for a in alterations) + (f"/{bass}" if bass else "")
+    pitches = chord_pitches(symbol)
+    assert pitch_classes(chord_pitches(chord_symbol(pitches))) == pitch_classes(pitches), symbol
+
+
+@pytest.mark.parametrize("quality", supported_qualities())
+def test_every_quality_round_trips_on_every_root(quality):
+    for root in ROOTS:
+        pitches = chord_pitches(root + quality)
+        assert pitch_classes(chord_pitches(chord_symbol(pitches))) == pitch_classes(pitches)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 127), min_size=1, max_size=8))
+def test_any_pitches_get_a_name_the_parser_reads(pitches):
+    name = chord_symbol(pitches)
+    chord_pitches(name)  # raises ChordSymbolError if the name were outside the vocabulary
+    assert chord_symbol_root(pitches) in pitch_classes(pitches), "the root is a note that sounds"
+
+
+def test_no_pitches_have_no_name():
+    assert chord_symbol([]) == "?" and chord_symbol_root([]) is None
