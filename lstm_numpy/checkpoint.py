@@ -2,8 +2,10 @@
 
 A checkpoint is a folder of two files::
 
-    weights.npz       every array: the LSTM and Dense parameters ("parameters/Wf", ...) and the
-                      optimizer's moment estimates ("optimizer/...")
+    weights.npz       every array: the LSTM and Dense parameters ("parameters/Wf", ...), the
+                      optimizer's moment estimates ("optimizer/...") and, when training gave it,
+                      the training music as value indices ("corpus/values", "corpus/starts",
+                      "corpus/validation": see ``corpus.Corpus``)
     checkpoint.json   everything else: format version, training configuration, vocabulary (the
                       values, in index order), the chords trained over, the epoch reached, the
                       training history, the optimizer's scalars, and the SHA-256 of weights.npz
@@ -38,6 +40,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .corpus import Corpus, check as corpus_holds_together
 from .errors import CheckpointError, LstmNumpyError
 from .model import Model
 from .notes import Chord
@@ -47,6 +50,7 @@ VERSION = 1
 WEIGHTS = "weights.npz"
 META = "checkpoint.json"
 PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
+CORPUS_ARRAYS = ("values", "starts", "validation")
 
 # A zip entry's timestamp cannot be earlier than 1980; any fixed value makes the bytes repeatable.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -60,6 +64,7 @@ class Checkpoint:
     epoch: epochs finished when it was saved (None if not given).
     history: the training history, e.g. {"loss": [...], "accuracy": [[...], ...]} (None if not given).
     path: the folder it was read from (None for a checkpoint not read from disk).
+    corpus: the values the model was trained on, and the part held out (None if not saved).
     """
 
     model: Model
@@ -67,6 +72,7 @@ class Checkpoint:
     epoch: Optional[int] = None
     history: Optional[Dict[str, Any]] = None
     path: Optional[Path] = field(default=None, compare=False)
+    corpus: Optional[Corpus] = field(default=None, compare=False)
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -84,11 +90,13 @@ def save_checkpoint(
     history: Optional[Dict[str, Any]] = None,
     *,
     optimizer_state: Optional[Dict[str, Any]] = None,
+    corpus: Optional[Corpus] = None,
 ) -> Path:
     """Write ``model`` (and optionally the optimizer, epoch and history) to the folder ``path``.
 
     optimizer: an object with ``state_dict()`` (such as lstm_numpy.Adam); or pass its state dict
         directly as ``optimizer_state``. Arrays in the state go to weights.npz, the rest to JSON.
+    corpus: the training values (``corpus.Corpus``), kept so that the fit can be measured later.
     An existing checkpoint at ``path`` is replaced only once the new one is complete on disk.
     Returns the folder's path.
     """
@@ -104,6 +112,9 @@ def save_checkpoint(
     optimizer_tree = None
     if optimizer_state is not None:
         optimizer_tree = _split_arrays(optimizer_state, "optimizer", arrays)
+    if corpus is not None:
+        for name in CORPUS_ARRAYS:
+            arrays[f"corpus/{name}"] = np.asarray(getattr(corpus, name), dtype=np.int64)
     weights = _npz_bytes(arrays)
     meta = {
         "format": FORMAT,
@@ -298,9 +309,18 @@ def read_checkpoint(path) -> Checkpoint:
     if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
         raise _corrupt(folder, f"its epoch {epoch!r} is not a whole number of 0 or more")
 
+    corpus = None
+    if "corpus/values" in arrays:
+        try:
+            corpus = Corpus(*(arrays[f"corpus/{name}"] for name in CORPUS_ARRAYS))
+        except KeyError as missing:
+            raise _corrupt(folder, f"the corpus array {missing} is missing from {WEIGHTS}") from None
+        if not corpus_holds_together(corpus, len(vocabulary)):
+            raise _corrupt(folder, "its training corpus does not fit its vocabulary")
+
     model = Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config)
     return Checkpoint(model=model, optimizer_state=optimizer_state, epoch=epoch,
-                      history=meta["history"], path=folder)
+                      history=meta["history"], path=folder, corpus=corpus)
 
 
 def _corrupt(folder: Path, what: str) -> CheckpointError:

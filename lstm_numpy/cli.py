@@ -55,6 +55,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A share from 0 up to (not including) 1."""
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to 1 (not 1 itself), got {text!r}")
+    return value
+
+
 def tempo(text: str) -> float:
     """Beats per minute, within what a MIDI file can hold and a listener can follow."""
     value = positive_float(text)

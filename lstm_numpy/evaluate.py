@@ -62,6 +62,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from . import cli, theory
 from .errors import LstmNumpyError
 from .notes import Chord, Note
@@ -411,6 +413,110 @@ def solo_statistics(pieces: Sequence[Piece], training_values: Optional[Sequence[
     return {name: (None if out[name] is None else float(out[name])) for name in STATISTICS}
 
 
+# ---------------------------------------------------------------------------------------- fit
+
+def model_cross_entropy(model, sequences: Sequence[np.ndarray]) -> Tuple[float, int]:
+    """The model's cross-entropy on value sequences: (total nats, number of values scored).
+
+    sequences: value indices, -1 for a value outside the vocabulary. Each sequence is read as
+    generation reads a solo: one pass from the zero state, the first value predicted from the
+    all-zero input, every later one from the values before it. A value outside the vocabulary
+    is not scored, and goes in as the all-zero input.
+    """
+    from . import lstm
+
+    sequences = [np.asarray(s, np.int64) for s in sequences if len(s)]
+    if not sequences:
+        return 0.0, 0
+    T, m = max(len(s) for s in sequences), len(sequences)
+    x = np.full((T, m), -1, np.int64)  # time-major inputs: the value before each target
+    y = np.full((T, m), -1, np.int64)  # targets; -1: nothing to score
+    for k, s in enumerate(sequences):
+        y[: len(s), k] = s
+        x[1 : len(s), k] = s[:-1]
+    joined = lstm.join_parameters(model.parameters)
+    if joined is None:
+        raise LstmNumpyError("the model's weights are not all finite numbers, so it cannot be "
+                             "measured; use a checkpoint saved before training diverged.")
+    zeros = np.zeros((m, model.n_a), joined.W_ay.dtype)
+    output = lstm.OutputLayer(model.parameters["Wy"], model.parameters["by"], y, 1.0)
+    with lstm.one_blas_thread():
+        cache = lstm.sequence_forward(x, zeros, zeros, None, output=output, joined=joined)
+    return float(cache.loss), int((y >= 0).sum())
+
+
+# the add-k smoothing constants tried for the unigram and bigram (each keeps its best)
+SMOOTHING = (10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+
+
+def ngram_cross_entropies(training: Sequence[np.ndarray], heldout: Sequence[np.ndarray],
+                          n_values: int) -> Dict[str, float]:
+    """Unigram and add-k bigram cross-entropies (nats per value) of held-out value sequences.
+
+    Both are counted on ``training`` (index sequences; pairs never span two sequences):
+    unigram p(v) = (c(v) + k) / (N + k V), bigram p(v | u) = (c(u v) + k) / (c(u .) + k V),
+    with V = n_values. The bigram predicts a value with no scored value before it (the first
+    of a sequence, or one after a value outside the vocabulary) with the unigram. Scored are the
+    held-out values inside the vocabulary (indices >= 0), as for the model. Each k is the one of
+    ``SMOOTHING`` that fits the held-out values best, so the model is compared with the
+    strongest add-k unigram and bigram.
+    """
+    unigram = np.zeros(n_values)
+    bigram = np.zeros((n_values, n_values))
+    for s in training:
+        s = np.asarray(s, np.int64)
+        pair = (s[:-1] >= 0) & (s[1:] >= 0)
+        np.add.at(unigram, s[s >= 0], 1)
+        np.add.at(bigram, (s[:-1][pair], s[1:][pair]), 1)
+    previous, targets = [], []
+    for s in heldout:
+        s = np.asarray(s, np.int64)
+        before = np.concatenate([[-1], s[:-1]])
+        keep = s >= 0
+        previous.append(before[keep])
+        targets.append(s[keep])
+    previous, targets = np.concatenate(previous), np.concatenate(targets)
+    if not len(targets):
+        raise LstmNumpyError("none of the held-out values is in the model's vocabulary, so its fit "
+                             "cannot be measured; hold out music closer to the training music.")
+
+    def unigram_logp(k):
+        return np.log((unigram[targets] + k) / (unigram.sum() + k * n_values))
+
+    best_unigram = max(SMOOTHING, key=lambda k: unigram_logp(k).sum())
+    base = unigram_logp(best_unigram)
+    context = previous >= 0
+
+    def bigram_logp(k):
+        rows = previous[context]
+        logp = base.copy()
+        logp[context] = np.log((bigram[rows, targets[context]] + k) / (bigram[rows].sum(axis=1) + k * n_values))
+        return logp
+
+    best_bigram = max(SMOOTHING, key=lambda k: bigram_logp(k).sum())
+    return {"unigram_nats": float(-base.mean()), "bigram_nats": float(-bigram_logp(best_bigram).mean()),
+            "unigram_k": best_unigram, "bigram_k": best_bigram}
+
+
+def fit(model, training: Sequence[np.ndarray], heldout_values: Sequence[Sequence[str]]) -> Dict:
+    """The model's fit on held-out values beside a unigram and a bigram counted on ``training``.
+
+    training: index sequences the model learned from; heldout_values: value strings by piece.
+    Returns {"heldout_values", "oov_pct", "model_nats", "unigram_nats", "bigram_nats",
+    "unigram_k", "bigram_k"}: nats per value, over the held-out values inside the vocabulary.
+    """
+    index = {v: i for i, v in enumerate(model.indices_values)}
+    heldout = [np.array([index.get(v, -1) for v in piece], np.int64) for piece in heldout_values]
+    total = sum(len(s) for s in heldout)
+    outside = sum(int((s < 0).sum()) for s in heldout)
+    result = {"heldout_values": total, "oov_pct": _pct(outside, total)}
+    baselines = ngram_cross_entropies(training, heldout, model.n_values)
+    nats, count = model_cross_entropy(model, heldout)
+    result["model_nats"] = nats / count
+    result.update(baselines)
+    return result
+
+
 # ---------------------------------------------------------------------------------- the table
 
 def format_table(columns: Dict[str, Dict[str, Optional[float]]]) -> str:
@@ -475,31 +581,67 @@ def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int
     return pieces
 
 
-def evaluate(model, heldout: Sequence = (), reference: Sequence = (), n_solos: int = DEFAULT_SOLOS,
+def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_solos: int = DEFAULT_SOLOS,
              n_bars: int = DEFAULT_BARS, seed: int = 0, temperature: float = 1.0) -> Dict:
-    """Everything the command prints: {"generated", "training", "reference"?} statistics."""
+    """Everything the command prints: {"fit"?, "generated", "training", "reference"?, "settings"}.
+
+    checkpoint: a ``checkpoint.Checkpoint`` (``read_checkpoint``), or a Model. The fit is
+    measured on the ``heldout`` files (read in automatic mode), or else on the part of the
+    training music the checkpoint held out for validation, if any; its unigram and bigram are
+    counted on the training values the checkpoint keeps (for an older checkpoint without them,
+    on the training files read again).
+    """
+    from .checkpoint import Checkpoint
+
+    state = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(model=checkpoint)
+    model = state.model
     config = model.config or {}
     training = training_pieces(model)
     reference_pieces = pieces_from_midi(reference) if reference else []
+    heldout_pieces = pieces_from_midi(heldout) if heldout else []
+    result: Dict = {}
+    corpus = state.corpus
+    if heldout_pieces or (corpus is not None and len(corpus.validation)):
+        if corpus is not None:
+            training_indices = corpus.parts(held_out=False)
+        else:
+            index = {v: i for i, v in enumerate(model.indices_values)}
+            training_indices = [np.array([index.get(v, -1) for v in p.values], np.int64) for p in training]
+        if heldout_pieces:
+            heldout_values, source = [p.values for p in heldout_pieces], "heldout files"
+        else:
+            heldout_values = [[model.indices_values[i] for i in part] for part in corpus.parts(held_out=True)]
+            source = "validation part of the training music"
+        result["fit"] = dict(fit(model, training_indices, heldout_values), source=source)
     generated = generated_pieces(model, training, n_solos, n_bars, seed, temperature)
     training_values = [p.values for p in training]
-    result = {
-        "generated": solo_statistics(generated, training_values),
-        "training": solo_statistics(training),
-    }
+    result["generated"] = solo_statistics(generated, training_values)
+    result["training"] = solo_statistics(training)
     if reference_pieces:
         result["reference"] = solo_statistics(reference_pieces, training_values)
     result["settings"] = {"solos": n_solos, "bars": n_bars, "seed": seed, "temperature": temperature,
                           "training_files": [p.name for p in training],
+                          "heldout_files": [str(p) for p in heldout],
                           "reference_files": [str(p) for p in reference],
-                          "preset": config.get("preset")}
+                          "preset": config.get("preset"), "epoch": state.epoch}
     return result
+
+
+def format_fit(fit: Dict) -> str:
+    """The fit as a few lines of text."""
+    return "\n".join([
+        f"fit on {fit['heldout_values']} held-out values ({fit['source']}), "
+        f"{fit['oov_pct']:.1f}% of them outside the vocabulary; nats per value:",
+        f"  model    {fit['model_nats']:.3f}",
+        f"  unigram  {fit['unigram_nats']:.3f}  (add-k, k = {fit['unigram_k']:g})",
+        f"  bigram   {fit['bigram_nats']:.3f}  (add-k, k = {fit['bigram_k']:g})",
+    ])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import json
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import read_checkpoint
     from .files import write_atomically
 
     args = build_parser().parse_args(argv)
@@ -508,13 +650,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise LstmNumpyError(f"{path}: no such file; check the paths given to --heldout and --reference.")
     if args.json is not None and Path(args.json).is_dir():
         raise LstmNumpyError(f"--json {args.json} is a folder; give the name of the JSON file to write.")
-    model = load_checkpoint(args.checkpoint)
-    result = evaluate(model, args.heldout, args.reference, args.solos, args.bars, args.seed,
+    state = read_checkpoint(args.checkpoint)
+    result = evaluate(state, args.heldout, args.reference, args.solos, args.bars, args.seed,
                       args.temperature)
     columns = {"generated": result["generated"], "training": result["training"]}
     if "reference" in result:
         columns["reference"] = result["reference"]
     print(format_table(columns))
+    if "fit" in result:
+        print()
+        print(format_fit(result["fit"]))
     if args.json is not None:
         write_atomically(args.json, (json.dumps(result, indent=1) + "\n").encode())
         print(f"wrote {args.json}", file=sys.stderr)

@@ -4,8 +4,11 @@ With no arguments it trains on the project's own corpus in ``data/`` with the co
 (n_a = 64, Tx = 30, 100 epochs, batch 32, Adam with lr 0.01 and decay 0.01) and writes, into the
 output folder it prints:
 
-    checkpoint/      weights, optimizer state, configuration, vocabulary and chords
-    history.json     {"loss": [one per epoch], "accuracy": [per epoch, one per time step]}
+    checkpoint/      weights, optimizer state, configuration, vocabulary, chords and the
+                     training values (as indices, with the part held out for validation)
+    best/            the checkpoint of the epoch with the lowest validation loss (with validation)
+    history.json     {"loss": [one per epoch], "accuracy": [per epoch, one per time step],
+                      "val_loss": [one per epoch, with validation]}
     loss.svg         the loss and accuracy curves (SVG: any browser opens it)
     solo.mid/.wav/.svg   a first improvised solo over the training chords, and its piano roll
 
@@ -19,8 +22,9 @@ run with the same seed.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -30,6 +34,7 @@ from .files import write_atomically
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
+DEFAULT_VAL_FRACTION = 0.1
 
 
 @dataclass
@@ -43,6 +48,7 @@ class TrainConfig:
     chords: Optional[str] = None  # chord source, same syntax
     Tx: int = 30
     m: Optional[int] = None  # training windows; None: 60 (the course), more for a larger corpus
+    val_fraction: Optional[float] = None  # values held out; None: a tenth (the course preset: none)
     # model and optimizer
     n_a: int = 64
     epochs: int = 100
@@ -55,10 +61,18 @@ class TrainConfig:
     dtype: str = "float32"
     seed: int = 0
     threads: int = 1  # threads sharing each batch; more threads change only rounding
+    patience: Optional[int] = None  # stop after this many epochs without a better validation loss
     # the first solo written after training
     bars: int = 16
     temperature: float = 1.0
     tempo: float = 130.0
+
+
+def validation_fraction(config: TrainConfig) -> float:
+    """The share of values held out: as given, else a tenth, or none for the course preset."""
+    if config.val_fraction is not None:
+        return config.val_fraction
+    return 0.0 if config.preset == "course" else DEFAULT_VAL_FRACTION
 
 
 def windows_for(corpus_length: int, Tx: int) -> int:
@@ -84,6 +98,9 @@ def build_parser() -> cli.ArgumentParser:
     data.add_argument("--chords", metavar="SOURCE", help="chord source, same syntax as --melody")
     data.add_argument("--Tx", type=cli.positive_int, help=f"values per training window (default {d.Tx})")
     data.add_argument("--m", type=cli.positive_int, help="number of training windows (default: 60, more for a larger corpus)")
+    data.add_argument("--val-fraction", dest="val_fraction", type=cli.fraction,
+                      help=f"share of the values held out for validation, 0 for none (default {DEFAULT_VAL_FRACTION:g}; "
+                           "whole pieces when there are several, else the end; none with --preset course)")
     model = p.add_argument_group("model and training")
     model.add_argument("--n-a", dest="n_a", type=cli.positive_int, help=f"LSTM hidden units (default {d.n_a})")
     model.add_argument("--epochs", type=cli.positive_int, help=f"epochs (default {d.epochs})")
@@ -93,6 +110,8 @@ def build_parser() -> cli.ArgumentParser:
     model.add_argument("--clip-norm", type=cli.positive_float, help="clip the gradient's global norm to this value")
     model.add_argument("--dtype", choices=["float32", "float64"], help=f"floating-point type (default {d.dtype})")
     model.add_argument("--threads", type=cli.positive_int, help=f"threads sharing each batch (default {d.threads})")
+    model.add_argument("--patience", type=cli.positive_int,
+                       help="stop when the validation loss has not improved for this many epochs")
     model.add_argument("--seed", type=cli.seed, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
     solo = p.add_argument_group("the first solo")
     solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
@@ -117,22 +136,92 @@ def config_from_args(args, base: Optional[TrainConfig] = None) -> TrainConfig:
 
 
 def _write_json_atomically(path: Path, obj) -> None:
-    write_atomically(path, (json.dumps(obj, indent=1) + "\n").encode())
+    # keys sorted, as in checkpoint.json, so a resumed run writes the same bytes
+    write_atomically(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
-def load_training_data(config: TrainConfig):
-    """MIDI -> values -> one-hot windows, as the config says. Returns (X, Y, indices_values, chords)."""
+@dataclass
+class TrainingData:
+    """The music a run learns from, as training uses it.
+
+    corpus: every value read, as indices, by piece, with the validation part (``corpus.Corpus``).
+    indices_values: the vocabulary; chords: the chords of every measure read.
+    m: windows per epoch. fixed: the course's windows (X, Y), drawn once from all the values as
+    ``data_processing`` draws them; None when they are drawn afresh every epoch from the training
+    part (``corpus.epoch_windows``), so that every value gets to be a target.
+    """
+
+    corpus: "Corpus"
+    indices_values: List[str]
+    chords: list
+    m: int
+    fixed: Optional[tuple]
+
+    def windows(self, config: TrainConfig, epoch: int):
+        """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype."""
+        from .corpus import epoch_windows
+
+        if self.fixed is not None:
+            X, Y = self.fixed
+        else:
+            X, Y = epoch_windows(self.corpus.training_values(), len(self.indices_values), self.m,
+                                 config.Tx, config.seed, epoch)
+        return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False)
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """MIDI -> values -> the corpus and its windows, as the config says.
+
+    The course preset trains on the course's fixed windows with nothing held out, exactly as the
+    course did; otherwise ``validation_fraction`` of the values is held out and the windows are
+    drawn afresh every epoch.
+    """
+    from .corpus import make_corpus, split
     from .dataset import data_processing, get_corpus_data, get_musical_data, default_corpus_paths
 
+    fraction = validation_fraction(config)
+    if config.preset == "course" and fraction:
+        raise LstmNumpyError("--preset course trains on the course's fixed windows with nothing held out; "
+                             "drop --val-fraction, or train without the preset.")
     paths = config.midi or [str(p) for p in default_corpus_paths()]
     for path in paths:
         if not Path(path).is_file():
             raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
-    chords, abstract_grammars = get_musical_data(paths, preset=config.preset, melody=config.melody, chords=config.chords)
-    corpus, values, values_indices, indices_values = get_corpus_data(abstract_grammars)
-    m = config.m or windows_for(len(corpus), config.Tx)
-    X, Y, n_values = data_processing(corpus, values_indices, m=m, Tx=config.Tx, seed=config.seed)
-    return X, Y, [indices_values[i] for i in range(n_values)], chords
+    chords, grammars_by_piece = [], []
+    for path in paths:  # piece by piece, to know where each starts
+        piece_chords, grammars = get_musical_data(path, preset=config.preset, melody=config.melody, chords=config.chords)
+        chords += piece_chords
+        grammars_by_piece.append(grammars)
+    all_values, _, values_indices, indices_values = get_corpus_data([g for p in grammars_by_piece for g in p])
+    corpus = make_corpus([get_corpus_data(p)[0] for p in grammars_by_piece], values_indices)
+    vocabulary = [indices_values[i] for i in range(len(indices_values))]
+    if config.preset == "course":
+        m = config.m or windows_for(len(all_values), config.Tx)
+        X, Y, _ = data_processing(all_values, values_indices, m=m, Tx=config.Tx, seed=config.seed)
+        return TrainingData(corpus, vocabulary, chords, m, (X, Y))
+    corpus = split(corpus, fraction, config.seed)
+    n_training = len(corpus.training_values())
+    if n_training < config.Tx + 1:
+        raise LstmNumpyError(f"after holding out {fraction:g} of the values for validation, {n_training} are left to train "
+                             f"on, too few for windows of Tx={config.Tx}; use more music, a smaller --val-fraction or a smaller --Tx.")
+    m = config.m or windows_for(n_training, config.Tx)
+    return TrainingData(corpus, vocabulary, chords, m, None)
+
+
+def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
+    """The loss on the validation part, on the scale of the training loss (None without one).
+
+    It is the mean cross-entropy per validation value (``evaluate.model_cross_entropy``: each
+    held-out stretch read from its start, in one pass) times Tx - 1, the targets a training
+    window has, so that the two curves can be drawn together.
+    """
+    from .evaluate import model_cross_entropy
+
+    parts = data.corpus.parts(held_out=True)
+    if not parts:
+        return None
+    nats, count = model_cross_entropy(model, parts)
+    return nats / count * (Tx - 1)
 
 
 def _optimizer(config: TrainConfig):
@@ -161,8 +250,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  f"--epochs {config.epochs}; pass --epochs {start_epoch} or more.")
         optimizer = _optimizer(config)
         optimizer.load_state_dict(state.optimizer_state)
-        X, Y, indices_values, _ = load_training_data(config)
-        if indices_values != model.indices_values:
+        data = load_training_data(config)
+        if data.indices_values != model.indices_values:
             raise LstmNumpyError(f"{out}: the training data no longer gives the checkpoint's vocabulary; resume with the same --midi files.")
     else:
         if not args.force and _holds_a_run(out):
@@ -171,21 +260,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = config_from_args(args)
         if config.preset == "course" and not config.midi:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
-        X, Y, indices_values, chords = load_training_data(config)
-        model = init_model(indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype), chords=chords, config=asdict(config))
+        data = load_training_data(config)
+        model = init_model(data.indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype),
+                           chords=data.chords, config=asdict(config))
         optimizer = _optimizer(config)
         history, start_epoch = None, 0
     model.config = asdict(config)
-    X = X.astype(config.dtype, copy=False)
-    Y = Y.astype(config.dtype, copy=False)
+    validating = bool(len(data.corpus.validation))
+    history = history or {"loss": [], "accuracy": []}
+    if validating:
+        history.setdefault("val_loss", [])
 
     cli.writable_folder(out, "--resume" if args.resume else "--out")
     if not args.quiet:
-        print(f"training on {X.shape[0]} windows of {config.Tx} values ({X.shape[2]} distinct values); writing to {out}/", file=sys.stderr)
+        held = f", {sum(len(p) for p in data.corpus.parts(held_out=True))} values held out for validation" if validating else ""
+        drawn = "drawn afresh each epoch" if data.fixed is None else "drawn once"
+        print(f"training on {data.m} windows of {config.Tx} values, {drawn} ({len(data.indices_values)} distinct values{held}); "
+              f"writing to {out}/", file=sys.stderr)
 
     # Ctrl-C may land in the middle of an epoch, when the weights are half updated: keep a copy of
-    # the weights and optimizer state as they were after the last finished epoch.
+    # the weights and optimizer state as they were after the last finished epoch. The best
+    # validation epoch's weights are kept too, and written to best/ when the run ends.
     last = {"epoch": start_epoch, "parameters": None, "optimizer": None, "history": history}
+    best = {"epoch": None, "parameters": None, "history": None}
 
     bar = None
     if not args.quiet and config.epochs > start_epoch:
@@ -194,41 +291,74 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
 
     def on_epoch_end(epoch: int, hist) -> None:
+        if validating:
+            hist["val_loss"].append(validation_loss(model, data, config.Tx))
+            if hist["val_loss"][-1] <= min(hist["val_loss"]):
+                best.update(epoch=epoch + 1, parameters={k: v.copy() for k, v in model.parameters.items()},
+                            history={key: list(values) for key, values in hist.items()})
         last.update(epoch=epoch + 1, history={key: list(values) for key, values in hist.items()},
                     parameters={k: v.copy() for k, v in model.parameters.items()},
                     optimizer=optimizer.state_dict())
         if bar is not None:
-            bar.set_postfix(loss=f"{hist['loss'][-1]:.3f}")
+            shown = {"loss": f"{hist['loss'][-1]:.3f}"}
+            if validating:
+                shown["val_loss"] = f"{hist['val_loss'][-1]:.3f}"
+            bar.set_postfix(**shown)
             bar.update(1)
 
+    def save(epoch: int) -> None:
+        model.parameters = last["parameters"] if last["parameters"] is not None else model.parameters
+        save_checkpoint(out / "checkpoint", model, optimizer_state=last["optimizer"] or optimizer.state_dict(),
+                        epoch=epoch, history=last["history"], corpus=data.corpus)
+        if best["parameters"] is not None:
+            best_model = replace(model, parameters=best["parameters"])
+            save_checkpoint(out / BEST, best_model, epoch=best["epoch"], history=best["history"], corpus=data.corpus)
+        _write_json_atomically(out / "history.json", last["history"])
+
     try:
-        history = train(model, X, Y, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
-                        seed=config.seed, start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end,
-                        threads=config.threads)
+        for epoch in range(start_epoch, config.epochs):
+            if stopped_early(history, config.patience):
+                break
+            X, Y = data.windows(config, epoch)
+            history = train(model, X, Y, epochs=epoch + 1, batch_size=config.batch_size, optimizer=optimizer,
+                            seed=config.seed, start_epoch=epoch, history=history, on_epoch_end=on_epoch_end,
+                            threads=config.threads)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
         if last["parameters"] is not None:
-            model.parameters = last["parameters"]
-            save_checkpoint(out / "checkpoint", model, optimizer_state=last["optimizer"], epoch=last["epoch"], history=last["history"])
-            _write_json_atomically(out / "history.json", last["history"])
+            save(last["epoch"])
             print(f"interrupted: saved epoch {last['epoch']} in {out}/checkpoint; continue with --resume {out}", file=sys.stderr)
         else:
             print("interrupted before the first epoch finished: nothing was saved.", file=sys.stderr)
         raise
     if bar is not None:
         bar.close()
+    if last["epoch"] < config.epochs and not args.quiet:
+        print(f"stopped early after epoch {last['epoch']}: the validation loss has not improved for "
+              f"{config.patience} epochs.", file=sys.stderr)
 
-    save_checkpoint(out / "checkpoint", model, optimizer_state=optimizer.state_dict(), epoch=config.epochs, history=history)
-    _write_json_atomically(out / "history.json", history)
-    written = [out / "checkpoint", out / "history.json"]
+    save(last["epoch"])
+    if not validating and not args.resume and (out / BEST).is_dir():
+        shutil.rmtree(out / BEST)  # an earlier run's (replaced with --force): not this run's best
+    written = [out / "checkpoint"] + ([out / BEST] if (out / BEST).is_dir() else []) + [out / "history.json"]
     written += _pictures_and_solo(model, history, config, out)
     print(f"wrote {len(written)} outputs to {out}/: " + ", ".join(p.name for p in written))
     return 0
 
 
+def stopped_early(history, patience: Optional[int]) -> bool:
+    """Whether the last ``patience`` epochs of the history brought no better validation loss."""
+    val_loss = history.get("val_loss") or []
+    if patience is None or not val_loss:
+        return False
+    best_epoch = min(range(len(val_loss)), key=lambda k: (val_loss[k], -k))  # ties: the latest
+    return len(val_loss) - 1 - best_epoch >= patience
+
+
 # What a run writes into its folder; any of them there means the folder holds an earlier run.
-RUN_FILES = ("checkpoint", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg")
+RUN_FILES = ("checkpoint", "best", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg")
+BEST = "best"  # the checkpoint of the best validation epoch, beside the last one
 
 
 def _holds_a_run(out: Path) -> bool:
@@ -240,7 +370,8 @@ def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[P
     from .improvise import generate_music
     from .render import plot_loss, write_solo
 
-    loss_path = plot_loss(out / "loss.svg", history)
+    others = {"validation": history["val_loss"]} if history.get("val_loss") else None
+    loss_path = plot_loss(out / "loss.svg", history, others=others, label="training")
     solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
     return [loss_path] + write_solo(out / "solo", solo, tempo_bpm=config.tempo)
 

@@ -59,6 +59,8 @@ def test_resume_equals_uninterrupted(trained, tmp_path):
     result = run("train", "--resume", str(tmp_path), "--epochs", "3", "--quiet")
     assert result.returncode == 0, result.stderr
     assert folder_bytes(tmp_path / "checkpoint") == folder_bytes(trained / "checkpoint")
+    assert folder_bytes(tmp_path / "best") == folder_bytes(trained / "best")  # the best validation epoch's
+    assert (tmp_path / "history.json").read_bytes() == (trained / "history.json").read_bytes()
     assert (tmp_path / "solo.mid").read_bytes() == (trained / "solo.mid").read_bytes()
 
 

@@ -11,6 +11,7 @@ import sys
 from fractions import Fraction as F
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstm_numpy.evaluate import STATISTICS, Bar, Piece, piece_from_solo, pieces_from_midi, solo_statistics
@@ -184,10 +185,37 @@ def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
         if not key.startswith(("copy_", "longest")):
             assert figures["reference"][key] == figures["training"][key], key
     assert figures["reference"]["copy_4"] == 100          # every run of its values is in training
+    # the run held out the end of its one piece, so the fit is measured there without --heldout
+    fit = figures["fit"]
+    assert fit["source"] == "validation part of the training music" and fit["oov_pct"] == 0
+    assert fit["model_nats"] > 0 and fit["unigram_nats"] > 0 and fit["bigram_nats"] > 0
+
+
+def test_training_keeps_validation_and_the_best_epoch(checkpoint):
+    run_folder = checkpoint.parent
+    history = json.loads((run_folder / "history.json").read_text())
+    assert len(history["val_loss"]) == len(history["loss"]) == 2
+    best = json.loads((run_folder / "best" / "checkpoint.json").read_text())
+    assert best["epoch"] == 1 + min(range(2), key=lambda k: (history["val_loss"][k], -k))
+    assert "validation" in (run_folder / "loss.svg").read_text(encoding="utf-8")
+
+
+def test_fit_on_heldout_files_and_from_the_best_checkpoint(checkpoint, tmp_path):
+    out = tmp_path / "fit.json"
+    other = str(REPO / "data" / "blues_in_f_2.mid")
+    result = run("evaluate", "--checkpoint", str(checkpoint.parent / "best"), "--heldout", other,
+                 "--solos", "1", "--bars", "2", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "nats per value" in result.stdout
+    fit = json.loads(out.read_text())["fit"]
+    assert set(fit) >= {"heldout_values", "oov_pct", "model_nats", "unigram_nats", "bigram_nats"}
+    (piece,) = pieces_from_midi([other])
+    assert fit["heldout_values"] == len(piece.values) and fit["source"] == "heldout files"
+    assert 0 < fit["oov_pct"] < 100                       # another blues shares some values, not all
 
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "missing heldout", "bad midi", "bad solos",
-                                  "json is a folder"])
+                                  "json is a folder", "course preset held out"])
 def test_user_errors_are_one_sentence_and_exit_2(case, checkpoint, tmp_path):
     not_midi = tmp_path / "notes.mid"
     not_midi.write_text("this is not a MIDI file")
@@ -197,9 +225,55 @@ def test_user_errors_are_one_sentence_and_exit_2(case, checkpoint, tmp_path):
         "bad midi": ["--checkpoint", str(checkpoint), "--reference", str(not_midi)],
         "bad solos": ["--checkpoint", str(checkpoint), "--solos", "0"],
         "json is a folder": ["--checkpoint", str(checkpoint), "--json", str(tmp_path)],
+        "course preset held out": ["--midi", SMALL, "--preset", "course", "--val-fraction", "0.2",
+                                   "--out", str(tmp_path / "run")],
     }[case]
-    result = run("evaluate", *args)
+    result = run("train" if case == "course preset held out" else "evaluate", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].rstrip().endswith("."), result.stderr
+    if case == "course preset held out":
+        assert "--val-fraction" in lines[0]
+
+
+# -------------------------------------------------------------------------------------- fit
+
+def test_unigram_and_bigram_by_construction():
+    from lstm_numpy.evaluate import SMOOTHING, ngram_cross_entropies
+
+    # counted on 0 1 0 1: c(0) = c(1) = 2, so the unigram gives 1/2 to each whatever k;
+    # pairs 0->1 twice, 1->0 once: p(1 | 0) = (2 + k) / (2 + 2k), best with the smallest k
+    k = min(SMOOTHING)
+    fit = ngram_cross_entropies([np.array([0, 1, 0, 1])], [np.array([0, 1])], n_values=2)
+    assert fit["unigram_nats"] == pytest.approx(math.log(2))
+    assert fit["bigram_k"] == k
+    assert fit["bigram_nats"] == pytest.approx((math.log(2) - math.log((2 + k) / (2 + 2 * k))) / 2)
+    # a value outside the vocabulary (-1) is not scored, and the value after it has no context
+    fit = ngram_cross_entropies([np.array([0, 1, 0, 1])], [np.array([0, -1, 1])], n_values=2)
+    assert fit["bigram_nats"] == pytest.approx(math.log(2))
+
+
+def test_model_cross_entropy_follows_the_formulas():
+    from lstm_numpy.evaluate import model_cross_entropy
+    from lstm_numpy.lstm import reference_cell_forward
+    from lstm_numpy.model import init_model
+
+    model = init_model(["C,0.250", "C,0.500", "R,0.500"], n_a=5, seed=4, dtype=np.float64)
+    for p in model.parameters.values():  # move away from the initial zero biases
+        p += np.random.default_rng(1).normal(0, 0.3, p.shape)
+    sequences = [np.array([2, 0, 1, 1]), np.array([1, -1, 0])]
+    expected, count = 0.0, 0
+    for s in sequences:  # one pass from zero, the first input all zeros, -1 not scored
+        a, c, xt = np.zeros((5, 1)), np.zeros((5, 1)), np.zeros((3, 1))
+        for value in s:
+            a, c, y, _ = reference_cell_forward(xt, a, c, model.parameters)
+            if value >= 0:
+                expected -= math.log(y[value, 0])
+                count += 1
+            xt = np.zeros((3, 1))
+            if value >= 0:
+                xt[value] = 1
+    nats, n = model_cross_entropy(model, sequences)
+    assert n == count == 6
+    assert nats == pytest.approx(expected, rel=1e-9)

@@ -1,0 +1,127 @@
+"""The training music as value indices: its pieces, the part held out for validation, its windows.
+
+A checkpoint keeps the values it was trained on (``Corpus``), so that its fit can be measured
+later from the checkpoint alone: the unigram and bigram it is compared with are counted on the
+very values the model learned from.
+
+The validation part (``split``) is a fraction of the values: whole pieces when there are several,
+drawn with the run's seed; the end of the piece when there is one. The rest is the training part,
+from which training draws its windows: the course's fixed windows (``data_processing`` once), or
+windows drawn afresh every epoch (``epoch_windows``), so that over a run every value is a target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .errors import LstmNumpyError
+
+SPLIT_STREAM = 1  # the seed's stream that draws the validation pieces (0 is the weights')
+WINDOW_STREAM = 2  # the stream that draws each epoch's windows
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Every value read for training, by piece, and which of them were held out.
+
+    values: (n,) int64 indices into the vocabulary, piece after piece.
+    starts: (n_pieces,) where each piece starts in ``values`` (starts[0] = 0, increasing).
+    validation: (n_ranges, 2) int64 [start, stop) ranges of ``values`` held out for validation.
+    """
+
+    values: np.ndarray
+    starts: np.ndarray
+    validation: np.ndarray
+
+    def pieces(self) -> List[np.ndarray]:
+        """Each piece's values."""
+        return np.split(self.values, self.starts[1:])
+
+    def parts(self, held_out: bool) -> List[np.ndarray]:
+        """The validation ranges (held_out True), or the training values piece by piece outside them."""
+        if held_out:
+            return [self.values[a:b] for a, b in self.validation]
+        bounds = list(self.starts[1:]) + [len(self.values)]
+        parts, start = [], 0
+        for end in bounds:  # each piece, less the validation ranges inside it
+            at = start
+            for a, b in self.validation:
+                if start <= a < end:
+                    if a > at:
+                        parts.append(self.values[at:a])
+                    at = b
+            if end > at:
+                parts.append(self.values[at:end])
+            start = end
+        return parts
+
+    def training_values(self) -> np.ndarray:
+        """The training part, its pieces joined (what windows are drawn from)."""
+        parts = self.parts(held_out=False)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def make_corpus(piece_values: Sequence[Sequence[str]], values_indices: Dict[str, int]) -> Corpus:
+    """A Corpus of the given pieces (each a list of value strings), nothing held out yet."""
+    lengths = [len(p) for p in piece_values]
+    values = np.array([values_indices[v] for p in piece_values for v in p], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return Corpus(values, starts, np.zeros((0, 2), np.int64))
+
+
+def split(corpus: Corpus, fraction: float, seed: int) -> Corpus:
+    """Hold out about ``fraction`` of the values for validation.
+
+    Several pieces: whole pieces, in an order drawn with ``seed``, until they hold at least the
+    fraction (but always leaving one piece to train on). One piece: its last ceil(fraction * n)
+    values. fraction 0 holds out nothing.
+    """
+    if fraction == 0:
+        return corpus
+    n = len(corpus.values)
+    ends = list(corpus.starts[1:]) + [n]
+    if len(corpus.starts) == 1:
+        held = max(1, math.ceil(fraction * n))
+        ranges = [(n - held, n)]
+    else:
+        order = np.random.default_rng([seed, SPLIT_STREAM]).permutation(len(corpus.starts))
+        ranges, held = [], 0
+        for k in order[:-1]:
+            if held >= fraction * n:
+                break
+            ranges.append((int(corpus.starts[k]), int(ends[k])))
+            held += ends[k] - corpus.starts[k]
+        ranges.sort()
+    return Corpus(corpus.values, corpus.starts, np.array(ranges, dtype=np.int64).reshape(-1, 2))
+
+
+def epoch_windows(training: np.ndarray, n_values: int, m: int, Tx: int, seed: int, epoch: int
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """The windows of one epoch, drawn afresh: X (m, Tx, n_values), Y (Tx, m, n_values).
+
+    As ``dataset.data_processing`` draws them (m starts, uniformly with replacement, the first
+    value of each window dropped), from a generator seeded by (seed, epoch) alone, so a resumed
+    run draws the same windows as an uninterrupted one.
+    """
+    from .dataset import data_processing
+
+    epoch_seed = int(np.random.SeedSequence([seed, WINDOW_STREAM, epoch]).generate_state(1)[0])
+    identity = {i: i for i in range(n_values)}
+    X, Y, _ = data_processing(training.tolist(), identity, m=m, Tx=Tx, seed=epoch_seed)
+    return X, Y
+
+
+def check(corpus: Corpus, n_values: int) -> bool:
+    """Whether a Corpus read from a file holds together (indices, starts and ranges in bounds)."""
+    values, starts, validation = corpus.values, corpus.starts, corpus.validation
+    n = len(values)
+    return bool(values.ndim == 1 and starts.ndim == 1 and len(starts) >= 1 and starts[0] == 0
+                and np.all(np.diff(starts) > 0) and starts[-1] < max(n, 1)
+                and np.all((values >= 0) & (values < n_values))
+                and validation.ndim == 2 and validation.shape[1] == 2
+                and np.all((0 <= validation[:, 0]) & (validation[:, 0] < validation[:, 1])
+                           & (validation[:, 1] <= n)))
