@@ -423,7 +423,7 @@ def model_cross_entropy(model, sequences: Sequence[np.ndarray]) -> Tuple[float, 
     all-zero input, every later one from the values before it. A value outside the vocabulary
     is not scored, and goes in as the all-zero input.
     """
-    from . import lstm
+    from . import layout, passes
 
     sequences = [np.asarray(s, np.int64) for s in sequences if len(s)]
     if not sequences:
@@ -434,14 +434,13 @@ def model_cross_entropy(model, sequences: Sequence[np.ndarray]) -> Tuple[float, 
     for k, s in enumerate(sequences):
         y[: len(s), k] = s
         x[1 : len(s), k] = s[:-1]
-    joined = lstm.join_parameters(model.parameters)
+    joined = layout.join_compiled(model.parameters)
     if joined is None:
         raise LstmNumpyError("the model's weights are not all finite numbers, so it cannot be "
                              "measured; use a checkpoint saved before training diverged.")
     zeros = np.zeros((m, model.n_a), joined.W_ay.dtype)
-    output = lstm.OutputLayer(model.parameters["Wy"], model.parameters["by"], y, 1.0)
-    with lstm.one_blas_thread():
-        cache = lstm.sequence_forward(x, zeros, zeros, None, output=output, joined=joined)
+    with passes.one_blas_thread():
+        cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0))
     return float(cache.loss), int((y >= 0).sum())
 
 
