@@ -7,8 +7,10 @@ A checkpoint is a folder of two files::
                       the training music as value indices ("corpus/values", "corpus/starts",
                       "corpus/validation": see ``corpus.Corpus``)
     checkpoint.json   everything else: format version, training configuration, vocabulary (the
-                      values, in index order), the chords trained over, the epoch reached, the
-                      training history, the optimizer's scalars, and the SHA-256 of weights.npz
+                      values, in index order), the chords trained over, the register of the
+                      training melody (its lowest and highest pitch; absent in older
+                      checkpoints), the epoch reached, the training history, the optimizer's
+                      scalars, and the SHA-256 of weights.npz
 
 Saving is atomic: both files are written and flushed to disk in a hidden folder beside the
 target, which then takes the target's name, so a crash leaves either the old checkpoint or the new
@@ -122,6 +124,7 @@ def save_checkpoint(
         "config": model.config,
         "vocabulary": _vocabulary_list(model.indices_values),
         "chords": [[_chord_to_json(chord) for chord in bar] for bar in model.chords],
+        "register": None if model.register is None else [int(p) for p in model.register],
         "epoch": epoch,
         "history": history,
         "optimizer": optimizer_tree,
@@ -295,6 +298,7 @@ def read_checkpoint(path) -> Checkpoint:
                   if key.startswith("parameters/")}
     _check_parameters(folder, parameters, len(vocabulary))
     chords = _read_chords(folder, meta["chords"])
+    register = _read_register(folder, meta.get("register"))  # absent from older checkpoints
     config = meta["config"] if meta["config"] is not None else {}
     if not isinstance(config, dict):
         raise _corrupt(folder, "its configuration is not a JSON object")
@@ -318,7 +322,8 @@ def read_checkpoint(path) -> Checkpoint:
         if not corpus_holds_together(corpus, len(vocabulary)):
             raise _corrupt(folder, "its training corpus does not fit its vocabulary")
 
-    model = Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config)
+    model = Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config,
+                  register=register)
     return Checkpoint(model=model, optimizer_state=optimizer_state, epoch=epoch,
                       history=meta["history"], path=folder, corpus=corpus)
 
@@ -449,6 +454,15 @@ def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values:
             )
         if value.dtype.kind != "f" or not np.all(np.isfinite(value)):
             raise _corrupt(folder, f"{name} holds values that are not finite floating-point numbers")
+
+
+def _read_register(folder: Path, register) -> Optional[tuple]:
+    if register is None:
+        return None
+    if (not isinstance(register, list) or len(register) != 2
+            or not all(type(p) is int and 0 <= p <= 127 for p in register) or register[0] > register[1]):
+        raise _corrupt(folder, "its register is not two MIDI pitches [lowest, highest]")
+    return tuple(register)
 
 
 def _read_chords(folder: Path, bars) -> List[List[Chord]]:

@@ -142,9 +142,13 @@ def get_musical_data(path_or_paths: Union[PathLike, Sequence[PathLike]],
     (The course returned ``chords`` as a dict with an extra entry 0 holding the file's
     offset-0 metadata; here the lists are aligned, chords[k] belongs to abstract_grammars[k].)
     """
+    return musical_data(get_measures(path_or_paths, preset, melody, chords, window, rests))
+
+
+def musical_data(measures: Sequence[Measure]) -> Tuple[List[List[Chord]], List[str]]:
+    """``get_musical_data`` for measures already read: (chords, abstract_grammars)."""
     from . import grammar  # imported on use: only this step needs the value grammar
 
-    measures = get_measures(path_or_paths, preset, melody, chords, window, rests)
     abstract_grammars = [grammar.parse_measure(m.melody, m.chords, m.start) for m in measures]
     return [list(m.chords) for m in measures], abstract_grammars
 

@@ -5,10 +5,11 @@ step from the last note). :func:`generate_music` asks it for values and decodes 
 over chords, in one of two ways.
 
 ``mode="bars"`` (the default) plays one continuing solo. For each bar of the progression it keeps
-sampling values from the *same* LSTM state, carried over from the bar before, until their
-durations fill the bar; then it decodes them over that bar's chords, starting each interval from
-the last note of the previous bar. A note that would ring past the bar line is cut at it, so bars
-never overlap.
+sampling values from the *same* LSTM state, carried over from the bar before, until they fill
+the bar on the 1/4-and-1/3 grid; then ``line.decode_bar`` turns them into notes over that bar's
+chords, carrying the line on from the last note of the bar before, inside the model's register
+(see ``lstm_numpy.line``). A note that would ring past the bar line is cut at it, so bars never
+overlap.
 
 ``mode="course"`` is the assignment's own procedure, kept for comparison (SPEC section 8): the same
 50 greedy values (temperature 0 from zero input and zero state) are decoded again and again, once
@@ -30,7 +31,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import grammar
+from . import grammar, line
 from .changes import parse_changes
 from .errors import LstmNumpyError
 from .model import Model
@@ -217,13 +218,13 @@ def _course_solo(model: Model, sets: Progression, rng: np.random.Generator, labe
 def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature: float,
                top_k: Optional[int], rng: np.random.Generator, primer, label) -> Solo:
     beats = Fraction(beats_per_bar)
+    register = line.Register(*(model.register or line.DEFAULT_REGISTER))
     state, prev_pitch = None, None
     played, chords, decoded = [], [], []
     for k, bar_chords in enumerate(bars):
         values, state = _fill_bar(model, beats, state, temperature, top_k, rng,
                                   primer if k == 0 else None)
-        notes = grammar.unparse_values(values, bar_chords, rng, prev_pitch=prev_pitch, course_offsets=False)
-        notes = _inside_bar(notes, beats)
+        notes = line.decode_bar(values, bar_chords, beats, prev_pitch, register)
         pitches = [n.pitch for n in notes if not n.is_rest]
         if pitches:
             prev_pitch = pitches[-1]
@@ -236,38 +237,26 @@ def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature:
 
 
 def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer):
-    """Sample values one at a time, from one continuing state, until their durations fill a bar."""
+    """Sample values one at a time, from one continuing state, until they fill a bar.
+
+    Each value takes its place on the grid as line.decode_bar will place it (line.element_end),
+    which moves on by a twelfth of a beat at least, so the loop ends.
+    """
     values: List[str] = []
     filled = Fraction(0)
-    # Every value lasts at least a sixteenth in practice; the cap only guards against a
-    # vocabulary whose durations are all zero, which would otherwise never fill the bar.
-    for _ in range(64 * int(beats)):
-        if filled >= beats:
-            break
+    while filled < beats:
         index, state = sample_steps(model, 1, state, temperature=temperature, top_k=top_k, rng=rng,
                                     primer=primer)
         primer = None
         value = model.indices_values[int(index[0, 0])]
         values.append(value)
-        filled += value_duration(value)
+        filled = line.element_end(filled, value_duration(value), beats)
     return values, state
 
 
 def value_duration(value: str) -> Fraction:
     """How long a value lasts in the clean decoding, in quarter notes ("0.333" -> 1/3)."""
     return grammar.parse_value(value).grid_duration
-
-
-def _inside_bar(notes: Sequence[Note], beats: Fraction) -> List[Note]:
-    """Drop notes that start at or after the bar line and cut the ones that ring past it."""
-    kept = []
-    for note in notes:
-        if note.offset >= beats:
-            continue
-        if note.offset + note.duration > beats:
-            note = replace(note, duration=beats - note.offset)
-        kept.append(note)
-    return kept
 
 
 def _held_until_next(bar_chords: Sequence[Chord], beats: Fraction) -> List[Chord]:

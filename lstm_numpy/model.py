@@ -46,12 +46,15 @@ class Model:
     indices_values: the vocabulary, index -> value string such as "C,0.250,<m2,P-4>".
     chords: the chords of the training pieces, one list of Chord per measure (may be empty).
     config: the training configuration, JSON-serialisable (saved with each checkpoint).
+    register: (lowest, highest) MIDI pitch of the training melody, the range its solos keep to
+        (``line.Register``); None when unknown (then ``line.DEFAULT_REGISTER`` is used).
     """
 
     parameters: Dict[str, np.ndarray]
     indices_values: List[str]
     chords: List[List[Chord]] = field(default_factory=list)
     config: Dict = field(default_factory=dict)
+    register: Optional[Tuple[int, int]] = None
 
     @property
     def n_a(self) -> int:
@@ -82,7 +85,8 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
 
 
 def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
-               chords: Optional[List[List[Chord]]] = None, config: Optional[Dict] = None) -> Model:
+               chords: Optional[List[List[Chord]]] = None, config: Optional[Dict] = None,
+               register: Optional[Tuple[int, int]] = None) -> Model:
     """A fresh course model with Keras's default initialisation.
 
     indices_values: the vocabulary (a list, or a dict index -> value string); n_values is its
@@ -91,7 +95,8 @@ def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
       recurrent weights (the a-part): orthogonal (n_a, 4 n_a);
       biases zero except bf = 1, so the cell starts out remembering (unit forget bias);
       Wy: glorot-uniform, by zero.
-    All draws come from ``np.random.default_rng(seed)``.
+    All draws come from ``np.random.default_rng(seed)``. chords, config and register are kept
+    as given (see Model).
     """
     if isinstance(indices_values, dict):
         indices_values = [indices_values[i] for i in range(len(indices_values))]
@@ -110,7 +115,7 @@ def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
     parameters["Wy"] = _glorot_uniform(rng, n_a, n_values).T
     parameters["by"] = np.zeros((n_values, 1))
     parameters = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in parameters.items()}
-    return Model(parameters, indices_values, list(chords or []), dict(config or {}))
+    return Model(parameters, indices_values, list(chords or []), dict(config or {}), register)
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from . import cli
 from .errors import LstmNumpyError
@@ -146,6 +146,7 @@ class TrainingData:
 
     corpus: every value read, as indices, by piece, with the validation part (``corpus.Corpus``).
     indices_values: the vocabulary; chords: the chords of every measure read.
+    register: the melody's lowest and highest pitch, which the solos keep to (``line.register_of``).
     m: windows per epoch. fixed: the course's windows (X, Y), drawn once from all the values as
     ``data_processing`` draws them; None when they are drawn afresh every epoch from the training
     part (``corpus.epoch_windows``), so that every value gets to be a target.
@@ -156,6 +157,7 @@ class TrainingData:
     chords: list
     m: int
     fixed: Optional[tuple]
+    register: Tuple[int, int]
 
     def windows(self, config: TrainConfig, epoch: int):
         """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype."""
@@ -177,7 +179,8 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     drawn afresh every epoch.
     """
     from .corpus import make_corpus, split
-    from .dataset import data_processing, get_corpus_data, get_musical_data, default_corpus_paths
+    from .dataset import data_processing, get_corpus_data, get_measures, musical_data, default_corpus_paths
+    from .line import register_of
 
     fraction = validation_fraction(config)
     if config.preset == "course" and fraction:
@@ -187,25 +190,28 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     for path in paths:
         if not Path(path).is_file():
             raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
-    chords, grammars_by_piece = [], []
+    chords, grammars_by_piece, pitches = [], [], []
     for path in paths:  # piece by piece, to know where each starts
-        piece_chords, grammars = get_musical_data(path, preset=config.preset, melody=config.melody, chords=config.chords)
+        measures = get_measures(path, preset=config.preset, melody=config.melody, chords=config.chords)
+        piece_chords, grammars = musical_data(measures)
         chords += piece_chords
         grammars_by_piece.append(grammars)
+        pitches += [note.pitch for measure in measures for note in measure.melody]
+    register = tuple(register_of(pitches))
     all_values, _, values_indices, indices_values = get_corpus_data([g for p in grammars_by_piece for g in p])
     corpus = make_corpus([get_corpus_data(p)[0] for p in grammars_by_piece], values_indices)
     vocabulary = [indices_values[i] for i in range(len(indices_values))]
     if config.preset == "course":
         m = config.m or windows_for(len(all_values), config.Tx)
         X, Y, _ = data_processing(all_values, values_indices, m=m, Tx=config.Tx, seed=config.seed)
-        return TrainingData(corpus, vocabulary, chords, m, (X, Y))
+        return TrainingData(corpus, vocabulary, chords, m, (X, Y), register)
     corpus = split(corpus, fraction, config.seed)
     n_training = len(corpus.training_values())
     if n_training < config.Tx + 1:
         raise LstmNumpyError(f"after holding out {fraction:g} of the values for validation, {n_training} are left to train "
                              f"on, too few for windows of Tx={config.Tx}; use more music, a smaller --val-fraction or a smaller --Tx.")
     m = config.m or windows_for(n_training, config.Tx)
-    return TrainingData(corpus, vocabulary, chords, m, None)
+    return TrainingData(corpus, vocabulary, chords, m, None, register)
 
 
 def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
@@ -253,6 +259,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = load_training_data(config)
         if data.indices_values != model.indices_values:
             raise LstmNumpyError(f"{out}: the training data no longer gives the checkpoint's vocabulary; resume with the same --midi files.")
+        if model.register is None:  # saved before registers were kept
+            model.register = data.register
     else:
         if not args.force and _holds_a_run(out):
             raise LstmNumpyError(f"--out {out} already holds a training run; continue it with --resume {out}, "
@@ -262,7 +270,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
         data = load_training_data(config)
         model = init_model(data.indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype),
-                           chords=data.chords, config=asdict(config))
+                           chords=data.chords, config=asdict(config), register=data.register)
         optimizer = _optimizer(config)
         history, start_epoch = None, 0
     model.config = asdict(config)

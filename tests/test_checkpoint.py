@@ -32,7 +32,8 @@ def make_model(n_a=5, n_values=7, dtype=np.float64, seed=0) -> Model:
         [Chord(Fraction(480), Fraction(4), (50, 53, 57, 60), velocity=64)],
     ]
     config = {"n_a": n_a, "lr": 0.01, "midi": ["a.mid"], "clip_norm": None, "dtype": np.dtype(dtype).name}
-    return Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config)
+    return Model(parameters=parameters, indices_values=vocabulary, chords=chords, config=config,
+                 register=(50, 81))
 
 
 def adam_like_state(model: Model) -> dict:
@@ -75,6 +76,7 @@ def test_round_trip_is_exact(tmp_path, dtype):
     assert isinstance(loaded.model.chords[0][1].offset, Fraction)
     assert loaded.model.config == model.config
     assert loaded.config == model.config
+    assert loaded.model.register == (50, 81)
     assert loaded.epoch == 3
     assert loaded.history == {"loss": [126.1, 50.5, 5.25], "accuracy": [[0.1, 0.5], [0.2, 1.0], [0.3, 1.0]]}
     opt = loaded.optimizer_state
@@ -385,6 +387,10 @@ def damage_bad_chords(folder):
     rewrite_meta(folder, lambda meta: meta["chords"][0][0].update(offset="one"))
 
 
+def damage_bad_register(folder):
+    rewrite_meta(folder, lambda meta: meta.update(register=[81, 50]))
+
+
 def damage_bad_epoch(folder):
     rewrite_meta(folder, lambda meta: meta.update(epoch=-4))
 
@@ -410,6 +416,7 @@ DAMAGES = {
     damage_integer_weights: "by holds values that are not finite floating-point",
     damage_missing_optimizer_array: "optimizer array",
     damage_bad_chords: "chords",
+    damage_bad_register: "register",
     damage_bad_epoch: "epoch -4",
 }
 
@@ -472,3 +479,13 @@ def test_a_run_folder_holding_the_checkpoint_can_be_given(tmp_path):
     assert np.array_equal(loaded.parameters["Wf"], model.parameters["Wf"])
     with pytest.raises(CheckpointError, match="has no checkpoint.json"):
         load_checkpoint(tmp_path / "run" / "checkpoint" / ".." / "..")
+
+
+def test_a_checkpoint_saved_before_registers_were_kept_loads_without_one(tmp_path):
+    folder = saved(tmp_path)
+    rewrite_meta(folder, lambda meta: meta.pop("register"))
+    assert load_checkpoint(folder).register is None
+    model = make_model()
+    model.register = None
+    save_checkpoint(tmp_path / "none", model)
+    assert load_checkpoint(tmp_path / "none").register is None

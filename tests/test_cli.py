@@ -46,6 +46,18 @@ def test_train_writes_everything(trained):
         assert (trained / picture).read_text(encoding="utf-8").startswith("<svg"), picture
 
 
+def test_the_checkpoint_keeps_the_melodys_register(trained):
+    from lstm_numpy.dataset import get_measures
+
+    pitches = [n.pitch for m in get_measures(SMALL) for n in m.melody if not n.is_rest]
+    meta = json.loads((trained / "checkpoint" / "checkpoint.json").read_text())
+    assert max(pitches) - min(pitches) >= 12, "a span the register takes as it is"
+    assert meta["register"] == [min(pitches), max(pitches)]
+    midi = mido.MidiFile(trained / "solo.mid")
+    played = [msg.note for msg in midi.tracks[1] if msg.type == "note_on" and msg.velocity]
+    assert played and min(pitches) <= min(played) and max(played) <= max(pitches)
+
+
 def test_same_seed_same_bytes(trained, tmp_path):
     result = run("train", *TINY, "--epochs", "3", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_numpy import grammar, improvise, sampling
+from lstm_numpy import grammar, improvise, line, sampling
 from lstm_numpy.changes import parse_changes
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.improvise import Solo, generate_music
@@ -87,15 +87,44 @@ def test_any_progression_and_metre_keeps_notes_in_their_bars(shape, beats, n_bar
     for k, (notes, chords) in enumerate(zip(solo.bars, solo.chords)):
         assert all(k * beats <= n.offset and n.offset + n.duration <= (k + 1) * beats for n in notes)
         assert chords[0].offset == k * beats and chords[-1].offset + chords[-1].duration == (k + 1) * beats
-        assert sum(duration_of(v) for v in solo.values[k]) >= beats
+        assert_fills_its_bar_on_the_grid(notes, k * beats, beats)
+        assert len(notes) == len(solo.values[k]), "every value sampled is played"
+        register = line.DEFAULT_REGISTER  # the tiny model has none of its own
+        assert all(register.low <= n.pitch <= register.high for n in notes if not n.is_rest)
+
+
+ON_THE_GRID = {Fraction(k, 4) for k in range(4)} | {Fraction(k, 3) for k in range(3)}
+
+
+def assert_fills_its_bar_on_the_grid(notes, start, beats):
+    """Each element starts where the one before ended, on a quarter or third of a beat, from the
+    bar line to the next: no gap, no overlap, nothing off the grid."""
+    assert notes[0].offset == start and notes[-1].offset + notes[-1].duration == start + beats
+    for before, after in zip(notes, notes[1:]):
+        assert after.offset == before.offset + before.duration
+    assert all(n.offset % 1 in ON_THE_GRID and n.duration > 0 for n in notes)
 
 
 def test_each_bar_samples_just_enough_values_to_fill_it():
     solo = generate_music(tiny_model(), changes=CHANGES, n_bars=8, temperature=1.5, seed=5)
-    for values in solo.values:
-        durations = [duration_of(v) for v in values]
-        assert sum(durations) >= 4
-        assert sum(durations[:-1]) < 4, "sampling stops as soon as the bar is full"
+    for k, (values, notes) in enumerate(zip(solo.values, solo.bars)):
+        assert len(values) == len(notes)
+        ends = [n.offset + n.duration - 4 * k for n in notes]
+        assert ends[-1] == 4 and all(end < 4 for end in ends[:-1]), "sampling stops when the bar is full"
+        for value, note in zip(values, notes[:-1]):
+            # a value on the grid keeps its own length; off it, it ends at the nearest grid point
+            wanted = duration_of(value)
+            assert abs(note.duration - wanted) < Fraction(1, 8)
+            if (note.offset + wanted) % 1 in ON_THE_GRID:
+                assert note.duration == wanted
+
+
+def test_a_model_keeps_to_its_own_register():
+    model = tiny_model()
+    model.register = (60, 67)
+    solo = generate_music(model, changes=CHANGES, n_bars=8, temperature=2.0, seed=3)
+    pitches = [n.pitch for n in solo.melody if not n.is_rest]
+    assert pitches and min(pitches) >= 60 and max(pitches) <= 67
 
 
 def test_one_lstm_state_continues_across_bars():
@@ -109,19 +138,19 @@ def test_one_lstm_state_continues_across_bars():
 
 def test_the_previous_note_carries_across_bars(monkeypatch):
     seen = []
-    real = grammar.unparse_values
+    real = line.decode_bar
 
-    def recording(values, chords, rng, prev_pitch=None, **options):
-        notes = real(values, chords, rng, prev_pitch=prev_pitch, **options)
-        seen.append((prev_pitch, notes))
+    def recording(values, chords, bar_length, previous, register):
+        notes = real(values, chords, bar_length, previous, register)
+        seen.append((previous, notes))
         return notes
 
-    monkeypatch.setattr(grammar, "unparse_values", recording)
+    monkeypatch.setattr(line, "decode_bar", recording)
     generate_music(tiny_model(), changes=CHANGES, n_bars=4, temperature=1.0, seed=11)
     assert len(seen) == 4 and seen[0][0] is None
     last = None
-    for prev_pitch, notes in seen:
-        assert prev_pitch == last
+    for previous, notes in seen:
+        assert previous == last
         pitched = [n.pitch for n in notes if not n.is_rest]
         last = pitched[-1] if pitched else last
 
