@@ -10,16 +10,21 @@ A checkpoint is a folder of two files::
                       values, in index order), the chords trained over, the register of the
                       training melody (its lowest and highest pitch; absent in older
                       checkpoints), the epoch reached, the training history, the optimizer's
-                      scalars, and the SHA-256 of weights.npz
+                      scalars, the SHA-256 of weights.npz, and the SHA-256 of everything else
+                      in the JSON (content_sha256), so that an edit or a damaged byte anywhere,
+                      two vocabulary entries swapped say, is found
 
 Saving is atomic: both files are written and flushed to disk in a hidden folder beside the
 target, which then takes the target's name, so a crash leaves either the old checkpoint or the new
-one, never half of each. Saving is also reproducible: the same model gives byte-identical files
+one, never half of each. The old one steps aside first (to ``.NAME.old-*``): a process killed
+between the two renames leaves it there, and loading reads it from there until the next save puts
+things in order, which also removes what a killed save left behind. A lock file beside the folder
+(``.NAME.lock``) makes saves take turns and lets readers wait while a save is under way. Saving is also reproducible: the same model gives byte-identical files
 (``np.savez`` would stamp each zip entry with the current time, so the zip is written here with a
 fixed date and a fixed order).
 
 Loading checks everything it can before any number is used (files present, JSON readable,
-checksum, parameter shapes against the vocabulary) and reports a problem as a CheckpointError of
+checksums, the vocabulary, chords, epoch and history, parameter shapes and types) and reports a problem as a CheckpointError of
 one sentence naming the folder.
 """
 
@@ -34,21 +39,23 @@ import re
 import secrets
 import shutil
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from .corpus import Corpus, check as corpus_holds_together
 from .errors import CheckpointError, LstmNumpyError
+from .files import locked
 from .model import Model
 from .notes import Chord
 
 FORMAT = "lstm_numpy checkpoint"
-VERSION = 1
+VERSION = 2  # 2: checkpoint.json carries content_sha256
 WEIGHTS = "weights.npz"
 META = "checkpoint.json"
 PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
@@ -130,9 +137,56 @@ def save_checkpoint(
         "optimizer": optimizer_tree,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    text = json.dumps(meta, indent=1, sort_keys=True, default=_to_json) + "\n"
+    meta = json.loads(json.dumps(meta, default=_to_json))  # plain JSON types, as a reader sees them
+    meta["content_sha256"] = _content_sha256(meta)
+    text = json.dumps(meta, indent=1, sort_keys=True) + "\n"
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _save_lock(target):
+        _put_in_order(target)
+        _swap_in(target, weights, text)
+    return target
+
+
+def _content_sha256(meta: Dict[str, Any]) -> str:
+    """SHA-256 of every field of checkpoint.json but this one, written out in one fixed way."""
+    rest = {key: value for key, value in meta.items() if key != "content_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _lock_file(target: Path) -> Path:
+    return target.with_name(f".{target.name}.lock")
+
+
+def _save_lock(target: Path):
+    return locked(_lock_file(target))
+
+
+def _leftovers(target: Path, kind: str) -> List[Path]:
+    """What interrupted saves left beside ``target``: kind "old" (retired) or "tmp" (staging)."""
+    return sorted(target.parent.glob(f".{glob_escape(target.name)}.{kind}-*"), key=lambda p: p.stat().st_mtime)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _put_in_order(target: Path) -> None:
+    """Undo what a save killed half-way left behind (called under the save lock).
+
+    Killed between its two renames, a save leaves no ``target`` but the old checkpoint retired
+    beside it: that one is put back. Staging folders of killed saves are removed.
+    """
+    for retired in reversed(_leftovers(target, "old")):
+        if not target.exists():
+            os.replace(retired, target)
+        else:
+            shutil.rmtree(retired, ignore_errors=True)
+    for staging in _leftovers(target, "tmp"):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(target: Path, weights: bytes, text: str) -> None:
     staging = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
     retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
     staging.mkdir()
@@ -152,7 +206,6 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(retired, ignore_errors=True)
-    return target
 
 
 def _vocabulary_list(indices_values) -> List[str]:
@@ -271,11 +324,38 @@ def read_checkpoint(path) -> Checkpoint:
     """Read and check the checkpoint folder ``path`` (see the module docstring for its layout).
 
     ``path`` may also be a training run's output folder holding the checkpoint as ``checkpoint/``.
+    A save under way is waited for.
     """
     folder = Path(path)
-    if not (folder / META).exists() and (folder / "checkpoint" / META).is_file():
-        # The output folder of a training run was given; its checkpoint lives inside.
-        folder = folder / "checkpoint"
+    inner = folder / "checkpoint"
+    if not (folder / META).exists() and ((inner / META).is_file() or _lock_file(inner).exists()):
+        # The output folder of a training run was given; its checkpoint lives inside. (Its lock
+        # file stays there even while a save has the checkpoint itself renamed.)
+        folder = inner
+    with _read_lock(folder):
+        return _read_folder(folder, _recovered(folder))
+
+
+@contextmanager
+def _read_lock(folder: Path) -> Iterator[None]:
+    if folder.parent.is_dir():
+        with locked(_lock_file(folder), shared=True):
+            yield
+    else:
+        yield
+
+
+def _recovered(folder: Path) -> Path:
+    """Where the checkpoint ``folder`` is: itself, or its old copy if a save was killed mid-swap."""
+    if not folder.exists() and folder.parent.is_dir():
+        retired = _leftovers(folder, "old")
+        if retired:
+            return retired[-1]
+    return folder
+
+
+def _read_folder(given: Path, folder: Path) -> Checkpoint:
+    """Read the checkpoint ``given``, whose files are in ``folder`` (the same, unless recovered)."""
     if not folder.exists():
         raise CheckpointError(f"checkpoint folder {folder} does not exist; pass the folder that "
                               f"lstm_numpy.train wrote (it holds {META} and {WEIGHTS}).")
@@ -288,6 +368,7 @@ def read_checkpoint(path) -> Checkpoint:
                                   f"pass the folder that lstm_numpy.train wrote, or train again.")
     meta = _read_meta(folder)
     arrays = _read_weights(folder, meta["weights_sha256"])
+    folder = given  # files read: messages name the checkpoint as the user knows it
 
     vocabulary = meta["vocabulary"]
     if (not isinstance(vocabulary, list) or not vocabulary
@@ -302,6 +383,7 @@ def read_checkpoint(path) -> Checkpoint:
     config = meta["config"] if meta["config"] is not None else {}
     if not isinstance(config, dict):
         raise _corrupt(folder, "its configuration is not a JSON object")
+    _check_config_fits(folder, config, parameters)
 
     optimizer_state = None
     if meta["optimizer"] is not None:
@@ -312,6 +394,7 @@ def read_checkpoint(path) -> Checkpoint:
     epoch = meta["epoch"]
     if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0):
         raise _corrupt(folder, f"its epoch {epoch!r} is not a whole number of 0 or more")
+    _check_history(folder, meta["history"])
 
     corpus = None
     if "corpus/values" in arrays:
@@ -345,9 +428,15 @@ def _read_meta(folder: Path) -> Dict[str, Any]:
         raise CheckpointError(f"checkpoint {folder} has format version {version!r} but this lstm_numpy "
                               f"reads version {VERSION}; use the lstm_numpy that wrote it, or train again.")
     missing = [key for key in ("config", "vocabulary", "chords", "epoch", "history", "optimizer",
-                               "weights_sha256") if key not in meta]
+                               "weights_sha256", "content_sha256") if key not in meta]
     if missing:
         raise _corrupt(folder, f"{META} lacks the field(s) {', '.join(missing)}")
+    if meta["content_sha256"] != _content_sha256(meta):
+        raise CheckpointError(
+            f"{folder / META} does not match its own checksum: it was edited or damaged (its "
+            f"vocabulary, configuration, chords or history may be wrong); train again or restore "
+            f"the folder from a backup."
+        )
     return meta
 
 
@@ -454,6 +543,36 @@ def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values:
             )
         if value.dtype.kind != "f" or not np.all(np.isfinite(value)):
             raise _corrupt(folder, f"{name} holds values that are not finite floating-point numbers")
+        if value.dtype not in (np.float32, np.float64) or value.dtype != parameters["Wf"].dtype:
+            raise _corrupt(folder, f"{name} is {value.dtype.name}, but the weights must all be float32 "
+                                   f"or all float64")
+
+
+def _check_config_fits(folder: Path, config: Dict[str, Any], parameters: Dict[str, np.ndarray]) -> None:
+    """The configuration's n_a and dtype, where it gives them, are those of the weights.
+
+    (Whether each setting is one training accepts is for training to check when it resumes.)
+    """
+    weights = parameters["Wf"]
+    for key, actual in (("n_a", weights.shape[0]), ("dtype", weights.dtype.name)):
+        if key in config and config[key] != actual:
+            raise _corrupt(folder, f"its configuration says {key} = {config[key]!r} but the weights have {actual!r}")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_history(folder: Path, history) -> None:
+    """The history is None or {"loss": [a number per epoch], "accuracy": [a list of numbers per
+    epoch]}; other keys hold lists too, as training adds them."""
+    if history is None:
+        return
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise _corrupt(folder, "its history is not a JSON object of lists")
+    if not all(_is_number(x) for x in history.get("loss", [])) or not all(
+            isinstance(row, list) and all(_is_number(x) for x in row) for row in history.get("accuracy", [])):
+        raise _corrupt(folder, "its history's loss or accuracy holds something other than finite numbers")
 
 
 def _read_register(folder: Path, register) -> Optional[tuple]:

@@ -1,18 +1,29 @@
-"""Writing files so that a crash or Ctrl-C never leaves half a file behind.
+"""Writing files so that a crash or Ctrl-C never leaves half a file behind, and locks on folders.
 
 The bytes go to a temporary file in the same folder, which then takes the final name in one
 ``os.replace`` (atomic on POSIX and Windows within one file system). A reader sees either the old
 file or the new one, never a mixture; on any error the temporary file is removed and the old file
 stays as it was. The new file gets the permissions a plain ``open(path, "wb")`` would give it
 (0666 less the process's umask): the temporary file starts readable by its owner only.
+
+Two programs writing one folder at once would mix their files, and a program reading a
+checkpoint while another replaces it could see the old half of one and the new half of the other.
+:func:`locked` takes an advisory lock (``flock``) on a small lock file, so writers take turns and
+readers wait for a write to finish. Where ``fcntl`` does not exist (Windows) it does nothing.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the locks below do nothing there
+    fcntl = None
 
 
 def write_atomically(path: Union[str, Path], data: bytes) -> Path:
@@ -38,3 +49,32 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def locked(path: Union[str, Path], *, shared: bool = False, wait: bool = True) -> Iterator[None]:
+    """Hold a lock on the lock file ``path`` (created if missing) for the ``with`` block.
+
+    shared: a reader's lock; any number of readers hold it together, but never with a writer.
+    wait:   False raises BlockingIOError at once when another process holds the lock.
+    A reader that cannot create the lock file (a read-only folder, where nobody can be writing)
+    goes on without a lock. The lock ends with the block, or with the process however it ends.
+    """
+    if fcntl is None:
+        yield
+        return
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        if not shared:
+            raise
+        try:
+            handle = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield
+            return
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+        yield
+    finally:
+        os.close(handle)  # closing the file releases the lock

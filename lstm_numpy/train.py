@@ -21,16 +21,18 @@ run with the same seed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import cli
 from .errors import LstmNumpyError
-from .files import write_atomically
+from .files import locked, write_atomically
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
@@ -135,6 +137,58 @@ def config_from_args(args, base: Optional[TrainConfig] = None) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def saved_config(saved: dict, folder: Path) -> TrainConfig:
+    """The configuration a checkpoint holds, checked setting by setting as the options are checked.
+
+    A hand-edited checkpoint.json (its checksum fixed up) could otherwise hold an unknown setting,
+    a window of 0 values or a negative seed, and fail deep inside training.
+    """
+    from .errors import CheckpointError
+
+    def corrupt(what: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {folder} is corrupt: its configuration {what}; train again "
+                               f"or restore the folder from a backup.")
+
+    defaults = asdict(TrainConfig())
+    unknown = sorted(set(saved) - set(defaults))
+    if unknown:
+        raise corrupt(f"has the unknown setting(s) {', '.join(unknown)}")
+    options = {action.dest: action for action in build_parser()._actions}
+    for name, value in saved.items():
+        problem = _setting_problem(value, defaults[name], options.get(name))
+        if problem:
+            raise corrupt(f"gives {name} = {value!r}: {problem}")
+    return TrainConfig(**{**defaults, **saved})
+
+
+def _setting_problem(value, default, option: Optional[argparse.Action]) -> Optional[str]:
+    """What is wrong with a saved setting, judged as its command-line option judges it (None: fine)."""
+    if value is None:
+        return None if default is None else "it must be given"
+    if isinstance(default, list):  # --midi
+        return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else "it must be a list of file names"
+    if option is None:  # beta1, beta2: Adam's decay rates, set only from Python
+        return None if _is_real(value) and 0 <= value < 1 else "it must be a number from 0 up to 1"
+    if option.choices is not None:
+        return None if value in option.choices else f"it must be one of {', '.join(option.choices)}"
+    if option.type is None:  # a name, such as a track's
+        return None if isinstance(value, str) else "it must be text"
+    if isinstance(default, int) or option.type is cli.positive_int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "it must be a whole number"
+    elif not _is_real(value):
+        return "it must be a number"
+    try:
+        option.type(str(value))
+    except argparse.ArgumentTypeError as error:
+        return str(error)
+    return None
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _write_json_atomically(path: Path, obj) -> None:
     # keys sorted, as in checkpoint.json, so a resumed run writes the same bytes
     write_atomically(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
@@ -237,19 +291,24 @@ def _optimizer(config: TrainConfig):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    with ExitStack() as locks:  # the output folder's lock, from when it is taken until the run ends
+        return _run(args, locks)
+
+
+def _run(args, locks: ExitStack) -> int:
     import numpy as np
 
     from .checkpoint import load_training_state, save_checkpoint
     from .model import init_model, train
 
-    args = build_parser().parse_args(argv)
     out = Path(args.resume or args.out)
 
     if args.resume:
         if not (out / "checkpoint").is_dir():
             raise LstmNumpyError(f"--resume {out}: no checkpoint folder in it; pass the output folder (--out) of an earlier run.")
         state = load_training_state(out / "checkpoint")
-        config = config_from_args(args, TrainConfig(**state.config))
+        config = config_from_args(args, saved_config(state.config, out / "checkpoint"))
         model, history, start_epoch = state.model, state.history, state.epoch
         if config.epochs < start_epoch:
             raise LstmNumpyError(f"--resume {out}: the run has already trained {start_epoch} epochs, more than "
@@ -280,6 +339,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         history.setdefault("val_loss", [])
 
     cli.writable_folder(out, "--resume" if args.resume else "--out")
+    try:
+        locks.enter_context(locked(out / RUN_LOCK, wait=False))
+    except BlockingIOError:
+        raise LstmNumpyError(f"{out} is in use by another training right now; wait for it to finish, "
+                             f"or choose another folder with --out.") from None
     if not args.quiet:
         held = f", {sum(len(p) for p in data.corpus.parts(held_out=True))} values held out for validation" if validating else ""
         drawn = "drawn afresh each epoch" if data.fixed is None else "drawn once"
@@ -364,6 +428,8 @@ def stopped_early(history, patience: Optional[int]) -> bool:
     return len(val_loss) - 1 - best_epoch >= patience
 
 
+# Held by the training writing into a folder, so that a second one cannot mix its files in.
+RUN_LOCK = ".lock"
 # What a run writes into its folder; any of them there means the folder holds an earlier run.
 RUN_FILES = ("checkpoint", "best", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg")
 BEST = "best"  # the checkpoint of the best validation epoch, beside the last one

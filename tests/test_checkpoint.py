@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -217,7 +219,7 @@ def test_saving_over_a_checkpoint_replaces_it_and_leaves_nothing_behind(tmp_path
     save_checkpoint(tmp_path / "ck", make_model(seed=2))
     loaded = load_checkpoint(tmp_path / "ck")
     assert np.array_equal(loaded.parameters["Wf"], make_model(seed=2).parameters["Wf"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.lock", "ck"]
 
 
 def test_a_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
@@ -234,7 +236,7 @@ def test_a_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "ck", make_model(seed=2))
     assert files_of(tmp_path / "ck") == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.lock", "ck"]
 
 
 def test_a_crash_between_the_renames_puts_the_old_checkpoint_back(tmp_path, monkeypatch):
@@ -254,7 +256,7 @@ def test_a_crash_between_the_renames_puts_the_old_checkpoint_back(tmp_path, monk
         save_checkpoint(tmp_path / "ck", make_model(seed=2))
     monkeypatch.undo()
     assert files_of(tmp_path / "ck") == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.lock", "ck"]
 
 
 def test_never_replaces_a_folder_holding_other_files(tmp_path):
@@ -277,9 +279,12 @@ def saved(tmp_path) -> Path:
     return folder
 
 
-def rewrite_meta(folder: Path, change) -> None:
+def rewrite_meta(folder: Path, change, fix_checksum=True) -> None:
+    """Edit checkpoint.json; by default its checksum is made to fit, so that only the content is wrong."""
     meta = json.loads((folder / "checkpoint.json").read_text())
     change(meta)
+    if fix_checksum:
+        meta["content_sha256"] = ckpt._content_sha256(meta)
     (folder / "checkpoint.json").write_text(json.dumps(meta))
 
 
@@ -395,6 +400,48 @@ def damage_bad_epoch(folder):
     rewrite_meta(folder, lambda meta: meta.update(epoch=-4))
 
 
+def damage_swapped_vocabulary(folder):
+    def swap(meta):
+        vocabulary = meta["vocabulary"]
+        vocabulary[0], vocabulary[1] = vocabulary[1], vocabulary[0]
+    rewrite_meta(folder, swap, fix_checksum=False)
+
+
+def damage_edited_config(folder):
+    rewrite_meta(folder, lambda meta: meta["config"].update(lr=0.5), fix_checksum=False)
+
+
+def damage_missing_content_checksum(folder):
+    rewrite_meta(folder, lambda meta: meta.pop("content_sha256"), fix_checksum=False)
+
+
+def damage_float16_weights(folder):
+    rewrite_weights(folder, {name: value.astype(np.float16) if name.startswith("parameters/") else value
+                             for name, value in all_arrays(folder).items()})
+
+
+def damage_mixed_float_types(folder):
+    arrays = all_arrays(folder)
+    arrays["parameters/bf"] = arrays["parameters/bf"].astype(np.float32)
+    rewrite_weights(folder, arrays)
+
+
+def damage_config_dtype(folder):
+    rewrite_meta(folder, lambda meta: meta["config"].update(dtype="int8"))
+
+
+def damage_config_n_a(folder):
+    rewrite_meta(folder, lambda meta: meta["config"].update(n_a="abc"))
+
+
+def damage_string_history(folder):
+    rewrite_meta(folder, lambda meta: meta.update(history="loss: 1.0"))
+
+
+def damage_history_not_numbers(folder):
+    rewrite_meta(folder, lambda meta: meta.update(history={"loss": [1.0, "low"], "accuracy": [[0.5], [0.6]]}))
+
+
 # each damage, and words its message must contain (so that the right check caught it)
 DAMAGES = {
     damage_missing_json: "has no checkpoint.json",
@@ -418,6 +465,15 @@ DAMAGES = {
     damage_bad_chords: "chords",
     damage_bad_register: "register",
     damage_bad_epoch: "epoch -4",
+    damage_swapped_vocabulary: "does not match its own checksum",
+    damage_edited_config: "does not match its own checksum",
+    damage_missing_content_checksum: "lacks the field(s) content_sha256",
+    damage_float16_weights: "is float16, but the weights must all be float32 or all float64",
+    damage_mixed_float_types: "bf is float32",
+    damage_config_dtype: "dtype = 'int8' but the weights have 'float64'",
+    damage_config_n_a: "n_a = 'abc' but the weights have 5",
+    damage_string_history: "history is not a JSON object of lists",
+    damage_history_not_numbers: "loss or accuracy holds something other than finite numbers",
 }
 
 
@@ -489,3 +545,87 @@ def test_a_checkpoint_saved_before_registers_were_kept_loads_without_one(tmp_pat
     model.register = None
     save_checkpoint(tmp_path / "none", model)
     assert load_checkpoint(tmp_path / "none").register is None
+
+
+# ----------------------------------------------------------------------- concurrency and kills
+
+HELPERS = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_checkpoint import make_model
+from lstm_numpy import checkpoint
+"""
+
+
+def run_python(code: str, *args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", HELPERS + code, *map(str, args)], capture_output=True,
+                          text=True, timeout=300, **kwargs)
+
+
+def test_readers_during_saves_see_the_old_or_the_new_checkpoint_never_damage(tmp_path):
+    folder = tmp_path / "ck"
+    save_checkpoint(folder, make_model(seed=0))
+    firsts = {seed: make_model(seed=seed).parameters["Wf"][0, 0] for seed in (0, 1, 2)}
+    writer = subprocess.Popen([sys.executable, "-c", HELPERS + """
+for k in range(100):
+    checkpoint.save_checkpoint(sys.argv[1], make_model(seed=1 + k % 2))
+""", str(folder)], stderr=subprocess.PIPE, text=True)
+    reads = 0
+    while writer.poll() is None or reads == 0:
+        assert load_checkpoint(folder).parameters["Wf"][0, 0] in firsts.values()
+        reads += 1
+    assert writer.wait() == 0, writer.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.lock", "ck"]
+
+
+def test_two_processes_saving_at_once_take_turns(tmp_path):
+    code = """
+import os, time
+real_replace = os.replace
+def slow_replace(src, dst):  # widens the moments between a save's steps, where saves could collide
+    time.sleep(0.002)
+    real_replace(src, dst)
+os.replace = slow_replace
+for k in range(40):
+    checkpoint.save_checkpoint(sys.argv[1], make_model(seed=int(sys.argv[2])))
+"""
+    writers = [subprocess.Popen([sys.executable, "-c", HELPERS + code, str(tmp_path / "ck"), str(seed)],
+                                stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    for writer in writers:
+        assert writer.wait(timeout=300) == 0, writer.stderr.read()
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    load_checkpoint(tmp_path / "ck")
+
+
+def test_a_save_killed_between_its_renames_is_recovered_and_cleaned(tmp_path):
+    old, new = make_model(seed=1), make_model(seed=2)
+    save_checkpoint(tmp_path / "run" / "checkpoint", old)
+    killed = run_python("""
+import os, signal
+real_replace, calls = os.replace, []
+def replace_then_die(src, dst):
+    calls.append(src)
+    if len(calls) == 2:  # the old checkpoint has stepped aside; the new one is not in place yet
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+os.replace = replace_then_die
+checkpoint.save_checkpoint(sys.argv[1], make_model(seed=2))
+""", tmp_path / "run" / "checkpoint")
+    assert killed.returncode == -9
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    hidden = sorted(p.name.split("-")[0] for p in (tmp_path / "run").iterdir())
+    assert hidden == [".checkpoint.lock", ".checkpoint.old", ".checkpoint.tmp"]
+    for given in (tmp_path / "run" / "checkpoint", tmp_path / "run"):
+        assert np.array_equal(load_checkpoint(given).parameters["Wf"], old.parameters["Wf"])
+    save_checkpoint(tmp_path / "run" / "checkpoint", new)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".checkpoint.lock", "checkpoint"]
+    assert np.array_equal(load_checkpoint(tmp_path / "run").parameters["Wf"], new.parameters["Wf"])
+
+
+def test_a_killed_saves_staging_folder_is_removed_by_the_next_save(tmp_path):
+    save_checkpoint(tmp_path / "ck", make_model(seed=1))
+    stale = tmp_path / ".ck.tmp-0123abcd"
+    stale.mkdir()
+    (stale / "weights.npz").write_bytes(b"half a file")
+    save_checkpoint(tmp_path / "ck", make_model(seed=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.lock", "ck"]

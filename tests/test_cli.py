@@ -243,3 +243,42 @@ def test_a_failed_write_is_one_sentence_and_keeps_the_old_checkpoint(trained, tm
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "no space left on device; free some space" in lines[0], err
     assert folder_bytes(out / "checkpoint") == before
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"colour": "blue"}, "unknown setting(s) colour"),
+    ({"Tx": 0}, "Tx = 0: expected a number above 0"),
+    ({"seed": -5}, "seed = -5: expected a seed from 0 to 4294967295"),
+    ({"batch_size": 8.5}, "batch_size = 8.5: it must be a whole number"),
+    ({"lr": "fast"}, "lr = 'fast': it must be a number"),
+    ({"beta1": 1.5}, "beta1 = 1.5: it must be a number from 0 up to 1"),
+    ({"preset": "jazz"}, "preset = 'jazz': it must be one of course"),
+    ({"midi": "blues.mid"}, "it must be a list of file names"),
+])
+def test_resuming_checks_every_saved_setting(trained, tmp_path, edit, words):
+    import shutil
+
+    from lstm_numpy import checkpoint
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    path = out / "checkpoint" / "checkpoint.json"
+    meta = json.loads(path.read_text())
+    meta["config"].update(edit)
+    meta["content_sha256"] = checkpoint._content_sha256(meta)  # a careful hand edit
+    path.write_text(json.dumps(meta))
+    result = run("train", "--resume", str(out), "--epochs", "4", "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+
+
+def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path):
+    from lstm_numpy.files import locked
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with locked(out / ".lock"):  # as a training running there holds it
+        result = run("train", *TINY, "--epochs", "1", "--out", str(out))
+    assert result.returncode == 2 and "in use by another training" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
