@@ -9,7 +9,7 @@ from lstm_numpy.model import train
 from lstm_numpy.model import loss_and_gradients
 from lstm_numpy.optim import Adam
 
-from test_lstm import assert_gradient
+from conftest import assert_gradient
 
 SETTINGS = settings(max_examples=10, deadline=None)
 
