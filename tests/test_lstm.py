@@ -335,8 +335,12 @@ def test_one_blas_thread_limits_blas_and_restores_it():
     def blas_threads():
         return [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
 
+    # NumPy always has a BLAS; were threadpoolctl not to see it, the checks below would pass on
+    # an empty list and test nothing
+    assert blas_threads(), "threadpoolctl finds no BLAS library in this process"
     with controller.limit(limits=2, user_api="blas"):
         before = blas_threads()
+        assert all(n == 2 for n in before)
         with passes.one_blas_thread():
             assert all(n == 1 for n in blas_threads())
             with passes.one_blas_thread():
