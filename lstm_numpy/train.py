@@ -355,6 +355,11 @@ def _run(args, locks: ExitStack) -> int:
     # validation epoch's weights are kept too, and written to best/ when the run ends.
     last = {"epoch": start_epoch, "parameters": None, "optimizer": None, "history": history}
     best = {"epoch": None, "parameters": None, "history": None}
+    if args.resume and validating and (out / BEST).is_dir():
+        # The earlier run's best epoch stays the best unless this run beats it; it is written
+        # again with this run's settings, as an uninterrupted run would have written it.
+        earlier = load_training_state(out / BEST)
+        best.update(epoch=earlier.epoch, parameters=earlier.model.parameters, history=earlier.history)
 
     bar = None
     if not args.quiet and config.epochs > start_epoch:
