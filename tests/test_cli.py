@@ -282,24 +282,3 @@ def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path):
     assert result.returncode == 2 and "in use by another training" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
-
-
-# ---------------------------------------------------------------- how many windows without --m
-
-
-def test_without_m_every_training_value_is_a_target_about_twice_an_epoch():
-    """The default corpus, as the train command reads it when --m is not given."""
-    from lstm_numpy.train import TrainConfig, load_training_data
-
-    data = load_training_data(TrainConfig())
-    n_training = len(data.corpus.training_values())
-    assert data.m > 60  # more than the course's windows: this corpus is far longer
-    # m windows of Tx values cover 2 n_training values, to within one window
-    assert 2 * n_training - 30 < data.m * 30 <= 2 * n_training
-
-
-def test_without_m_the_course_file_gets_the_courses_60_windows(course_midi):
-    from lstm_numpy.train import TrainConfig, load_training_data
-
-    data = load_training_data(TrainConfig(midi=[str(course_midi)], preset="course"))
-    assert data.m == 60 and data.fixed[0].shape[0] == 60
