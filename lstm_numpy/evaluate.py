@@ -341,6 +341,20 @@ def _phrases_and_motifs(pieces: Sequence[Piece], out: Dict[str, Optional[float]]
     out["motifs"] = _pct(restated, shapes_seen)
 
 
+INTERVAL_BINS = 13  # |interval| 0, 1, ..., 11 semitones, and 12 or more
+
+
+def interval_histogram(pieces: Sequence[Piece]) -> List[Optional[float]]:
+    """The share (%) of the |intervals| between consecutive notes of 0, 1, ..., 11 and 12 or more
+    semitones (as for ``mean_interval``)."""
+    counts = [0] * INTERVAL_BINS
+    for piece in pieces:
+        pitches = [n.pitch for n in piece.notes]
+        for a, b in zip(pitches, pitches[1:]):
+            counts[min(abs(b - a), INTERVAL_BINS - 1)] += 1
+    return [_pct(c, sum(counts)) for c in counts]
+
+
 # ------------------------------------------------------------------------------ value copies
 
 def _ngrams(codes: bytes, n: int) -> set:
@@ -552,6 +566,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--temperature", type=cli.non_negative_float, default=1.0,
                    help="sampling temperature of the solos (default 1.0)")
     p.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
+    p.add_argument("--svg", metavar="OUT", help="also draw the distributions side by side in this SVG file")
     return p
 
 
@@ -582,7 +597,8 @@ def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int
 
 def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_solos: int = DEFAULT_SOLOS,
              n_bars: int = DEFAULT_BARS, seed: int = 0, temperature: float = 1.0) -> Dict:
-    """Everything the command prints: {"fit"?, "generated", "training", "reference"?, "settings"}.
+    """Everything the command prints: {"fit"?, "generated", "training", "reference"?,
+    "intervals", "settings"}; "intervals" holds each column's ``interval_histogram``.
 
     checkpoint: a ``checkpoint.Checkpoint`` (``read_checkpoint``), or a Model. The fit is
     measured on the ``heldout`` files (read in automatic mode), or else on the part of the
@@ -616,14 +632,33 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
     training_values = [p.values for p in training]
     result["generated"] = solo_statistics(generated, training_values)
     result["training"] = solo_statistics(training)
+    result["intervals"] = {"generated": interval_histogram(generated), "training": interval_histogram(training)}
     if reference_pieces:
         result["reference"] = solo_statistics(reference_pieces, training_values)
+        result["intervals"]["reference"] = interval_histogram(reference_pieces)
     result["settings"] = {"solos": n_solos, "bars": n_bars, "seed": seed, "temperature": temperature,
                           "training_files": [p.name for p in training],
                           "heldout_files": [str(p) for p in heldout],
                           "reference_files": [str(p) for p in reference],
                           "preset": config.get("preset"), "epoch": state.epoch}
     return result
+
+
+def picture(result: Dict, path=None):
+    """The distributions side by side (``render.plot_distributions``): the |interval| histogram,
+    the durations and the chord-tone shares of every column of ``result``."""
+    from .render import plot_distributions
+
+    names = [name for name in ("generated", "training", "reference") if name in result]
+    bins = [str(k) for k in range(INTERVAL_BINS - 1)] + [f"{INTERVAL_BINS - 1}+"]
+    durations = ["16th", "triplet", "8th", "longer", "other"]
+    tones = [("chord_tones", "chord tones"), ("chord_tones_13", "on 1 and 3"),
+             ("chord_tones_other", "elsewhere"), ("scale_tones", "chord or scale")]
+    return plot_distributions(path, [
+        ("|interval| between notes (semitones)", bins, {n: result["intervals"][n] for n in names}),
+        ("durations", durations, {n: [result[n]["dur_" + d] for d in durations] for n in names}),
+        ("chord tones", [label for _, label in tones], {n: [result[n][k] for k, _ in tones] for n in names}),
+    ])
 
 
 def format_fit(fit: Dict) -> str:
@@ -647,8 +682,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for path in list(args.heldout) + list(args.reference):
         if not Path(path).is_file():
             raise LstmNumpyError(f"{path}: no such file; check the paths given to --heldout and --reference.")
-    if args.json is not None and Path(args.json).is_dir():
-        raise LstmNumpyError(f"--json {args.json} is a folder; give the name of the JSON file to write.")
+    for option, given in (("--json", args.json), ("--svg", args.svg)):
+        if given is not None and Path(given).is_dir():
+            raise LstmNumpyError(f"{option} {given} is a folder; give the name of the file to write.")
     state = read_checkpoint(args.checkpoint)
     result = evaluate(state, args.heldout, args.reference, args.solos, args.bars, args.seed,
                       args.temperature)
@@ -662,6 +698,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.json is not None:
         write_atomically(args.json, (json.dumps(result, indent=1) + "\n").encode())
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.svg is not None:
+        picture(result, args.svg)
+        print(f"wrote {args.svg}", file=sys.stderr)
     return 0
 
 

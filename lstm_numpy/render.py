@@ -375,6 +375,52 @@ def plot_loss(path, history: Dict[str, list], others: Optional[Dict[str, Sequenc
     return picture if path is None else picture.save(path)
 
 
+# ------------------------------------------------------------------------------- distributions
+
+SET_COLORS = ("#e8743b", "#1f5fa8", "#2a8a3e", "#8a3a9e")  # one per set of pieces, in order
+
+Panel = Tuple[str, Sequence[str], Dict[str, Sequence[float]]]  # title, bin labels, set -> shares
+
+
+def plot_distributions(path, panels: Sequence[Panel], title: str = "solos beside their training music"
+                       ) -> Union[Path, Picture]:
+    """Grouped bar charts side by side: in each panel, one bar per set of pieces in every bin.
+
+    panels: (title, bin labels, {set name: one percentage per bin}); every panel names the same
+        sets, in the same order, and they share a legend. Drawn by ``evaluate`` for the interval
+        histogram, the durations and the chord-tone shares.
+    path: the SVG file to write (atomically; returns the path), or None to return the Picture.
+    """
+    names = list(panels[0][2])
+    colors = {name: SET_COLORS[k % len(SET_COLORS)] for k, name in enumerate(names)}
+    panel_height, gap, left = 260.0, 80.0, 70.0
+    # a bin is wide enough for its bars and for the longest label under it (about 7 px a letter)
+    widths = [len(bins) * max(14.0 * len(names) + 10, 7.0 * max(len(b) for b in bins) + 10)
+              for _, bins, _ in panels]
+    canvas = Canvas(left + sum(widths) + gap * (len(panels) - 1) + 30, panel_height + 120, title)
+    x0 = left
+    for (panel_title, bins, shares), width in zip(panels, widths):
+        top = max([v for values in shares.values() for v in values if v is not None] + [1.0])
+        axes = Axes(x0, 50, width, panel_height, x_range=(0.0, float(len(bins))), y_range=(0.0, top * 1.08))
+        y_ticks = linear_ticks(0.0, top * 1.08, count=5)
+        draw_grid(canvas, axes, [], y_ticks)
+        bar = 0.8 / len(names)
+        for b, label in enumerate(bins):
+            for k, name in enumerate(names):
+                value = shares[name][b]
+                if value is None:
+                    continue
+                x = axes.x(b + 0.1 + k * bar)
+                canvas.rect(x, axes.y(value), axes.x(bar) - axes.x(0), axes.y(0) - axes.y(value),
+                            f"{name}, {label}: {value:.1f}%", fill=colors[name], class_="bar")
+        x_ticks = [(b + 0.5, label) for b, label in enumerate(bins)]
+        draw_frame(canvas, axes, x_ticks, y_ticks, "", "%", panel_title)
+        x0 += width + gap
+    draw_legend(canvas, axes, [(name, {"fill": colors[name]}) for name in names], below=True)
+    picture = canvas.picture()
+    return picture if path is None else picture.save(path)
+
+
 # ----------------------------------------------------------------------------- all three at once
 
 def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,

@@ -7,6 +7,7 @@ comments), never taken from a run of the code.
 import json
 import math
 import subprocess
+import xml.etree.ElementTree as ET
 import sys
 from fractions import Fraction as F
 from pathlib import Path
@@ -170,7 +171,7 @@ def checkpoint(tmp_path_factory):
 def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
     out = tmp_path / "figures.json"
     result = run("evaluate", "--checkpoint", str(checkpoint), "--reference", SMALL, "--solos", "2",
-                 "--bars", "4", "--json", str(out))
+                 "--bars", "4", "--json", str(out), "--svg", str(tmp_path / "figures.svg"))
     assert result.returncode == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
     assert header[-3:] == ["generated", "training", "reference"]
@@ -185,6 +186,13 @@ def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
         if not key.startswith(("copy_", "longest")):
             assert figures["reference"][key] == figures["training"][key], key
     assert figures["reference"]["copy_4"] == 100          # every run of its values is in training
+    # the picture: one bar per column in each of 13 interval bins, 5 durations, 4 chord-tone shares
+    svg = ET.parse(tmp_path / "figures.svg").getroot()
+    bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
+    assert len(bars) == 3 * (13 + 5 + 4)
+    assert sum(figures["intervals"]["training"]) == pytest.approx(100)
+    titles = [e.find("{http://www.w3.org/2000/svg}title").text for e in bars]
+    assert f"training, 8th: {figures['training']['dur_8th']:.1f}%" in titles
     # the run held out the end of its one piece, so the fit is measured there without --heldout
     fit = figures["fit"]
     assert fit["source"] == "validation part of the training music" and fit["oov_pct"] == 0
