@@ -2,7 +2,7 @@
 
     python -m bench                 # every row (a few minutes on 2 cores)
     python -m bench --quick         # few repeats, fewer big models (under a minute or so)
-    python -m bench --rows sample   # only some rows: train, sample, big, data, process, floor
+    python -m bench --rows sample   # only some rows: train, sample, big, data, process, floor, sound
 
 Each row runs our code and its PyTorch peer (``bench/torch_peer.py``) in the same process, in
 alternating blocks: ours k times, the peer k times, ours again..., so that a busy moment on the
@@ -247,6 +247,20 @@ def rows_data(table: Table, rounds: int, k: int, midi: Path):
                                         if name in stages))
 
 
+def rows_sound(table: Table, k: int):
+    from bench.sound import bench_sound
+
+    figures = bench_sound(repeats=max(3, k // 2))
+    what = f"WAV of a 32-bar solo ({figures['seconds_of_music']:.0f} s of music, walking bass)"
+    table.add(f"{what}, NumPy synthesizer", figures["numpy"], {})
+    if figures["soundfont"] is None:
+        table.add(f"{what}, SoundFont", None, {}, note='skipped: no SoundFont found, or no pip install -e ".[audio]"')
+        return
+    name = Path(figures["soundfont"]).name
+    table.add(f"{what}, {name}: loaded and played, as a command does", figures["first"], {}, target="< 1 s")
+    table.add(f"{what}, {name}: played again, kept loaded", figures["again"], {})
+
+
 def _run(cmd: List[str], env: Optional[dict] = None) -> float:
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -395,8 +409,8 @@ def machine() -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark lstm_numpy against PyTorch (see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="few repeats and fewer big models")
-    parser.add_argument("--rows", default="floor,train,sample,big,data,process",
-                        help="comma-separated rows to run: floor, train, sample, big, data, process")
+    parser.add_argument("--rows", default="floor,train,sample,big,data,process,sound",
+                        help="comma-separated rows to run: floor, train, sample, big, data, process, sound")
     parser.add_argument("--midi", type=Path, default=DEFAULT_MIDI, help="the course MIDI file")
     parser.add_argument("--sample-threads", type=int, default=1, help="threads for the sampling rows")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -421,6 +435,8 @@ def main(argv=None) -> int:
         rows_data(table, rounds, k, args.midi)
     if "process" in rows:
         rows_process(table, 1 if args.quick else 5, args.midi)
+    if "sound" in rows:
+        rows_sound(table, k)
     info["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print("load average after:", info["load_average_after"])
     if args.json:

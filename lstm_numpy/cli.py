@@ -122,6 +122,33 @@ def describe_os_error(error: OSError) -> str:
     return f"{where}{_reason(error)}; {advice}, and run the command again."
 
 
+def gm_program(text: str) -> int:
+    """A General MIDI instrument as its list numbers them, 1 to 128; returned counted from 0, as in MIDI files."""
+    value = positive_int(text)
+    if value > 128:
+        raise argparse.ArgumentTypeError(f"expected a General MIDI program from 1 to 128, got {text!r}")
+    return value - 1
+
+
+def add_sound_options(group) -> None:
+    """--soundfont, --program and --bass: how the solo's WAV sounds (both commands have them)."""
+    group.add_argument("--soundfont", metavar="PATH",
+                       help="a .sf2 or .sf3 SoundFont to play the WAV with, or 'none' for the built-in synthesizer "
+                            "(default: a General MIDI SoundFont installed on the system, with the extra 'audio')")
+    group.add_argument("--program", type=gm_program, metavar="N",
+                       help="the melody's General MIDI instrument, 1-128 (default 67, tenor sax; 66 alto sax, "
+                            "57 trumpet, 12 vibraphone, 27 jazz guitar); also written in the MIDI file")
+    group.add_argument("--bass", action="store_true", help="add a walking bass from the chord roots to the WAV")
+
+
+def sound_options(args) -> dict:
+    """write_solo's sound arguments from the options, with the SoundFont checked now, before any long work."""
+    from .soundfont import choose_soundfont
+
+    choose_soundfont(args.soundfont)  # a missing or broken SoundFont is an error before training
+    return {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
+
+
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> None:
     """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes."""
     try:

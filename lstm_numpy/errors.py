@@ -25,3 +25,7 @@ class CheckpointError(LstmNumpyError):
 
 class TrainingError(LstmNumpyError):
     """Training cannot go on, for example because the loss became NaN or infinite."""
+
+
+class SoundFontError(LstmNumpyError):
+    """A SoundFont file that is missing, damaged or not a SoundFont, or that cannot be played."""

@@ -31,6 +31,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--tempo", type=cli.tempo, default=130.0, help="beats per minute (default 130)")
     p.add_argument("--out", type=cli.output_path, default="output/my_music.mid", metavar="FILE.mid",
                    help="the MIDI file to write; .wav and .svg files are written beside it (default output/my_music.mid)")
+    cli.add_sound_options(p)
     return p
 
 
@@ -50,6 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if path.is_dir():
             raise LstmNumpyError(f"--out {args.out}: a folder {path} stands where the {path.suffix} file would go; "
                                  f"choose another name.")
+    sound = cli.sound_options(args)
     model = load_checkpoint(args.checkpoint)
     changes = parse_changes(args.changes) if args.changes else None
     cli.writable_folder(out.parent, "--out")
@@ -60,7 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("note: --mode course is the course's greedy procedure; --temperature and --top-k are ignored.", file=sys.stderr)
     solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
                           temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    written = write_solo(out, solo, tempo_bpm=args.tempo)
+    written = write_solo(out, solo, tempo_bpm=args.tempo, **sound)
     for path in written:
         print(path)
     return 0

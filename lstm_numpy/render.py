@@ -3,7 +3,10 @@
 The synthesizer needs no soundfont and no download: the melody is an electric-piano-like tone
 (a few harmonics, the higher ones dying away faster, as on a struck string or tine) and the chords
 are a soft organ-like pad underneath. It is meant for listening to what the model made, not for
-beauty.
+beauty. When a SoundFont is at hand (``lstm_numpy/soundfont.py`` says where it looks), the same
+solo is played by recorded instruments instead: a tenor saxophone over a piano, and on request a
+walking bass (``lstm_numpy/bass.py``). :func:`render_audio` makes that choice for every WAV and
+player of this module.
 
 The pictures are SVG, which is text: the rectangles, lines and labels are written with the small
 kit in ``lstm_numpy/svg.py``, so no plotting library is needed (and none is imported, which keeps
@@ -104,27 +107,50 @@ def _tone(pitch: int, n_held: int, sample_rate: int, harmonics: Sequence[float],
     return wave_ * envelope / np.float32(sum(harmonics))
 
 
-def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 130,
-               sample_rate: int = 22050, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
-    """Render melody and chords to audio.
+SAMPLE_RATE = 22050  # the NumPy synthesizer's: plenty for its few harmonics
+SOUNDFONT_SAMPLE_RATE = 44100  # recorded instruments have overtones up to the top of hearing
+PEAK = 0.9  # every rendering is scaled so that its loudest sample is this (a little headroom)
 
-    Returns (n_frames, 2) float32 samples in [-1, 1] (left, right), where
+
+def frame_timing(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float, sample_rate: int,
+                 tail_seconds: float = TAIL_SECONDS) -> Tuple[float, int]:
+    """(samples per beat, n_frames) of a rendering, after checking the tempo and the sample rate.
+
     n_frames = round((music_end * 60 / tempo_bpm + tail_seconds) * sample_rate).
     """
     if not tempo_bpm > 0 or not math.isfinite(tempo_bpm):
         raise LstmNumpyError(f"the tempo must be a positive number of beats per minute, got {tempo_bpm!r}.")
     if not isinstance(sample_rate, int) or sample_rate < 1000:
         raise LstmNumpyError(f"the sample rate must be a whole number of at least 1000 Hz, got {sample_rate!r}.")
-    samples_per_beat = 60.0 / tempo_bpm * sample_rate
     n_frames = int(round((float(music_end(melody, chords)) * 60.0 / tempo_bpm + tail_seconds) * sample_rate))
-    tracks = np.zeros((2, n_frames), dtype=np.float32)  # the melody, the chords
+    return 60.0 / tempo_bpm * sample_rate, n_frames
+
+
+def normalized(stereo: np.ndarray) -> np.ndarray:
+    """Scale audio in place so that its loudest sample is PEAK (silence stays silent)."""
+    peak = np.max(np.abs(stereo), initial=0.0)
+    if peak > 0:
+        stereo *= np.float32(PEAK / peak)
+    return stereo
+
+
+def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 130,
+               sample_rate: int = SAMPLE_RATE, tail_seconds: float = TAIL_SECONDS,
+               bass: Sequence[Note] = ()) -> np.ndarray:
+    """Render melody and chords (and a bass line, if given) to audio with the NumPy synthesizer.
+
+    Returns (n_frames, 2) float32 samples in [-1, 1] (left, right), where
+    n_frames = round((music_end * 60 / tempo_bpm + tail_seconds) * sample_rate).
+    """
+    samples_per_beat, n_frames = frame_timing(melody, chords, tempo_bpm, sample_rate, tail_seconds)
+    tracks = np.zeros((3, n_frames), dtype=np.float32)  # the melody, the chords, the bass
     tones: Dict[Tuple[int, int, int], np.ndarray] = {}  # a solo repeats notes, chords repeat bar after bar
 
     def add(column: int, element: Union[Note, Chord], pitch: int, gain: float) -> None:
         n_held = max(0, int(round(float(element.duration) * samples_per_beat)))
         sound = tones.get((column, pitch, n_held))
         if sound is None:
-            sound = tones[column, pitch, n_held] = _tone(pitch, n_held, sample_rate, **(PAD if column else LEAD))
+            sound = tones[column, pitch, n_held] = _tone(pitch, n_held, sample_rate, **(PAD if column == 1 else LEAD))
         start = int(round(float(element.offset) * samples_per_beat))
         stop = min(n_frames, start + len(sound))
         if stop > start:
@@ -137,26 +163,62 @@ def synthesize(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 13
         for pitch in chord.pitches:
             # Quieter per voice, so a five-note chord does not bury the melody.
             add(1, chord, pitch, 0.35 * chord.velocity / 127 / math.sqrt(len(chord.pitches)))
+    for note in bass:
+        if not note.is_rest:
+            add(2, note, note.pitch, 0.6 * note.velocity / 127)
 
-    # The melody leans right and the chords left, as if two players sat side by side.
+    # The melody leans right and the chords left, as if two players sat side by side; the bass
+    # stands between them.
     stereo = np.empty((n_frames, 2), dtype=np.float32)
-    stereo[:, 0] = np.float32(0.7) * tracks[0] + tracks[1]
-    stereo[:, 1] = tracks[0] + np.float32(0.7) * tracks[1]
-    peak = np.max(np.abs(stereo), initial=0.0)
-    if peak > 0:
-        stereo *= np.float32(0.9 / peak)
-    return stereo
+    stereo[:, 0] = np.float32(0.7) * tracks[0] + tracks[1] + np.float32(0.85) * tracks[2]
+    stereo[:, 1] = tracks[0] + np.float32(0.7) * tracks[1] + np.float32(0.85) * tracks[2]
+    return normalized(stereo)
 
 
-def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,
-              sample_rate: int = 22050) -> Path:
-    """Write melody and chords as a 16-bit stereo WAV file, readable by any player and ``wave``.
+def render_audio(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 130,
+                 sample_rate: Optional[int] = None, soundfont=None, program: Optional[int] = None,
+                 bass: bool = False, beats_per_bar: int = 4) -> Tuple[np.ndarray, int]:
+    """The music as audio, through a SoundFont when there is one, else the NumPy synthesizer.
 
-    melody: a list of Note with ``chords``, or an improvise.Solo on its own.
-    Length: the music plus TAIL_SECONDS of decay (see :func:`synthesize`). Returns the path.
+    soundfont: a .sf2/.sf3 path, "none" for the NumPy synthesizer, or None to look for one
+        (``lstm_numpy.soundfont.choose_soundfont`` lists where); which was used is said once on
+        stderr.
+    program: the melody's General MIDI program, counted from 0 as in MIDI files (None: 66, the
+        tenor sax; General MIDI's printed list counts from 1 and calls it 67). SoundFonts only.
+    bass: add a walking bass from the chord roots (one note a beat; ``lstm_numpy.bass``).
+    sample_rate: None takes 22050 Hz for the NumPy synthesizer and 44100 Hz for a SoundFont.
+    Returns ((n_frames, 2) float32 audio with its loudest sample at PEAK, the sample rate); the
+    length is the same for both renderers (see :func:`frame_timing`).
     """
-    melody, chords = melody_and_chords(melody, chords)
-    audio = synthesize(melody, chords, tempo_bpm=tempo_bpm, sample_rate=sample_rate)
+    from .bass import walking_bass
+    from .soundfont import (BASS_PROGRAM, CHORD_PROGRAM, MELODY_PROGRAM, announce, choose_soundfont,
+                            note_frames, render_with_soundfont)
+
+    if program is not None and not (isinstance(program, (int, np.integer)) and 0 <= program <= 127):
+        raise LstmNumpyError(f"the melody's program must be a whole number from 0 to 127 (General MIDI's "
+                             f"1 to 128, less one), got {program!r}.")
+    flat = flatten_chords(chords)
+    bass_line = walking_bass(flat, beats_per_bar) if bass else []
+    soundfont_path, description = choose_soundfont(soundfont)
+    if soundfont_path is None:
+        rate = sample_rate or SAMPLE_RATE
+        audio = synthesize(melody, flat, tempo_bpm=tempo_bpm, sample_rate=rate, bass=bass_line)
+    else:
+        rate = sample_rate or SOUNDFONT_SAMPLE_RATE
+        samples_per_beat, n_frames = frame_timing(melody, flat, tempo_bpm, rate)
+        parts = [("melody", MELODY_PROGRAM if program is None else int(program), note_frames(melody, samples_per_beat)),
+                 ("chords", CHORD_PROGRAM, note_frames(flat, samples_per_beat))]
+        if bass_line:
+            parts.append(("bass", BASS_PROGRAM, note_frames(bass_line, samples_per_beat)))
+        audio, played = render_with_soundfont(soundfont_path, parts, n_frames, rate)
+        audio = normalized(audio)
+        description += ": " + " over ".join(played[:2]) + (f", with {played[2]}" if bass_line else "")
+    announce(description)
+    return audio, rate
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """(n_frames, 2) audio in [-1, 1] as the bytes of a 16-bit stereo WAV file."""
     pcm = np.round(audio * 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
@@ -164,22 +226,41 @@ def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: floa
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
-    return write_atomically(Path(path), buffer.getvalue())
+    return buffer.getvalue()
 
 
-def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sample_rate: int = 22050):
+def write_wav(path, melody, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,
+              sample_rate: Optional[int] = None, soundfont=None, program: Optional[int] = None,
+              bass: bool = False) -> Path:
+    """Write melody and chords as a 16-bit stereo WAV file, readable by any player and ``wave``.
+
+    melody: a list of Note with ``chords``, or an improvise.Solo on its own.
+    soundfont, program, bass, sample_rate: as for :func:`render_audio`.
+    Length: the music plus TAIL_SECONDS of decay (see :func:`frame_timing`). Returns the path.
+    """
+    audio, rate = render_audio(*melody_and_chords(melody, chords), tempo_bpm=tempo_bpm, sample_rate=sample_rate,
+                               soundfont=soundfont, program=program, bass=bass,
+                               beats_per_bar=getattr(melody, "beats_per_bar", 4))
+    return write_atomically(Path(path), wav_bytes(audio, rate))
+
+
+def listen(solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130, sample_rate: Optional[int] = None,
+           soundfont=None, program: Optional[int] = None, bass: bool = False):
     """A player for a Jupyter notebook: ``listen(solo)`` as the last line of a cell plays it.
 
-    solo: an improvise.Solo, or a list of Note with ``chords``. Returns an IPython Audio object.
+    solo: an improvise.Solo, or a list of Note with ``chords``.
+    soundfont, program, bass, sample_rate: as for :func:`render_audio`; by default a SoundFont
+    found on the system plays it, else the NumPy synthesizer. Returns an IPython Audio object.
     """
     try:
         from IPython.display import Audio
     except ImportError:
         raise LstmNumpyError('listening inside Python needs IPython; run pip install "lstm_numpy[notebook]", '
                              'or write a file with write_wav.') from None
-    melody, chords = melody_and_chords(solo, chords)
-    audio = synthesize(melody, chords, tempo_bpm=tempo_bpm, sample_rate=sample_rate)
-    return Audio(audio.T, rate=sample_rate, normalize=False)
+    audio, rate = render_audio(*melody_and_chords(solo, chords), tempo_bpm=tempo_bpm, sample_rate=sample_rate,
+                               soundfont=soundfont, program=program, bass=bass,
+                               beats_per_bar=getattr(solo, "beats_per_bar", 4))
+    return Audio(audio.T, rate=rate, normalize=False)
 
 
 # --------------------------------------------------------------------------------------- pictures
@@ -424,25 +505,31 @@ def plot_distributions(path, panels: Sequence[Panel], title: str = "solos beside
 # ----------------------------------------------------------------------------- all three at once
 
 def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float = 130,
-               sample_rate: int = 22050) -> List[Path]:
+               sample_rate: Optional[int] = None, soundfont=None, program: Optional[int] = None,
+               bass: bool = False) -> List[Path]:
     """Write stem.mid (melody and chord tracks), stem.wav and stem.svg (the piano roll).
 
     stem: the files' common name, such as ``output/solo``; a name ending in .mid or .midi (any
         letter case) is kept as it is for the MIDI file, and the others are named after it.
     solo: an improvise.Solo (its melody and chords are used), or a list of Note with ``chords``.
-    Returns the three paths.
+    soundfont, program, bass, sample_rate: how the WAV sounds, as for :func:`render_audio`. A
+        ``program`` given is also the MIDI file's melody program; the bass is heard in the WAV only.
+    Returns the three paths. The audio is rendered before any file is written, so a SoundFont that
+    fails to load leaves no files half made.
     """
     from .midi_io import write_midi
 
     melody, flat = melody_and_chords(solo, chords)
+    audio, rate = render_audio(melody, flat, tempo_bpm=tempo_bpm, sample_rate=sample_rate, soundfont=soundfont,
+                               program=program, bass=bass, beats_per_bar=getattr(solo, "beats_per_bar", 4))
     stem = Path(stem)
     if stem.suffix.lower() in (".mid", ".midi"):
         midi_path, stem = stem, stem.with_suffix("")
     else:
         midi_path = stem.with_name(stem.name + ".mid")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    write_midi(midi_path, melody, flat, tempo_bpm=tempo_bpm)
-    wav_path = write_wav(stem.with_name(stem.name + ".wav"), melody, flat, tempo_bpm=tempo_bpm,
-                         sample_rate=sample_rate)
+    programs = {} if program is None else {"melody_program": int(program)}
+    write_midi(midi_path, melody, flat, tempo_bpm=tempo_bpm, **programs)
+    wav_path = write_atomically(stem.with_name(stem.name + ".wav"), wav_bytes(audio, rate))
     svg_path = plot_piano_roll(stem.with_name(stem.name + ".svg"), solo, chords)
     return [midi_path, wav_path, svg_path]

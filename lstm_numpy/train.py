@@ -119,6 +119,7 @@ def build_parser() -> cli.ArgumentParser:
     solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
     solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute (default {d.tempo:g})")
+    cli.add_sound_options(solo)
     run = p.add_argument_group("output")
     run.add_argument("--out", metavar="DIR", type=cli.output_path, default="output", help="output folder (default: output)")
     run.add_argument("--resume", metavar="DIR", type=cli.output_path, help="continue the run saved in this output folder")
@@ -303,6 +304,7 @@ def _run(args, locks: ExitStack) -> int:
     from .model import init_model, train
 
     out = Path(args.resume or args.out)
+    sound = cli.sound_options(args)
 
     if args.resume:
         if not (out / "checkpoint").is_dir():
@@ -419,7 +421,7 @@ def _run(args, locks: ExitStack) -> int:
     if not validating and not args.resume and (out / BEST).is_dir():
         shutil.rmtree(out / BEST)  # an earlier run's (replaced with --force): not this run's best
     written = [out / "checkpoint"] + ([out / BEST] if (out / BEST).is_dir() else []) + [out / "history.json"]
-    written += _pictures_and_solo(model, history, config, out)
+    written += _pictures_and_solo(model, history, config, out, sound)
     print(f"wrote {len(written)} outputs to {out}/: " + ", ".join(p.name for p in written))
     return 0
 
@@ -444,15 +446,15 @@ def _holds_a_run(out: Path) -> bool:
     return out.is_dir() and any((out / name).exists() for name in RUN_FILES)
 
 
-def _pictures_and_solo(model, history, config: TrainConfig, out: Path) -> List[Path]:
-    """The loss curve, and a first solo as MIDI, WAV and piano roll."""
+def _pictures_and_solo(model, history, config: TrainConfig, out: Path, sound: Optional[dict] = None) -> List[Path]:
+    """The loss curve, and a first solo as MIDI, WAV and piano roll (``sound``: write_solo's sound arguments)."""
     from .improvise import generate_music
     from .render import plot_loss, write_solo
 
     others = {"validation": history["val_loss"]} if history.get("val_loss") else None
     loss_path = plot_loss(out / "loss.svg", history, others=others, label="training")
     solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
-    return [loss_path] + write_solo(out / "solo", solo, tempo_bpm=config.tempo)
+    return [loss_path] + write_solo(out / "solo", solo, tempo_bpm=config.tempo, **(sound or {}))
 
 
 if __name__ == "__main__":

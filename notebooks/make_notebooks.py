@@ -861,13 +861,20 @@ IMPROVISE: List[Cell] = [
     plot_piano_roll(None, solo, title="16 bars over the training chords")
     '''),
     md('''
-    Listen to it. The sound comes from a small synthesizer written in NumPy (in
+    Listen to it. When a General MIDI SoundFont and the extra `audio` are installed (the README's
+    "Hearing it like a band" gives the one install line), `listen` plays the solo on a tenor
+    saxophone over a piano, through the SoundFont; `bass=True` adds a walking bass from the chord
+    roots. Without them the sound comes from a small synthesizer written in NumPy (in
     `lstm_numpy/render.py`): an electric-piano-like tone for the solo, a soft pad for the chords.
+    `choose_soundfont` says which one this machine has.
     '''),
     code('''
     from lstm_numpy.render import listen
+    from lstm_numpy.soundfont import choose_soundfont
 
-    listen(solo)
+    soundfont, why = choose_soundfont()  # pass soundfont="path/to/font.sf2" to listen for another
+    print("playing with", why)
+    listen(solo, bass=True)
     '''),
     md('''
     ## Over chord changes you type

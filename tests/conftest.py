@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# Every rendering in the suite uses the built-in NumPy synthesizer unless a test asks for a
+# SoundFont, so results do not depend on what happens to be installed on the machine (subprocesses
+# inherit the setting). tests/test_soundfont.py covers the SoundFonts and how one is chosen.
+os.environ["LSTM_NUMPY_SOUNDFONT"] = "none"
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 COURSE_MIDI = SHARED / "data" / "original_metheny.mid"

@@ -1,0 +1,246 @@
+"""Play a solo through a SoundFont: a tenor saxophone over a piano, and a walking bass if asked.
+
+A SoundFont (``.sf2``, or ``.sf3`` with compressed samples) is a bank of recorded instruments. A
+General MIDI SoundFont such as FluidR3_GM (Debian's ``fluid-soundfont-gm``, MIT-licensed) holds
+the 128 instruments of the General MIDI list, numbered as programs; the melody plays program 66
+(tenor sax, counting from 0 as MIDI files do; General MIDI's printed list says 67), the chords
+program 0 (acoustic grand piano) and the bass program 32 (acoustic bass).
+
+The synthesizer is tinysoundfont, the optional extra ``pip install -e ".[audio]"`` (a wheel with
+its C core inside; the README says why this one). The notes are sent to it in time order, and
+between two events it renders exactly the samples up to the next one, so every note starts on
+its own sample, as in the MIDI file.
+
+Which sound a rendering uses (:func:`choose_soundfont`):
+
+1. the SoundFont given (``--soundfont PATH``, ``soundfont=``), or "none" for the NumPy synthesizer;
+2. else the environment variable ``LSTM_NUMPY_SOUNDFONT``, with the same meaning;
+3. else the first of :data:`SYSTEM_SOUNDFONTS` that exists, when the extra is installed;
+4. else the small NumPy synthesizer of ``render.py``, which needs nothing.
+
+The commands say once on stderr which one they used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import SoundFontError
+from .notes import Chord, Note
+
+ENVIRONMENT_VARIABLE = "LSTM_NUMPY_SOUNDFONT"
+NONE = "none"  # --soundfont none: the NumPy synthesizer even when a SoundFont is installed
+# Where Linux distributions install a General MIDI SoundFont, most common first.
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",  # Debian and Ubuntu: apt-get install fluid-soundfont-gm
+    "/usr/share/soundfonts/FluidR3_GM.sf2",  # Fedora and Arch: fluid-soundfont-gm, soundfont-fluid
+    "/usr/share/sounds/sf2/default-GM.sf2",  # Debian's link to whichever General MIDI font is installed
+    "/usr/share/sounds/sf3/default-GM.sf3",
+    "/usr/share/soundfonts/default.sf2",
+)
+INSTALL_HINT = 'apt-get install fluid-soundfont-gm and pip install -e ".[audio]"'
+
+MELODY_PROGRAM, CHORD_PROGRAM, BASS_PROGRAM = 66, 0, 32  # tenor sax, grand piano, acoustic bass
+# Channel, MIDI volume (controller 7) and pan (controller 10, 64 is the middle) of each part: the
+# saxophone a little right and in front, the piano a little left, the bass in the middle. The
+# volumes were chosen by measurement on FluidR3_GM over the 32-bar solo of bench/sound.py: the
+# piano's RMS is about 7 dB and the bass's about 6 dB below the saxophone's.
+PARTS = {"melody": (0, 110, 76), "chords": (1, 115, 48), "bass": (2, 80, 64)}
+Part = Tuple[str, int, Sequence[Tuple[float, float, int, int]]]  # name, program, (on, off, pitch, velocity)
+
+
+# ------------------------------------------------------------------------------- choosing one
+
+def synthesizer_installed() -> bool:
+    """Whether the extra ``audio`` (tinysoundfont) can be imported."""
+    try:
+        import tinysoundfont  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_soundfont(soundfont: Union[str, os.PathLike, None] = None) -> Tuple[Optional[Path], str]:
+    """(the SoundFont to play, why), or (None, why) for the NumPy synthesizer; see the module's list.
+
+    A SoundFont that is named (argument or environment) must exist, be a SoundFont, and the extra
+    must be installed: otherwise SoundFontError says which and what to do. One that is only found
+    in a system folder is used when the extra is installed, and skipped otherwise.
+    """
+    named, source = soundfont, "as asked"
+    if named is None and os.environ.get(ENVIRONMENT_VARIABLE):
+        named, source = os.environ[ENVIRONMENT_VARIABLE], f"from {ENVIRONMENT_VARIABLE}"
+    if named is not None:
+        if str(named).strip().lower() == NONE:
+            return None, f"the NumPy synthesizer ({source})"
+        path = check_soundfont(named)
+        if not synthesizer_installed():
+            raise SoundFontError(f'{path}: playing a SoundFont needs the extra "audio"; run pip install -e '
+                                 f'".[audio]" (or pip install tinysoundfont), or choose --soundfont {NONE}.')
+        return path, f"SoundFont {path}" + (f" ({source})" if source != "as asked" else "")
+    found = next((Path(p) for p in SYSTEM_SOUNDFONTS if Path(p).is_file()), None)
+    if found is None:
+        return None, f"the NumPy synthesizer (no SoundFont found; for a saxophone over a piano, {INSTALL_HINT})"
+    if not synthesizer_installed():
+        return None, (f'the NumPy synthesizer ({found} is installed, but playing it needs pip install -e '
+                      f'".[audio]")')
+    try:
+        return check_soundfont(found), f"SoundFont {found}"
+    except SoundFontError as error:  # the user asked for none, so a broken one is skipped, with why
+        return None, f"the NumPy synthesizer (skipped the system's SoundFont: {error})"
+
+
+_announced: set = set()
+
+
+def announce(description: str) -> None:
+    """Say on stderr which sound was used, once per process for each distinct choice."""
+    if description not in _announced:
+        _announced.add(description)
+        print(f"sound: {description}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------ checking a file
+
+def check_soundfont(path: Union[str, os.PathLike]) -> Path:
+    """Raise SoundFontError unless ``path`` holds a whole RIFF ``sfbk`` file; returns the Path.
+
+    Only the chunk headers are read (a few hundred bytes even of a 150 MB SoundFont), so a
+    command can check its ``--soundfont`` before any long work. The file must start with
+    ``RIFF``, a size that matches the file and the form ``sfbk``, and hold the three lists a
+    SoundFont is made of: ``INFO``, ``sdta`` (the samples) and ``pdta`` (the instruments).
+    Deeper damage shows when the synthesizer loads the file (:func:`render_with_soundfont`).
+    """
+    path = Path(path)
+    advice = f"give a .sf2 or .sf3 SoundFont, or --soundfont {NONE} for the built-in synthesizer"
+    if not path.exists():
+        raise SoundFontError(f"{path}: no such SoundFont file; {advice}.")
+    if not path.is_file():
+        raise SoundFontError(f"{path} is a folder, not a SoundFont file; {advice}.")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+                raise SoundFontError(f"{path} is not a SoundFont (it does not start with a RIFF 'sfbk' "
+                                     f"header); {advice}.")
+            riff_end = 8 + struct.unpack("<I", head[4:8])[0]
+            if riff_end > size:
+                raise SoundFontError(f"{path} is cut short: its header promises {riff_end} bytes but the "
+                                     f"file has {size}; download or copy it again, or {advice}.")
+            lists, position = set(), 12
+            while position + 12 <= riff_end:
+                f.seek(position)
+                chunk_id, chunk_size, list_type = struct.unpack("<4sI4s", f.read(12))
+                if chunk_id == b"LIST":
+                    lists.add(list_type)
+                position += 8 + chunk_size + chunk_size % 2
+            if position > riff_end:
+                raise SoundFontError(f"{path} is damaged: a chunk runs past the end of the file; "
+                                     f"download or copy it again, or {advice}.")
+    except OSError as error:
+        raise SoundFontError(f"{path}: cannot be read ({error.strerror or error}); {advice}.") from None
+    missing = [name.decode() for name in (b"INFO", b"sdta", b"pdta") if name not in lists]
+    if missing:
+        raise SoundFontError(f"{path} is not a whole SoundFont: it has no {' or '.join(missing)} list; "
+                             f"{advice}.")
+    return path
+
+
+# --------------------------------------------------------------------------------- playing one
+
+@functools.lru_cache(maxsize=1)
+def _loaded(path: str, modified_ns: int, size: int, sample_rate: int):
+    """A tinysoundfont Synth with the file loaded, kept for the next rendering of the same file.
+
+    Loading is most of the work (FluidR3_GM is 148 MB of samples); a notebook renders several
+    solos in a row. The modification time and size are part of the key, so a changed file is read
+    again.
+    """
+    import tinysoundfont
+
+    synth = tinysoundfont.Synth(samplerate=sample_rate)
+    try:
+        sfid = synth.sfload(path)
+    except (RuntimeError, ValueError, OSError, tinysoundfont.SoundFontException):
+        raise SoundFontError(f"{path} is damaged inside: the synthesizer could not read its instruments or "
+                             f"samples; download or copy it again, or choose --soundfont {NONE}.") from None
+    return synth, sfid
+
+
+def _preset(synth, sfid: int, program: int) -> Tuple[int, int]:
+    """(bank, program) to play ``program`` with: its own in bank 0, else the SoundFont's first preset."""
+    if synth.sfpreset_name(sfid, 0, program) is not None:
+        return 0, program
+    for bank in range(129):  # 128 is the percussion bank of General MIDI SoundFonts; skipped below
+        for number in range(128):
+            if bank != 128 and synth.sfpreset_name(sfid, bank, number) is not None:
+                return bank, number
+    raise SoundFontError("the SoundFont holds no instrument presets; choose a General MIDI SoundFont "
+                         f"such as FluidR3_GM.sf2, or --soundfont {NONE}.")
+
+
+def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], n_frames: int,
+                          sample_rate: int) -> Tuple[np.ndarray, List[str]]:
+    """Play the parts through the SoundFont at ``path``.
+
+    parts: (name, program, notes) with name one of PARTS and notes as (start frame, end frame,
+        pitch, velocity); program counts from 0, and a program the SoundFont lacks is replaced by
+        its first preset.
+    Returns ((n_frames, 2) float32 audio, left and right, not normalized; the name of the preset
+    each part played).
+    """
+    path = Path(path)
+    stat = path.stat()
+    synth, sfid = _loaded(str(path), stat.st_mtime_ns, stat.st_size, sample_rate)
+    synth.sounds_off()  # a previous rendering's releases must not ring into this one
+    events = []  # (frame, 0 for note-off / 1 for note-on, channel, pitch, velocity)
+    played = []
+    for name, program, notes in parts:
+        channel, volume, pan = PARTS[name]
+        bank, number = _preset(synth, sfid, program)
+        synth.program_select(channel, sfid, bank, number)
+        synth.control_change(channel, 7, volume)
+        synth.control_change(channel, 10, pan)
+        played.append(synth.sfpreset_name(sfid, bank, number).strip())
+        for start, end, pitch, velocity in notes:
+            if end > start:
+                events.append((start, 1, channel, pitch, min(max(int(velocity), 1), 127)))
+                events.append((end, 0, channel, pitch, 0))
+    # At one frame, note-offs go first, so a repeated pitch is ended before it starts again.
+    events.sort()
+    audio = np.zeros((n_frames, 2), dtype=np.float32)
+    out = memoryview(audio).cast("B")
+    frame_bytes = audio.itemsize * 2
+    now = 0
+    for frame, is_on, channel, pitch, velocity in events:
+        frame = min(frame, n_frames)
+        if frame > now:
+            synth.generate_simple(frame - now, out[now * frame_bytes:frame * frame_bytes])
+            now = frame
+        if is_on:
+            synth.noteon(channel, pitch, velocity)
+        else:
+            synth.noteoff(channel, pitch)
+    if n_frames > now:
+        synth.generate_simple(n_frames - now, out[now * frame_bytes:])
+    synth.sounds_off()
+    return audio, played
+
+
+def note_frames(elements: Sequence[Union[Note, Chord]], samples_per_beat: float) -> List[Tuple[int, int, int, int]]:
+    """(start frame, end frame, pitch, velocity) of every pitch that sounds; rests are left out."""
+    frames = []
+    for element in elements:
+        pitches = element.pitches if isinstance(element, Chord) else () if element.is_rest else (element.pitch,)
+        start = int(round(float(element.offset) * samples_per_beat))
+        end = int(round(float(element.offset + element.duration) * samples_per_beat))
+        frames.extend((start, end, pitch, element.velocity) for pitch in pitches)
+    return frames
