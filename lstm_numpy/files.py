@@ -10,15 +10,22 @@ Two programs writing one folder at once would mix their files, and a program rea
 checkpoint while another replaces it could see the old half of one and the new half of the other.
 :func:`locked` takes an advisory lock (``flock``) on a small lock file, so writers take turns and
 readers wait for a write to finish. Where ``fcntl`` does not exist (Windows) it does nothing.
+
+Files that belong together (a solo's .mid, .wav and .svg) are written with
+:func:`written_together`: each to a temporary name first, then all renamed into place in one
+stretch during which Ctrl-C waits, so that the set is never half old and half new.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Sequence, Union
 
 try:
     import fcntl
@@ -78,3 +85,45 @@ def locked(path: Union[str, Path], *, shared: bool = False, wait: bool = True) -
         yield
     finally:
         os.close(handle)  # closing the file releases the lock
+
+
+@contextmanager
+def written_together(paths: Sequence[Union[str, Path]]) -> Iterator[List[Path]]:
+    """Write files that belong together: the block writes to the temporary paths this yields
+    (hidden names beside the real ones); once it succeeds, all take their real names at once.
+
+    If the block fails or is interrupted, the temporary files are removed and the old files stay
+    as they were, every one of them. The renames themselves run with Ctrl-C held back (see
+    :func:`interrupts_deferred`).
+    """
+    paths = [Path(p) for p in paths]
+    tag = secrets.token_hex(4)
+    temporary = [p.with_name(f".{p.name}.{tag}.tmp") for p in paths]
+    try:
+        yield temporary
+        with interrupts_deferred():
+            for source, target in zip(temporary, paths):
+                os.replace(source, target)
+    finally:
+        for source in temporary:
+            if source.exists():
+                source.unlink()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for a short block, and deliver it when the block ends.
+
+    Only the main thread receives signals, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, caught[0])

@@ -30,7 +30,7 @@ import numpy as np
 
 from .changes import chord_symbol
 from .errors import LstmNumpyError
-from .files import write_atomically
+from .files import write_atomically, written_together
 from .notes import Chord, Note
 from .svg import (GRID, Axes, Canvas, Picture, draw_frame, draw_grid, draw_legend, linear_ticks, log_ticks,
                   number)
@@ -529,7 +529,10 @@ def write_solo(stem, solo, chords: Optional[ChordsLike] = None, tempo_bpm: float
         midi_path = stem.with_name(stem.name + ".mid")
     stem.parent.mkdir(parents=True, exist_ok=True)
     programs = {} if program is None else {"melody_program": int(program)}
-    write_midi(midi_path, melody, flat, tempo_bpm=tempo_bpm, **programs)
-    wav_path = write_atomically(stem.with_name(stem.name + ".wav"), wav_bytes(audio, rate))
-    svg_path = plot_piano_roll(stem.with_name(stem.name + ".svg"), solo, chords)
-    return [midi_path, wav_path, svg_path]
+    paths = [midi_path, stem.with_name(stem.name + ".wav"), stem.with_name(stem.name + ".svg")]
+    # all three or none: never a new .mid beside an older solo's .wav
+    with written_together(paths) as (midi_tmp, wav_tmp, svg_tmp):
+        write_midi(midi_tmp, melody, flat, tempo_bpm=tempo_bpm, **programs)
+        write_atomically(wav_tmp, wav_bytes(audio, rate))
+        plot_piano_roll(svg_tmp, solo, chords)
+    return paths

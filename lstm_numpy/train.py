@@ -124,6 +124,8 @@ def build_parser() -> cli.ArgumentParser:
     run.add_argument("--out", metavar="DIR", type=cli.output_path, default="output", help="output folder (default: output)")
     run.add_argument("--resume", metavar="DIR", type=cli.output_path, help="continue the run saved in this output folder")
     run.add_argument("--force", action="store_true", help="train anew into an --out folder that holds an earlier run, replacing it")
+    run.add_argument("--save-every", metavar="N", type=cli.positive_int,
+                     help="also save the checkpoint every N epochs, so that a crash loses at most N (default: only at the end)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -384,10 +386,16 @@ def _run(args, locks: ExitStack) -> int:
                 shown["val_loss"] = f"{hist['val_loss'][-1]:.3f}"
             bar.set_postfix(**shown)
             bar.update(1)
+        if args.save_every and (epoch + 1) % args.save_every == 0 and epoch + 1 < config.epochs:
+            save(epoch + 1)
 
     def save(epoch: int) -> None:
-        model.parameters = last["parameters"] if last["parameters"] is not None else model.parameters
-        save_checkpoint(out / "checkpoint", model, optimizer_state=last["optimizer"] or optimizer.state_dict(),
+        # The loss curve and the solo of an earlier save do not belong to the new checkpoint: they
+        # go first, and the run's end writes them again.
+        for name in STALE_AFTER_SAVE:
+            (out / name).unlink(missing_ok=True)
+        finished = model if last["parameters"] is None else replace(model, parameters=last["parameters"])
+        save_checkpoint(out / "checkpoint", finished, optimizer_state=last["optimizer"] or optimizer.state_dict(),
                         epoch=epoch, history=last["history"], corpus=data.corpus)
         if best["parameters"] is not None:
             best_model = replace(model, parameters=best["parameters"])
@@ -440,6 +448,7 @@ RUN_LOCK = ".lock"
 # What a run writes into its folder; any of them there means the folder holds an earlier run.
 RUN_FILES = ("checkpoint", "best", "history.json", "loss.svg", "solo.mid", "solo.wav", "solo.svg")
 BEST = "best"  # the checkpoint of the best validation epoch, beside the last one
+STALE_AFTER_SAVE = ("loss.svg", "solo.mid", "solo.wav", "solo.svg")
 
 
 def _holds_a_run(out: Path) -> bool:

@@ -282,3 +282,55 @@ def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path):
     assert result.returncode == 2 and "in use by another training" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+def test_ctrl_c_while_the_solo_is_written_leaves_no_older_solo(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from lstm_numpy import render, train
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "plot_piano_roll", interrupted)  # .mid and .wav written, then Ctrl-C
+    code, _ = in_process(train.main, ["--resume", str(out), "--epochs", "4", "--quiet"], capsys)
+    assert code == 130
+    assert json.loads((out / "checkpoint" / "checkpoint.json").read_text())["epoch"] == 4
+    assert not [p.name for p in out.iterdir() if p.name.startswith(("solo", ".solo"))]
+
+
+def test_generate_replaces_a_solo_as_a_whole(trained, tmp_path, monkeypatch, capsys):
+    from lstm_numpy import generate, render
+
+    out = tmp_path / "x.mid"
+    args = ["--checkpoint", str(trained / "checkpoint"), "--bars", "2", "--out", str(out)]
+    assert run("generate", *args).returncode == 0
+    before = folder_bytes(tmp_path)
+    monkeypatch.setattr(render, "plot_piano_roll", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, _ = in_process(generate.main, [*args[:-1], str(out), "--seed", "5"], capsys)
+    assert code == 130
+    assert folder_bytes(tmp_path) == before
+
+
+def test_save_every_survives_a_kill_and_resumes_exactly(tmp_path):
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    args = ["--midi", SMALL, "--n-a", "16", "--m", "200", "--batch-size", "8", "--bars", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_numpy.train", *args, "--epochs", "100000",
+                             "--save-every", "2", "--out", str(killed)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.monotonic() + 240
+    while "5/100000" not in seen and time.monotonic() < deadline:
+        character = proc.stderr.read(1)
+        assert character, seen  # the training ended by itself
+        seen += character
+    proc.kill()  # SIGKILL: no chance to save anything more
+    proc.wait(timeout=60)
+    saved = json.loads((killed / "checkpoint" / "checkpoint.json").read_text())["epoch"]
+    assert saved >= 4 and saved % 2 == 0, seen
+    final = str(saved + 1)
+    assert run("train", "--resume", str(killed), "--epochs", final, "--quiet").returncode == 0
+    assert run("train", *args, "--epochs", final, "--quiet", "--out", str(straight)).returncode == 0
+    assert folder_bytes(killed / "checkpoint") == folder_bytes(straight / "checkpoint")
