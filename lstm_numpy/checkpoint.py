@@ -51,6 +51,7 @@ import numpy as np
 from .corpus import Corpus, check as corpus_holds_together
 from .errors import CheckpointError, LstmNumpyError
 from .files import locked
+from .lstm import PARAMETER_NAMES, parameter_shapes
 from .model import Model
 from .notes import Chord
 
@@ -58,7 +59,6 @@ FORMAT = "lstm_numpy checkpoint"
 VERSION = 2  # 2: checkpoint.json carries content_sha256
 WEIGHTS = "weights.npz"
 META = "checkpoint.json"
-PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
 CORPUS_ARRAYS = ("values", "starts", "validation")
 
 # A zip entry's timestamp cannot be earlier than 1980; any fixed value makes the bytes repeatable.
@@ -530,10 +530,7 @@ def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values:
     if missing:
         raise _corrupt(folder, f"{WEIGHTS} lacks the parameter(s) {', '.join(missing)}")
     n_a = parameters["Wf"].shape[0] if parameters["Wf"].ndim == 2 else -1
-    expected = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
-    expected.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
-    expected.update(Wy=(n_values, n_a), by=(n_values, 1))
-    for name, shape in expected.items():
+    for name, shape in parameter_shapes(n_a, n_values).items():
         value = parameters[name]
         if value.shape != shape:
             raise CheckpointError(

@@ -26,7 +26,7 @@ from here and live in ``passes.py``. The fast path is three more modules, each w
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -35,6 +35,14 @@ GATES = ("f", "i", "c", "o")  # the order of the gate blocks wherever the gates 
 # The course model's ten parameters, in the order every module lists them: the four gates'
 # weights (n_a, n_a + n_x) and biases (n_a, 1), then the Dense softmax layer's Wy (n_y, n_a), by.
 PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
+
+
+def parameter_shapes(n_a: int, n_values: int) -> Dict[str, Tuple[int, int]]:
+    """The shape of each parameter, by name, for n_a hidden units and n_x = n_y = n_values."""
+    shapes = {"W" + g: (n_a, n_a + n_values) for g in GATES}
+    shapes.update({"b" + g: (n_a, 1) for g in GATES})
+    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
+    return shapes
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -58,7 +58,7 @@ import numpy as np
 from .errors import LstmNumpyError
 from .kernels import STATE_NOT_FINITE, WEIGHTS_CHANGED, all_finite, sample_kernel
 from .layout import aligned_empty, fuse, padded
-from .lstm import PARAMETER_NAMES
+from .lstm import PARAMETER_NAMES, parameter_shapes
 from .model import Model
 
 
@@ -247,8 +247,9 @@ def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
 def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
     """Check the ten course arrays, lay them out for the kernel, and keep the result for next time."""
     n_a, n_values = weights[0].shape[0], weights[8].shape[0]
-    expected = [(n_a, n_a + n_values)] * 4 + [(n_a, 1)] * 4 + [(n_values, n_a), (n_values, 1)]
-    for name, w, shape in zip(PARAMETER_NAMES, weights, expected):
+    expected = parameter_shapes(n_a, n_values)
+    for name, w in zip(PARAMETER_NAMES, weights):
+        shape = expected[name]
         if w.shape != shape:  # the kernel trusts the shapes: a wrong one would read past an array
             raise LstmNumpyError(f"the model's {name} has shape {w.shape} but its Wf and Wy need {shape}; "
                                  "use a model made by init_model or read by load_checkpoint.")

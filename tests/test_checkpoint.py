@@ -17,16 +17,15 @@ from hypothesis import strategies as st
 from lstm_numpy import checkpoint as ckpt
 from lstm_numpy.checkpoint import load_checkpoint, load_training_state, save_checkpoint
 from lstm_numpy.errors import CheckpointError
+from lstm_numpy.lstm import parameter_shapes
 from lstm_numpy.model import Model
 from lstm_numpy.notes import Chord
 
 
 def make_model(n_a=5, n_values=7, dtype=np.float64, seed=0) -> Model:
     rng = np.random.default_rng(seed)
-    shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
-    shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
-    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
-    parameters = {name: rng.standard_normal(shape).astype(dtype) for name, shape in shapes.items()}
+    parameters = {name: rng.standard_normal(shape).astype(dtype)
+                  for name, shape in parameter_shapes(n_a, n_values).items()}
     vocabulary = [f"{'CSAX'[i % 4]},{0.25 * (i // 4 + 1):.3f}" for i in range(n_values)]
     chords = [
         [Chord(Fraction(476), Fraction(1, 3), (55, 59, 62)), Chord(Fraction(1435, 3), Fraction(0), (48, 52))],

@@ -11,6 +11,7 @@ from lstm_numpy import grammar, improvise, line, sampling
 from lstm_numpy.changes import parse_changes
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy.improvise import Solo, generate_music
+from lstm_numpy.lstm import parameter_shapes
 from lstm_numpy.model import Model
 from lstm_numpy.notes import Chord
 
@@ -41,10 +42,7 @@ def course_like_chords(n_measures=18):
 def tiny_model(seed=0, n_a=8, chords=None) -> Model:
     rng = np.random.default_rng(seed)
     n_values = len(VOCABULARY)
-    shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
-    shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
-    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
-    parameters = {name: rng.normal(0, 0.8, shape) for name, shape in shapes.items()}
+    parameters = {name: rng.normal(0, 0.8, shape) for name, shape in parameter_shapes(n_a, n_values).items()}
     return Model(parameters=parameters, indices_values=list(VOCABULARY),
                  chords=course_like_chords() if chords is None else chords, config={})
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy import sampling
 from lstm_numpy.layout import fuse
-from lstm_numpy.lstm import reference_cell_forward
+from lstm_numpy.lstm import PARAMETER_NAMES, reference_cell_forward
 from lstm_numpy.model import init_model, train
 from lstm_numpy.sampling import (
     SamplerState,
@@ -288,7 +288,7 @@ def test_training_between_solos_is_noticed(trained):
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(["Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by"]),
+@given(name=st.sampled_from(PARAMETER_NAMES),
        where=st.floats(0.0, 0.999), change=st.sampled_from([0.5, -1e-3, 1e-30]))
 def test_any_single_changed_weight_is_noticed(trained, name, where, change):
     model = copy.deepcopy(trained)
