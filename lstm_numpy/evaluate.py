@@ -576,8 +576,19 @@ def training_pieces(model) -> List[Piece]:
 
     config = model.config or {}
     paths = config.get("midi") or [str(p) for p in default_corpus_paths()]
+    for path in paths:
+        if not Path(path).is_file():
+            raise LstmNumpyError(f"{path}: this training file of the checkpoint is not there; run from the "
+                                 f"folder training ran in, or put the file back.")
     return pieces_from_midi(paths, preset=config.get("preset"), melody=config.get("melody"),
                             chords=config.get("chords"))
+
+
+def same_values(model, training: Sequence[Piece], corpus) -> bool:
+    """Whether the training files, read again, give the values the checkpoint kept."""
+    index = {v: i for i, v in enumerate(model.indices_values)}
+    again = [index.get(v, -1) for p in training for v in p.values]
+    return again == corpus.values.tolist()
 
 
 def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int, seed: int,
@@ -612,6 +623,9 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
     model = state.model
     config = model.config or {}
     training = training_pieces(model)
+    if state.corpus is not None and not same_values(model, training, state.corpus):
+        print("note: the training files no longer give the values this checkpoint learned from; the "
+              "training column describes the files as they are now.", file=sys.stderr)
     reference_pieces = pieces_from_midi(reference) if reference else []
     heldout_pieces = pieces_from_midi(heldout) if heldout else []
     result: Dict = {}

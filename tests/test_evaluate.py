@@ -285,3 +285,23 @@ def test_model_cross_entropy_follows_the_formulas():
     nats, n = model_cross_entropy(model, sequences)
     assert n == count == 6
     assert nats == pytest.approx(expected, rel=1e-9)
+
+
+def test_changed_or_missing_training_files_are_reported(tmp_path):
+    import shutil
+
+    piece = tmp_path / "piece.mid"
+    shutil.copy(SMALL, piece)
+    out = tmp_path / "run"
+    result = run("train", "--midi", str(piece), "--n-a", "8", "--m", "24", "--batch-size", "8",
+                 "--epochs", "1", "--bars", "2", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    evaluate = ("evaluate", "--checkpoint", str(out), "--solos", "1", "--bars", "2")
+    assert "note:" not in run(*evaluate).stderr
+    shutil.copy(REPO / "data" / "blues_in_f_2.mid", piece)  # the file now holds other music
+    changed = run(*evaluate)
+    assert changed.returncode == 0 and "no longer give the values" in changed.stderr
+    piece.unlink()
+    missing = run(*evaluate)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "training file of the checkpoint is not there" in missing.stderr
