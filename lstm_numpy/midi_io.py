@@ -10,9 +10,12 @@ pipeline), so that the course's corpus comes out identical, but works on any fil
 4. offsets and durations snap to the nearest point of the 1/4 or 1/3 beat grid (``quantize``);
 5. overlapping elements are dealt into voices (``split_voices``), which a flat view merges back.
 
-A *source* is where a melody or chords come from: a track, a channel, or both. The user names one
-with a short string (``parse_selector``), or lets ``choose_sources`` pick. Channel 10 (mido's
-channel 9) is General MIDI's drum kit and is never used as melody or harmony.
+A *source* is where a melody or chords come from: a track, a channel, or both, and optionally
+one layer of it, its top line or what plays below that (``split_top_line``). The user names one
+with a short string (``parse_selector``), or lets ``choose_sources`` pick, by what the file says
+about each part: its General MIDI program and track name (``instrument_kind``), how much of the
+piece it covers and how it plays (``source_stats``). Channel 10 (mido's channel 9) is General
+MIDI's drum kit and is never used as melody or harmony.
 
 Every problem with a file is raised as :class:`~lstm_numpy.errors.MidiError`, whose message names
 the file; no other exception escapes ``read_midi``, whatever bytes the file holds.
@@ -20,14 +23,16 @@ the file; no other exception escapes ``read_midi``, whatever bytes the file hold
 
 from __future__ import annotations
 
+import bisect
 import functools
 import io
 import math
 import numbers
 import os
 import re
+import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -92,6 +97,8 @@ class MidiScore:
     notes: every paired note of every track, grouped by track, each track in note-on order.
     track_names: the first track_name of each track ('' when it has none).
     time_signatures: in tick order; a 4/4 at tick 0 is assumed when the file gives none there.
+    programs: (track, channel) -> the first General MIDI program (0..127, as mido counts) that
+        track sets on that channel; see ``program_of``.
     """
 
     path: Path
@@ -100,6 +107,14 @@ class MidiScore:
     track_names: List[str]
     notes: List[RawNote]
     time_signatures: List[TimeSignature]
+    programs: Dict[Tuple[int, int], int] = field(default_factory=dict)
+
+    def program_of(self, track: int, channel: int) -> Optional[int]:
+        """The program a part plays with: its own track's, else the channel's first in any track
+        (a type 1 file may set every program in its first track); None when the file sets none."""
+        if (track, channel) in self.programs:
+            return self.programs[(track, channel)]
+        return next((p for (_, c), p in sorted(self.programs.items()) if c == channel), None)
 
 
 def read_midi(path: PathLike) -> MidiScore:
@@ -125,6 +140,7 @@ def read_midi(path: PathLike) -> MidiScore:
     names: List[str] = []
     notes: List[RawNote] = []
     signatures: List[TimeSignature] = []
+    programs: Dict[Tuple[int, int], int] = {}
     for index, track in enumerate(midi.tracks):
         name, events = "", []
         tick = 0
@@ -134,6 +150,8 @@ def read_midi(path: PathLike) -> MidiScore:
                 events.append((tick, msg))
             elif msg.type == "track_name" and not name:
                 name = str(msg.name).strip()
+            elif msg.type == "program_change":
+                programs.setdefault((index, msg.channel), msg.program)
             elif msg.type == "time_signature":
                 if 1 <= msg.numerator <= 64 and 1 <= msg.denominator <= 64:
                     signatures.append(TimeSignature(tick, msg.numerator, msg.denominator))
@@ -147,7 +165,8 @@ def read_midi(path: PathLike) -> MidiScore:
     latest: Dict[int, TimeSignature] = {s.tick: s for s in signatures}
     if 0 not in latest:
         latest[0] = TimeSignature(0, 4, 4)  # the MIDI standard's default
-    return MidiScore(path, midi.type, tpq, names, notes, [latest[t] for t in sorted(latest)])
+    return MidiScore(path, midi.type, tpq, names, notes, [latest[t] for t in sorted(latest)],
+                     programs)
 
 
 def _parse_with_mido(path: Path) -> mido.MidiFile:
@@ -323,17 +342,23 @@ def part_elements(notes: Sequence[RawNote], ticks_per_beat: int) -> List[Element
 # Choosing the melody and the chords
 # --------------------------------------------------------------------------------------------
 
+LAYERS = ("top", "below")  # a part's top line, and everything it plays below that line
+
+
 @dataclass(frozen=True)
 class Selector:
     """Which notes of a file to use: every field that is set must match.
 
     track: track index (0-based, as mido lists them); name: track name, any letter case;
-    channel: 0..15 as mido counts (``parse_selector`` takes the 1-based numbers of sequencers).
+    channel: 0..15 as mido counts (``parse_selector`` takes the 1-based numbers of sequencers);
+    layer: None for every note, "top" for the part's top line, "below" for the rest of it
+    (``split_top_line``), as when melody and chords share one piano part.
     """
 
     track: Optional[int] = None
     name: Optional[str] = None
     channel: Optional[int] = None
+    layer: Optional[str] = None
 
     def __str__(self) -> str:
         parts = []
@@ -343,7 +368,21 @@ class Selector:
             parts.append(f"track '{self.name}'")
         if self.channel is not None:
             parts.append(f"channel {self.channel + 1}")
-        return " ".join(parts) or "every track"
+        text = " ".join(parts) or "every track"
+        if self.layer == "top":
+            return f"the top line of {text}"
+        if self.layer == "below":
+            return f"what {text} plays below its top line"
+        return text
+
+    @property
+    def spec(self) -> str:
+        """The selector as --melody and --chords take it, such as ``1/ch2/top``."""
+        parts = [str(self.track) if self.track is not None else self.name]
+        if self.channel is not None:
+            parts.append(f"ch{self.channel + 1}")
+        parts.append(self.layer)
+        return "/".join(p for p in parts if p is not None)
 
 
 _CHANNEL = re.compile(r"^ch(?:annel)?\s*[:=]?\s*(\d+)$", re.IGNORECASE)
@@ -357,6 +396,8 @@ def parse_selector(text: Union[str, int, Selector]) -> Selector:
       show them (so the drums are ``ch10``), in whichever tracks it appears;
     - ``"Piano/ch2"`` or ``"0/ch2"``: that channel within that track (type 0 files keep every
       part in track 0, one channel each);
+    - any of these followed by ``/top`` or ``/below``: only the part's top line, or only what it
+      plays below that line (``"Piano/top"``, ``"0/ch1/below"``);
     - any other text: the track with that name, ignoring letter case and outer spaces.
     """
     if isinstance(text, Selector):
@@ -369,18 +410,22 @@ def parse_selector(text: Union[str, int, Selector]) -> Selector:
             raise MidiError(f"Track index {text} is negative; tracks are numbered from 0.")
         return Selector(track=text)
     text = text.strip()
+    layer = None
+    head, sep, tail = text.rpartition("/")
+    if sep and tail.strip().casefold() in LAYERS:
+        text, layer = head.strip(), tail.strip().casefold()
     channel = None
     head, sep, tail = text.rpartition("/")
     if sep and _CHANNEL.match(tail.strip()):
         text, channel = head.strip(), _channel_number(tail.strip())
     elif _CHANNEL.match(text):
-        return Selector(channel=_channel_number(text))
+        return Selector(channel=_channel_number(text), layer=layer)
     if not text:
         raise MidiError("An empty source was given; pass a track index, a track name or a "
-                        "channel such as 'ch6'.")
+                        "channel such as 'ch6' (before any '/top' or '/below').")
     if text.isdigit():
-        return Selector(track=int(text), channel=channel)
-    return Selector(name=text, channel=channel)
+        return Selector(track=int(text), channel=channel, layer=layer)
+    return Selector(name=text, channel=channel, layer=layer)
 
 
 def _channel_number(text: str) -> int:
@@ -413,10 +458,84 @@ def select_notes(score: MidiScore, source: Union[str, int, Selector], role: str)
                         "choose another channel.")
     notes = [n for n in score.notes if n.track in tracks and n.channel != DRUM_CHANNEL
              and (selector.channel is None or n.channel == selector.channel)]
+    if notes and selector.layer is not None:
+        top, below = split_top_line(notes, score.ticks_per_beat)
+        notes = top if selector.layer == "top" else below
     if not notes:
         raise MidiError(f"{score.path}: {selector} has no (non-drum) notes for the {role}; "
                         f"{_track_list(score)}")
     return notes
+
+
+def split_top_line(notes: Sequence[RawNote], ticks_per_beat: int
+                   ) -> Tuple[List[RawNote], List[RawNote]]:
+    """Split one part into its top line and what it plays below it (a pianist's two hands).
+
+    Onsets within ``ticks_per_beat // 16`` ticks of a group's first count as one, as for chords.
+    The highest note of each onset joins the top line when no note of an earlier onset still
+    sounds above or at its pitch; every other note is the accompaniment. So a left-hand chord
+    struck under a held melody note stays below, and the line takes the highest voice whenever
+    it moves. (When the melody rests, the accompaniment's highest note fills the line: a part
+    whose top line is not clearly above the rest is not split automatically, see
+    ``top_line_is_clear``.)
+
+    Returns (top line, below), each in the order of ``notes``.
+    """
+    tol = ticks_per_beat // 16
+    order = sorted(range(len(notes)), key=lambda i: (notes[i].start, i))
+    on_top = [False] * len(notes)
+    sounding: List[RawNote] = []  # notes of earlier onsets, pruned as they end
+    k = 0
+    while k < len(order):
+        first = notes[order[k]].start
+        group = k
+        while group < len(order) and notes[order[group]].start - first <= tol:
+            group += 1
+        members = order[k:group]
+        highest = max(members, key=lambda i: (notes[i].pitch, -i))
+        sounding = [n for n in sounding if n.end - first > tol]
+        if all(n.pitch < notes[highest].pitch for n in sounding):
+            on_top[highest] = True
+        sounding.extend(notes[i] for i in members)
+        k = group
+    top = [n for n, flag in zip(notes, on_top) if flag]
+    below = [n for n, flag in zip(notes, on_top) if not flag]
+    return top, below
+
+
+CLEAR_GAP = 5  # semitones (a fourth) between a clear top line's median pitch and the rest's
+
+
+def top_line_is_clear(top: Sequence[RawNote], below: Sequence[RawNote],
+                      ticks_per_beat: int) -> bool:
+    """Whether a split part has a melody on top and chords below it.
+
+    Clear when the accompaniment sounds two or more notes together at least once (so it can
+    give chords) and the top line's median pitch lies at least a fourth above the
+    accompaniment's, as a melody over comping does; a part whose voices cross all the time, or
+    block chords whose top is no line above the rest, fails.
+    """
+    if not top or not below or _mean_onset_size(below, ticks_per_beat) <= 1.0:
+        return False
+    return statistics.median(n.pitch for n in top) >= (statistics.median(n.pitch for n in below)
+                                                        + CLEAR_GAP)
+
+
+def _onset_sizes(notes: Sequence[RawNote], ticks_per_beat: int) -> List[int]:
+    """How many notes start together at each onset (within ticks_per_beat / 16 of its first)."""
+    tol = ticks_per_beat // 16
+    sizes, first = [], None
+    for t in sorted(n.start for n in notes):
+        if first is None or t - first > tol:
+            sizes.append(0)
+            first = t
+        sizes[-1] += 1
+    return sizes
+
+
+def _mean_onset_size(notes: Sequence[RawNote], ticks_per_beat: int) -> float:
+    sizes = _onset_sizes(notes, ticks_per_beat)
+    return sum(sizes) / len(sizes) if sizes else 0.0
 
 
 def _track_list(score: MidiScore) -> str:
@@ -427,12 +546,101 @@ def _track_list(score: MidiScore) -> str:
     return f"tracks with notes: {listed}."
 
 
+# General MIDI's 128 programs, numbered 0..127 here as mido counts (the standard counts 1..128).
+GM_PROGRAMS = (
+    "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
+    "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
+    "Celesta", "Glockenspiel", "Music Box", "Vibraphone", "Marimba", "Xylophone",
+    "Tubular Bells", "Dulcimer",
+    "Drawbar Organ", "Percussive Organ", "Rock Organ", "Church Organ", "Reed Organ",
+    "Accordion", "Harmonica", "Tango Accordion",
+    "Nylon Guitar", "Steel Guitar", "Jazz Guitar", "Clean Guitar", "Muted Guitar",
+    "Overdriven Guitar", "Distortion Guitar", "Guitar Harmonics",
+    "Acoustic Bass", "Finger Bass", "Pick Bass", "Fretless Bass", "Slap Bass 1", "Slap Bass 2",
+    "Synth Bass 1", "Synth Bass 2",
+    "Violin", "Viola", "Cello", "Contrabass", "Tremolo Strings", "Pizzicato Strings",
+    "Orchestral Harp", "Timpani",
+    "String Ensemble 1", "String Ensemble 2", "Synth Strings 1", "Synth Strings 2", "Choir Aahs",
+    "Voice Oohs", "Synth Voice", "Orchestra Hit",
+    "Trumpet", "Trombone", "Tuba", "Muted Trumpet", "French Horn", "Brass Section",
+    "Synth Brass 1", "Synth Brass 2",
+    "Soprano Sax", "Alto Sax", "Tenor Sax", "Baritone Sax", "Oboe", "English Horn", "Bassoon",
+    "Clarinet",
+    "Piccolo", "Flute", "Recorder", "Pan Flute", "Blown Bottle", "Shakuhachi", "Whistle",
+    "Ocarina",
+    "Square Lead", "Sawtooth Lead", "Calliope Lead", "Chiff Lead", "Charang Lead", "Voice Lead",
+    "Fifths Lead", "Bass and Lead",
+    "New Age Pad", "Warm Pad", "Polysynth Pad", "Choir Pad", "Bowed Pad", "Metallic Pad",
+    "Halo Pad", "Sweep Pad",
+    "Rain", "Soundtrack", "Crystal", "Atmosphere", "Brightness", "Goblins", "Echoes", "Sci-fi",
+    "Sitar", "Banjo", "Shamisen", "Koto", "Kalimba", "Bagpipe", "Fiddle", "Shanai",
+    "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock", "Taiko Drum", "Melodic Tom",
+    "Synth Drum", "Reverse Cymbal",
+    "Guitar Fret Noise", "Breath Noise", "Seashore", "Bird Tweet", "Telephone Ring", "Helicopter",
+    "Applause", "Gunshot",
+)
+
+# What kind of instrument each program is, for choosing parts: (first program, kind), the kind
+# holding up to the next entry's program.
+_PROGRAM_KINDS = (
+    (0, "keyboard"), (8, "mallets"), (16, "keyboard"), (22, "winds"), (23, "keyboard"),
+    (24, "guitar"), (32, "bass"), (40, "solo strings"), (42, "other"), (43, "bass"),
+    (44, "pad"), (46, "other"), (47, "percussion"), (48, "pad"), (56, "winds"), (58, "bass"),
+    (59, "winds"), (62, "other"), (64, "winds"), (70, "other"), (71, "winds"), (80, "other"),
+    (88, "pad"), (104, "other"), (110, "solo strings"), (111, "winds"), (112, "percussion"),
+)
+_PROGRAM_STARTS = [start for start, _ in _PROGRAM_KINDS]
+
+# A track name says more than a program (many files never set one): the first pattern that
+# matches the lower-cased name wins, so "Bass" is a bass but "Piano Solo" a keyboard.
+_NAME_KINDS = tuple((kind, re.compile(pattern)) for kind, pattern in (
+    ("percussion", r"drum|\bkit\b|perc|cymbal|hi-?hat|snare|kick|conga|shaker|tambourine"),
+    ("bass", r"\bbass\b|contrabass|\btuba"),
+    ("pad", r"\bpads?\b|\bstrings?\b|\bchoir|\bensemble"),
+    ("winds", r"sax|trumpet|\btpt|trombone|\btbn|flugel|cornet|horn|clarinet|flute|piccolo|oboe"
+              r"|harmonica|tenor|alto|soprano|baritone"),
+    ("guitar", r"guitar|\bgtr|\bgt\b"),
+    ("mallets", r"vib|marimba|xylo"),
+    ("solo strings", r"violin|fiddle"),
+    ("keyboard", r"piano|\bpno|keys|rhodes|wurli|organ|clav"),
+    ("lead", r"melody|\blead\b|solo|vocal|voice"),
+))
+
+# How strongly each kind suggests a role: higher first. Lead instruments play the melody over
+# keyboards; basses, pads and percussion never while another part is left. Keyboards, guitars and
+# vibraphones comp.
+MELODY_RANK = {"winds": 2, "guitar": 2, "mallets": 2, "solo strings": 2, "lead": 2,
+               "keyboard": 1, "other": 1, "pad": 0, "bass": 0, "percussion": 0, "drums": 0}
+CHORD_RANK = {"keyboard": 2, "guitar": 2, "mallets": 2, "winds": 1, "solo strings": 1,
+              "lead": 1, "other": 1, "pad": 1, "bass": 0, "percussion": 0, "drums": 0}
+
+
+def instrument_kind(name: str, program: Optional[int]) -> str:
+    """The kind of instrument a part is, from its track name or else its General MIDI program.
+
+    One of "winds" (saxophones, brass, flutes), "guitar", "mallets" (vibraphone), "solo strings",
+    "lead" (a track named Melody or Solo), "keyboard", "bass", "pad" (pads, string sections,
+    choirs), "percussion" or "other" (anything else, or nothing known).
+    """
+    lowered = name.casefold()
+    for kind, pattern in _NAME_KINDS:
+        if pattern.search(lowered):
+            return kind
+    if program is None or not 0 <= program <= 127:
+        return "other"
+    return _PROGRAM_KINDS[bisect.bisect_right(_PROGRAM_STARTS, program) - 1][1]
+
+
 @dataclass(frozen=True)
 class SourceStats:
     """How a (track, channel) source plays: the numbers ``choose_sources`` decides by.
 
     monophony: fraction of its onsets (notes starting within ticks_per_beat/16 of each other
     count as one onset) that sound a single note; polyphony: mean notes per onset.
+    name, program (None when the file sets none), kind: see ``instrument_kind``.
+    low, high: its lowest and highest pitch.
+    coverage: the share of the piece's four-beat spans, from the first note of any pitched part
+    to the last, in which this part starts a note.
     """
 
     selector: Selector
@@ -440,34 +648,45 @@ class SourceStats:
     monophony: float
     polyphony: float
     mean_pitch: float
+    name: str
+    program: Optional[int]
+    kind: str
+    low: int
+    high: int
+    coverage: float
 
 
-def source_stats(score: MidiScore) -> List[SourceStats]:
-    """One SourceStats per (track, channel) that has notes, the drum channel left out."""
+def source_stats(score: MidiScore, drums: bool = False) -> List[SourceStats]:
+    """One SourceStats per (track, channel) that has notes; the drum channel only if ``drums``
+    (its kind is then "drums"; its coverage counts against the pitched parts' span)."""
     by_source: Dict[Tuple[int, int], List[RawNote]] = defaultdict(list)
     for n in score.notes:
-        if n.channel != DRUM_CHANNEL:
+        if drums or n.channel != DRUM_CHANNEL:
             by_source[(n.track, n.channel)].append(n)
-    tol = score.ticks_per_beat // 16
+    span = 4 * score.ticks_per_beat
+    pitched = [n.start // span for n in score.notes if n.channel != DRUM_CHANNEL]
+    first, n_spans = (min(pitched), max(pitched) - min(pitched) + 1) if pitched else (0, 1)
     stats = []
     for (track, channel), notes in sorted(by_source.items()):
-        onsets = sorted(n.start for n in notes)
-        sizes, first = [], None
-        for t in onsets:
-            if first is None or t - first > tol:
-                sizes.append(0)
-                first = t
-            sizes[-1] += 1
+        sizes = _onset_sizes(notes, score.ticks_per_beat)
+        pitches = [n.pitch for n in notes]
+        name = score.track_names[track]
+        program = score.program_of(track, channel)
+        kind = "drums" if channel == DRUM_CHANNEL else instrument_kind(name, program)
+        spans = {n.start // span for n in notes if 0 <= n.start // span - first < n_spans}
         stats.append(SourceStats(Selector(track=track, channel=channel), len(notes),
                                  sum(s == 1 for s in sizes) / len(sizes),
-                                 len(notes) / len(sizes),
-                                 sum(n.pitch for n in notes) / len(notes)))
+                                 len(notes) / len(sizes), sum(pitches) / len(notes), name,
+                                 program, kind, min(pitches), max(pitches),
+                                 len(spans) / n_spans))
     return stats
 
 
 MONOPHONY_TIE = 0.02  # melody candidates this close in monophony are told apart by pitch
 MIN_SHARE = 0.10  # a part needs at least this share of the busiest part's notes to be preferred
 BASS_REGISTER = 48  # C3: a part whose mean pitch lies below is a bass line, not a melody
+LINE_MONOPHONY = 0.6  # a part sounding one note at most of its onsets plays a line
+COVERAGE_SHARE = 0.5  # a part covering under half of what the widest candidate covers is a cameo
 
 
 def choose_sources(score: MidiScore, melody: Union[str, int, Selector, None] = None,
@@ -475,42 +694,93 @@ def choose_sources(score: MidiScore, melody: Union[str, int, Selector, None] = N
     """Pick the melody and the chord source of a file automatically (those not given).
 
     Candidates are the (track, channel) pairs with notes; channel 10 (drums) never counts, nor
-    does a part the caller already chose for the other role. Parts with at least 10% as many
-    notes as the busiest part are preferred for both roles, so a few stray notes do not win.
+    does a part the caller already chose for the other role. See ``choose_melody`` for the
+    melody. The chords come from the other parts that ever sound two or more notes at once,
+    preferring, in turn: parts with at least 10% as many notes as the busiest part, parts
+    covering at least half as much of the piece as the widest, keyboards, guitars and
+    vibraphones over other instruments and basses (``CHORD_RANK``), and the most notes per onset.
 
-    - Melody: the most monophonic part (largest share of onsets that sound one note), leaving
-      out bass lines (mean pitch below C3, MIDI 48) unless nothing else is left. Parts within
-      0.02 of the best share count as tied, and the one with the highest mean pitch wins.
-    - Chords: among the other parts that ever sound two or more notes at once, the most
-      polyphonic (most notes per onset), e.g. the piano's comping.
+    When no other part plays chords but the melody's own part does (a solo piano), that part is
+    split (``split_top_line``): the melody is its top line and the chords what it plays below,
+    provided the top line is clear (``top_line_is_clear``); the returned selectors then carry
+    ``layer="top"`` and ``layer="below"``.
 
     Raises MidiError when the file has only drums or no chord source; the message says how to
-    choose the sources by hand.
+    choose the sources by hand or give the changes.
     """
+    stats = _pitched_stats(score)
+    if melody is None:
+        melody = _choose_melody(stats, _matching(score, stats, chords)).selector
+    melody = parse_selector(melody)
+    if chords is not None:
+        return melody, parse_selector(chords)
+    taken = _matching(score, stats, melody)
+    comping = [s for s in stats if s not in taken and s.polyphony > 1.0]
+    if comping:
+        busiest = max(s.n_notes for s in stats)
+        widest = max(s.coverage for s in comping)
+        best = max(comping, key=lambda s: (s.n_notes >= MIN_SHARE * busiest,
+                                           s.coverage >= COVERAGE_SHARE * widest,
+                                           CHORD_RANK[s.kind], s.polyphony))
+        return melody, best.selector
+    chordal = any(s.polyphony > 1.0 for s in taken)
+    if melody.layer is None and chordal:
+        top, below = split_top_line(select_notes(score, melody, "melody"), score.ticks_per_beat)
+        if not top_line_is_clear(top, below, score.ticks_per_beat):
+            raise MidiError(f"{score.path}: only the melody's own part ({melody}) plays chords, "
+                            "and its top line is not clearly above the rest, so it cannot be "
+                            "split into melody and chords; name them with --melody and --chords "
+                            "(such as 'Piano/top' and 'Piano/below'), or give the changes with "
+                            f"--changes; {_track_list(score)}")
+    if melody.layer == "top" or melody.layer is None and chordal:
+        return replace(melody, layer="top"), replace(melody, layer="below")
+    raise MidiError(f"{score.path}: no part besides the melody ({melody}) plays two or more "
+                    "notes at once, so there are no chords; give the changes with --changes "
+                    f"\"Dm7 G7 | Cmaj7\" or a lead sheet {score.path.stem}.changes.txt beside "
+                    "the file, or name a part that plays chords with --chords; "
+                    f"{_track_list(score)}")
+
+
+def choose_melody(score: MidiScore, chords: Union[str, int, Selector, None] = None) -> Selector:
+    """The melody ``choose_sources`` would pick, for a file whose chords come from elsewhere."""
+    stats = _pitched_stats(score)
+    return _choose_melody(stats, _matching(score, stats, chords)).selector
+
+
+def _pitched_stats(score: MidiScore) -> List[SourceStats]:
     stats = source_stats(score)
     if not stats:
         raise MidiError(f"{score.path}: the file has only drum notes (channel 10), so there is "
                         "no melody or harmony to learn from; use a file with pitched parts.")
+    return stats
+
+
+def _choose_melody(stats: List[SourceStats], taken: List[SourceStats]) -> SourceStats:
+    """The melody among ``stats`` (not ``taken`` while others are left).
+
+    Each step keeps the parts that pass it, unless none does:
+    1. parts with at least 10% as many notes as the busiest part, so a few stray notes do not win;
+    2. no basses (by instrument, or a mean pitch below C3, MIDI 48), pads or percussion;
+    3. lines: parts sounding one note at most (60%) of their onsets; among them, those covering
+       at least half as much of the piece as the widest line, and of these the lead instruments
+       (saxophones, brass, flutes, guitars, vibraphones; ``MELODY_RANK``) over keyboards and
+       the unknown;
+    4. the most monophonic part; parts within 0.02 of it count as tied, and the highest mean
+       pitch wins.
+    """
     busiest = max(s.n_notes for s in stats)
-    if melody is None:
-        taken = _matching(score, stats, chords)
-        enough = [s for s in stats if s.n_notes >= MIN_SHARE * busiest and s not in taken]
-        enough = enough or [s for s in stats if s not in taken] or stats
-        candidates = [s for s in enough if s.mean_pitch >= BASS_REGISTER] or enough
-        best = max(s.monophony for s in candidates)
-        melody = max((s for s in candidates if s.monophony >= best - MONOPHONY_TIE),
-                     key=lambda s: s.mean_pitch).selector
-    if chords is None:
-        taken = _matching(score, stats, melody)
-        comping = [s for s in stats if s not in taken and s.polyphony > 1.0]
-        if not comping:
-            raise MidiError(f"{score.path}: no part besides the melody ({melody}) ever plays "
-                            "two or more notes at once, so there are no chords; name a part that "
-                            "plays chords (chords=, or --chords on the command line), or choose "
-                            f"another melody; {_track_list(score)}")
-        chords = max(comping, key=lambda s: (s.n_notes >= MIN_SHARE * busiest, s.polyphony)
-                     ).selector
-    return parse_selector(melody), parse_selector(chords)
+    pool = [s for s in stats if s not in taken] or stats
+    pool = [s for s in pool if s.n_notes >= MIN_SHARE * busiest] or pool
+    pool = [s for s in pool if MELODY_RANK[s.kind] > 0 and s.mean_pitch >= BASS_REGISTER] or pool
+    lines = [s for s in pool if s.monophony >= LINE_MONOPHONY]
+    if lines:
+        widest = max(s.coverage for s in lines)
+        pool = [s for s in lines if s.coverage >= COVERAGE_SHARE * widest]
+        first = max(MELODY_RANK[s.kind] for s in pool)
+        pool = [s for s in pool if MELODY_RANK[s.kind] == first]
+    best = max(s.monophony for s in pool)
+    return max((s for s in pool if s.monophony >= best - MONOPHONY_TIE),
+               key=lambda s: s.mean_pitch)
 
 
 def _matching(score: MidiScore, stats: List[SourceStats], source) -> List[SourceStats]:
@@ -523,6 +793,31 @@ def _matching(score: MidiScore, stats: List[SourceStats], source) -> List[Source
             and selector.channel in (None, s.selector.channel)
             and (selector.name is None
                  or score.track_names[s.selector.track].casefold() == selector.name.casefold())]
+
+
+def describe_source(score: MidiScore, selector: Selector, n_notes: int) -> str:
+    """A chosen source as the per-file report prints it: ``1/ch2 'Tenor Sax' (540 notes)``."""
+    name = score.track_names[selector.track] if selector.track is not None and \
+        0 <= selector.track < len(score.track_names) else ""
+    named = f" '{name}'" if name else ""
+    return f"{selector.spec}{named} ({n_notes} notes)"
+
+
+def part_table(score: MidiScore) -> List[str]:
+    """Every part of a file, one line each, for ``train --list-parts``: the source to pass to
+    --melody or --chords, name, channel (1..16), program (numbered 1..128 as General MIDI
+    numbers them), kind, notes, range, polyphony (mean notes per onset) and coverage."""
+    from .theory import pitch_name  # imported on use: only the listing names pitches
+
+    rows = [("source", "name", "channel", "program", "kind", "notes", "range", "polyphony",
+             "covers")]
+    for s in source_stats(score, drums=True):
+        program = "-" if s.program is None else f"{s.program + 1} {GM_PROGRAMS[s.program]}"
+        rows.append((s.selector.spec, s.name or "-", str(s.selector.channel + 1), program,
+                     s.kind, str(s.n_notes), f"{pitch_name(s.low)}-{pitch_name(s.high)}",
+                     f"{s.polyphony:.2f}", f"{100 * s.coverage:.0f}%"))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
 # --------------------------------------------------------------------------------------------

@@ -261,8 +261,10 @@ def test_automatic_choice_fills_in_only_the_missing_role(tmp_path):
     assert (melody.track, chords) == (1, midi_io.Selector(channel=1))
     melody, chords = midi_io.choose_sources(score, melody="Melody")
     assert (melody, chords.track) == (midi_io.Selector(name="Melody"), 2)
-    with pytest.raises(MidiError, match="no part besides the melody"):
-        midi_io.choose_sources(score, melody="Piano")  # the only chordal part is taken
+    # the only chordal part is taken: it is split into its top line and the voicing below
+    melody, chords = midi_io.choose_sources(score, melody="Piano")
+    assert (melody, chords) == (midi_io.Selector(name="Piano", layer="top"),
+                                midi_io.Selector(name="Piano", layer="below"))
 
 
 def test_automatic_choice_in_a_type0_file_and_drums_never(tmp_path):
