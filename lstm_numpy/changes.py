@@ -161,6 +161,13 @@ def parse_changes(text: str, beats_per_bar: int = 4) -> List[List[Chord]]:
     """
     if not isinstance(beats_per_bar, int) or beats_per_bar <= 0:
         raise ChordSymbolError(f"beats_per_bar must be a whole number above 0, got {beats_per_bar!r}.")
+    return [place_bar(voicings, number * beats_per_bar, beats_per_bar)
+            for number, voicings in enumerate(bar_voicings(text))]
+
+
+def bar_voicings(text: str) -> List[List[Tuple[int, ...]]]:
+    """The voicings of each bar of a progression (as ``parse_changes`` reads it), not yet placed
+    in time: a bar's chords are placed by ``place_bar`` once the bar's length is known."""
     named = {name.lower(): changes for name, changes in PROGRESSIONS.items()}
     text = named.get(text.strip().lower(), text)
     bars_text = text.split("|")
@@ -182,12 +189,30 @@ def parse_changes(text: str, beats_per_bar: int = 4) -> List[List[Chord]]:
             voicings_per_bar.append(voicings_per_bar[-1])
         else:
             voicings_per_bar.append([chord_pitches(symbol) for symbol in symbols])
-    return [_place_bar(voicings, number * beats_per_bar, beats_per_bar)
-            for number, voicings in enumerate(voicings_per_bar)]
+    return voicings_per_bar
 
 
-def _place_bar(voicings: List[Tuple[int, ...]], bar_start: int, beats_per_bar: int) -> List[Chord]:
-    length = Fraction(beats_per_bar, len(voicings))
+def lead_sheet_bars(text: str) -> List[List[Tuple[int, ...]]]:
+    """The bars of a lead sheet file: ``bar_voicings``'s syntax, written over as many lines as
+    the writer likes. A line's end ends a bar too, a '|' opening or closing a line is only a bar
+    line, blank lines are skipped and '#' starts a comment that runs to the end of its line::
+
+        # Autumn Leaves, A section
+        | Cm7 | F7 | Bbmaj7 | Ebmaj7 |
+        | Am7b5 | D7 | Gm6 | % |
+    """
+    lines = [line.split("#", 1)[0].strip(" \t|") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ChordSymbolError("the lead sheet holds no chord symbols: write them bar by bar, "
+                               "bars separated by '|', such as 'Dm7 G7 | Cmaj7'.")
+    return bar_voicings(" | ".join(lines))
+
+
+def place_bar(voicings: List[Tuple[int, ...]], bar_start, beats_per_bar) -> List[Chord]:
+    """Chords sharing one bar evenly: the bar starts at ``bar_start`` and lasts ``beats_per_bar``
+    quarter notes (whole or fractional numbers: 7/8 lasts 7/2)."""
+    length = Fraction(beats_per_bar) / len(voicings)
     return [Chord(offset=bar_start + k * length, duration=length, pitches=pitches)
             for k, pitches in enumerate(voicings)]
 

@@ -18,7 +18,10 @@ Two ways of cutting a piece into measures exist:
   solo window of beats 476..548, and measures formed as the course formed them (runs of equal
   ``int(offset / 4)``; the chord runs cut to as many as the melody has);
 - without a preset, any file: the whole piece, bars laid out by its time signatures, melody and
-  chords chosen automatically (see ``midi_io.choose_sources``) or by the caller.
+  chords chosen automatically (see ``midi_io.choose_sources``) or by the caller. A file whose
+  melody comes without chords takes them from chord symbols instead: a progression given with
+  the file (``changes``), or a lead sheet beside it, ``NAME.changes.txt`` for ``NAME.mid``,
+  laid over the file's bars from its first bar and repeated while the melody lasts.
 
 The MIDI reader, like music21 5.x, makes no rests: a file only says when notes start and stop. The
 course's file and its reference have none, so the course preset adds none. Elsewhere the silences
@@ -38,8 +41,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import midi_io
-from .errors import LstmNumpyError, MidiError
+from . import changes as chord_symbols, midi_io
+from .errors import ChordSymbolError, LstmNumpyError, MidiError
 from .notes import Chord, Note
 
 PathLike = Union[str, os.PathLike]
@@ -48,6 +51,8 @@ Source = Union[int, str, midi_io.Selector, None]
 MIN_NOTE = Fraction(1, 4)  # the course lengthened notes quantized to zero to a sixteenth
 MIN_REST = Fraction(1, 4)  # a shorter silence is the note's release, not a rest
 TWELFTH = Fraction(1, 12)  # quarters and thirds of a beat meet on a grid of twelfths
+LEAD_SHEET_SUFFIX = ".changes.txt"  # NAME.changes.txt holds the changes of NAME.mid
+MAX_LEAD_SHEET_BYTES = 2**20  # a lead sheet is a few lines of chord symbols
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,44 @@ class Measure:
     chords: Tuple[Chord, ...]
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What was taken from one file, as the train command reports it.
+
+    melody, chords: the sources as ``midi_io.describe_source`` words them (the source, as
+    --melody and --chords take it, and its notes), or where the changes came from;
+    remark: why, when the reader did something a user should know (such as splitting a part).
+    """
+
+    path: Path
+    melody: str
+    chords: str
+    remark: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}: melody {self.melody}, chords {self.chords}"
+        return f"{text}; {self.remark}" if self.remark else text
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """What ``read_corpus`` read: each usable file's measures, what was taken from it, and the
+    files left out.
+
+    pieces[k]: the measures of the file readings[k] describes;
+    skipped: one sentence per file left out (``skip_bad``), naming the file and the reason.
+    """
+
+    pieces: List[List[Measure]]
+    readings: List[Reading]
+    skipped: List[str]
+
+    @property
+    def measures(self) -> List[Measure]:
+        """Every piece's measures, one after the other."""
+        return [measure for piece in self.pieces for measure in piece]
+
+
 # --------------------------------------------------------------------------------------------
 # MIDI -> measures -> grammar strings
 # --------------------------------------------------------------------------------------------
@@ -100,38 +143,78 @@ class Measure:
 def get_measures(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Optional[str] = None,
                  melody: Source = None, chords: Source = None,
                  window: Optional[Tuple[float, float]] = None,
-                 rests: Optional[bool] = None) -> List[Measure]:
+                 rests: Optional[bool] = None, changes: Optional[str] = None) -> List[Measure]:
     """Read one or several MIDI files into measures of melody notes and chords.
 
     path_or_paths: a file, or a list of files whose measures are concatenated in order.
     preset: None, or the name of a preset (``"course"``); explicit arguments override it.
     melody, chords: where each comes from; a track index (``11`` or ``"11"``), a track name
         (``"Guitar"``, any case), a channel counted 1..16 (``"ch6"``), or both
-        (``"Piano/ch2"``). None lets ``midi_io.choose_sources`` pick.
+        (``"Piano/ch2"``), optionally one layer of it (``"Piano/top"``, ``"Piano/below"``).
+        None lets ``midi_io.choose_sources`` pick.
     window: (first, last) beat; keep only what starts in this closed interval.
     rests: True writes every silence of a quarter beat or more in a measure's melody as rests
         (see ``with_rests``); None leaves it to the preset: True without one, False for
         ``"course"``, whose reference has no rests.
+    changes: chord symbols for a single file, bar by bar (``"Dm7 G7 | Cmaj7"``, see
+        ``changes.parse_changes``), used as its chords. Without them, a lead sheet beside a file
+        (``NAME.changes.txt``, see ``lead_sheet_path``) gives that file's chords, unless
+        ``chords`` names a part; the course preset reads none.
 
     Without a preset, measures follow the file's bar lines; bars without melody are skipped, and
     a bar where no chord starts takes the chord in force at its bar line (lasting the bar). Bars
-    before the first chord are skipped, since their notes cannot be classified.
+    before the first chord are skipped, since their notes cannot be classified. Changes are laid
+    over the bars from the file's first bar (bar k takes the changes' bar k modulo their length,
+    so they repeat while the melody lasts), each bar's chords sharing it evenly.
 
     A bar without melody is skipped even with rests: the measure before it ends in a rest and
     the one after it starts with one, so the pause is in the values, while a run of whole-bar
     rests (an intro, another player's solo) would teach the model to lay out for bars.
     """
-    settings = _settings(preset, melody, chords, window, rests)
-    measures: List[Measure] = []
-    for path in _as_paths(path_or_paths):
-        measures.extend(_file_measures(Path(path), *settings))
-    return measures
+    return read_corpus(path_or_paths, preset, melody, chords, window, rests, changes).measures
+
+
+def read_corpus(path_or_paths: Union[PathLike, Sequence[PathLike]], preset: Optional[str] = None,
+                melody: Source = None, chords: Source = None,
+                window: Optional[Tuple[float, float]] = None, rests: Optional[bool] = None,
+                changes: Optional[str] = None, skip_bad: bool = False) -> Pieces:
+    """``get_measures``, piece by piece, also saying what was taken from each file (``Pieces``).
+
+    skip_bad: a file that cannot be used (unreadable, no melody, no chords ...) is left out and
+    listed in ``Pieces.skipped`` instead of stopping the reading; if every file is left out,
+    MidiError says why the first one was.
+    """
+    melody, chords, window, grouping, rests = _settings(preset, melody, chords, window, rests)
+    paths = [Path(p) for p in _as_paths(path_or_paths)]
+    given = None
+    if changes is not None:
+        given = _given_changes(changes, paths, preset, chords)
+    pieces: List[List[Measure]] = []
+    readings: List[Reading] = []
+    skipped: List[str] = []
+    for path in paths:
+        try:
+            sheet = given
+            if sheet is None and grouping != "course" and chords is None:
+                sheet = _lead_sheet(path)
+            file_measures, reading = _file_measures(path, melody, chords, window, grouping,
+                                                    rests, sheet)
+        except MidiError as error:
+            if not skip_bad:
+                raise
+            skipped.append(str(error))
+            continue
+        pieces.append(file_measures)
+        readings.append(reading)
+    if not readings:
+        raise MidiError(f"None of the {len(paths)} files can be used; the first: {skipped[0]}")
+    return Pieces(pieces, readings, skipped)
 
 
 def get_musical_data(path_or_paths: Union[PathLike, Sequence[PathLike]],
                      preset: Optional[str] = None, melody: Source = None, chords: Source = None,
-                     window: Optional[Tuple[float, float]] = None, rests: Optional[bool] = None
-                     ) -> Tuple[List[List[Chord]], List[str]]:
+                     window: Optional[Tuple[float, float]] = None, rests: Optional[bool] = None,
+                     changes: Optional[str] = None) -> Tuple[List[List[Chord]], List[str]]:
     """The course's ``get_musical_data``: MIDI file(s) -> (chords, abstract_grammars).
 
     Arguments as for ``get_measures``. Returns one entry per measure in each list:
@@ -142,7 +225,7 @@ def get_musical_data(path_or_paths: Union[PathLike, Sequence[PathLike]],
     (The course returned ``chords`` as a dict with an extra entry 0 holding the file's
     offset-0 metadata; here the lists are aligned, chords[k] belongs to abstract_grammars[k].)
     """
-    return musical_data(get_measures(path_or_paths, preset, melody, chords, window, rests))
+    return musical_data(get_measures(path_or_paths, preset, melody, chords, window, rests, changes))
 
 
 def musical_data(measures: Sequence[Measure]) -> Tuple[List[List[Chord]], List[str]]:
@@ -189,21 +272,106 @@ def _as_paths(path_or_paths) -> List[PathLike]:
     return paths
 
 
+# --------------------------------------------------------------------------------------------
+# Changes given with a file: chord symbols instead of a chord part
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Sheet:
+    """Chord symbols for one file: where they came from (for the report), and each bar's
+    voicings (``changes.bar_voicings``)."""
+
+    source: str
+    bars: List[List[Tuple[int, ...]]]
+
+
+def lead_sheet_path(midi_path: PathLike) -> Path:
+    """Where the lead sheet of a MIDI file lies: ``NAME.changes.txt`` beside ``NAME.mid``."""
+    midi_path = Path(midi_path)
+    return midi_path.with_name(midi_path.stem + LEAD_SHEET_SUFFIX)
+
+
+def _given_changes(changes: str, paths: List[Path], preset, chords) -> _Sheet:
+    if not isinstance(changes, str):
+        raise LstmNumpyError(f"The changes must be chord symbols in a string such as "
+                             f"'Dm7 G7 | Cmaj7', not {changes!r}.")
+    if len(paths) != 1:
+        raise LstmNumpyError(f"--changes gives the chords of a single file, but {len(paths)} "
+                             "were given; put a lead sheet NAME.changes.txt beside each file "
+                             "instead.")
+    if preset is not None or chords is not None:
+        raise LstmNumpyError("--changes replaces the file's chord part, so it cannot be "
+                             f"combined with {'--preset' if preset else '--chords'}; leave "
+                             "that option out.")
+    return _Sheet("--changes", chord_symbols.bar_voicings(changes))
+
+
+def _lead_sheet(midi_path: Path) -> Optional[_Sheet]:
+    """The lead sheet beside a MIDI file, read; None when there is none."""
+    path = lead_sheet_path(midi_path)
+    if not path.is_file():
+        return None
+    try:
+        if path.stat().st_size > MAX_LEAD_SHEET_BYTES:
+            raise MidiError(f"{path}: the lead sheet is {path.stat().st_size} bytes, far more "
+                            "than chord symbols take; check that it is the right file.")
+        text = path.read_bytes().decode("utf-8-sig")
+        return _Sheet(path.name, chord_symbols.lead_sheet_bars(text))
+    except OSError as error:
+        raise MidiError(f"{path}: the lead sheet cannot be read ({error.strerror or error}); "
+                        "check its permissions.") from None
+    except UnicodeDecodeError:
+        raise MidiError(f"{path}: the lead sheet is not UTF-8 text; save it as plain text."
+                        ) from None
+    except ChordSymbolError as error:
+        raise MidiError(f"{path}: {error}") from None
+
+
+def _sheet_chords(sheet: _Sheet, notes: Sequence[Note], bars: "_BarLines") -> List[Chord]:
+    """The changes laid over the bars the melody plays in: bar k takes the sheet's bar k modulo
+    its length (the changes repeat while the melody lasts), its chords sharing the bar evenly.
+    Only bars with melody get chords, so a damaged file's far-off note costs one bar, not a
+    count of every bar up to it."""
+    chords: List[Chord] = []
+    for bar in sorted({bars.index(n.offset) for n in notes}):
+        start, length = bars.span(bar)
+        chords.extend(chord_symbols.place_bar(sheet.bars[bar % len(sheet.bars)], start, length))
+    return chords
+
+
+# --------------------------------------------------------------------------------------------
+# One file's measures
+# --------------------------------------------------------------------------------------------
+
+SPLIT_REMARK = ("no other part plays chords, so its part is split into the top line (the "
+                "melody) and what it plays below (the chords)")
+
+
 def _file_measures(path: Path, melody: Source, chords: Source, window, grouping: str,
-                   rests: bool) -> List[Measure]:
+                   rests: bool, sheet: Optional[_Sheet]) -> Tuple[List[Measure], Reading]:
     score = midi_io.read_midi(path)
-    if melody is None or chords is None:
+    remark = ""
+    if sheet is not None:
+        melody = midi_io.choose_melody(score) if melody is None else melody
+    elif melody is None or chords is None:
+        split_by_us = chords is None
         melody, chords = midi_io.choose_sources(score, melody, chords)
-    melody, chords = midi_io.parse_selector(melody), midi_io.parse_selector(chords)
+        if split_by_us and chords.layer == "below":
+            remark = SPLIT_REMARK
+    melody = midi_io.parse_selector(melody)
     tpq = score.ticks_per_beat
-    melody_part = midi_io.part_elements(midi_io.select_notes(score, melody, "melody"), tpq)
-    chord_part = midi_io.part_elements(midi_io.select_notes(score, chords, "chords"), tpq)
+    melody_notes = midi_io.select_notes(score, melody, "melody")
+    melody_part = midi_io.part_elements(melody_notes, tpq)
+    chord_part: List[Union[Note, Chord]] = []
+    if sheet is None:
+        chords = midi_io.parse_selector(chords)
+        chord_notes = midi_io.select_notes(score, chords, "chords")
+        chord_part = midi_io.part_elements(chord_notes, tpq)
 
     if window is not None:
         first, last = window
         melody_part = [e for e in melody_part if first <= e.offset <= last]
         chord_part = [e for e in chord_part if first <= e.offset <= last]
-    chord_stream = [e for e in chord_part if isinstance(e, Chord)]
     if grouping == "course":
         # the course's melody keeps single notes only (parse_melody ignored chords)
         notes = [_min_length(e) for e in melody_part if isinstance(e, Note)]
@@ -214,16 +382,27 @@ def _file_measures(path: Path, melody: Source, chords: Source, window, grouping:
     if not notes:
         raise MidiError(f"{path}: the melody ({melody}) has no notes{where}; choose another "
                         "melody source.")
+    bars = _BarLines(score) if grouping != "course" else None
+    if sheet is not None:
+        chord_stream = _sheet_chords(sheet, notes, bars)
+        played = bars.index(notes[-1].offset) + 1
+        chords_text = (f"from {sheet.source} ({len(sheet.bars)} bars, laid over the melody's "
+                       f"{played} bars)")
+    else:
+        chord_stream = [e for e in chord_part if isinstance(e, Chord)]
+        chords_text = midi_io.describe_source(score, chords, len(chord_notes))
     if not chord_stream:
         raise MidiError(f"{path}: the chord source ({chords}) never plays two or more notes at "
                         f"once{where}, so there are no chords; choose another chord source.")
     if grouping == "course":
         measures = _course_measures(notes, chord_stream, path)
     else:
-        measures = _bar_measures(notes, chord_stream, score)
+        measures = _bar_measures(notes, chord_stream, bars)
     if not measures:
         raise MidiError(f"{path}: no measure has both melody and chords; choose other sources.")
-    return with_rests(measures, notes) if rests else measures
+    reading = Reading(path, midi_io.describe_source(score, melody, len(melody_notes)),
+                      chords_text, remark)
+    return (with_rests(measures, notes) if rests else measures), reading
 
 
 def _min_length(note: Note) -> Note:
@@ -255,10 +434,8 @@ def _course_measures(notes: List[Note], chords: List[Chord], path: Path) -> List
             for run, chord_run in zip(melody_runs, chord_runs)]
 
 
-def _bar_measures(notes: List[Note], chords: List[Chord], score: midi_io.MidiScore
-                  ) -> List[Measure]:
+def _bar_measures(notes: List[Note], chords: List[Chord], bars: "_BarLines") -> List[Measure]:
     """Measures at the file's bar lines; see ``get_measures`` for the rules."""
-    bars = _BarLines(score)
     melody_by_bar: Dict[int, List[Note]] = {}
     for note in notes:
         melody_by_bar.setdefault(bars.index(note.offset), []).append(note)

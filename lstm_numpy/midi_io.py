@@ -813,8 +813,11 @@ def part_table(score: MidiScore) -> List[str]:
              "covers")]
     for s in source_stats(score, drums=True):
         program = "-" if s.program is None else f"{s.program + 1} {GM_PROGRAMS[s.program]}"
+        if s.kind == "drums":
+            program = "drum kit"  # on channel 10 a program chooses a kit, not an instrument
+        low, high = (pitch_name(p).replace("-", "b") for p in (s.low, s.high))  # B-3 -> Bb3
         rows.append((s.selector.spec, s.name or "-", str(s.selector.channel + 1), program,
-                     s.kind, str(s.n_notes), f"{pitch_name(s.low)}-{pitch_name(s.high)}",
+                     s.kind, str(s.n_notes), f"{low}-{high}",
                      f"{s.polyphony:.2f}", f"{100 * s.coverage:.0f}%"))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

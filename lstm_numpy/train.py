@@ -28,7 +28,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import cli
 from .errors import LstmNumpyError
@@ -48,6 +48,8 @@ class TrainConfig:
     preset: Optional[str] = None  # "course": the course file's choices
     melody: Optional[str] = None  # melody source: track index, track name or channel
     chords: Optional[str] = None  # chord source, same syntax
+    changes: Optional[str] = None  # chord symbols for a single melody-only file: "Dm7 G7 | Cmaj7"
+    skip_bad: bool = False  # leave out the files that cannot be used, instead of stopping
     Tx: int = 30
     m: Optional[int] = None  # training windows; None: 60 (the course), more for a larger corpus
     val_fraction: Optional[float] = None  # values held out; None: a tenth (the course preset: none)
@@ -98,6 +100,9 @@ def build_parser() -> cli.ArgumentParser:
     data.add_argument("--preset", choices=["course"], help="'course': original_metheny.mid's melody, chords and solo window")
     data.add_argument("--melody", metavar="SOURCE", help="melody source: a track index, a track name or a channel (e.g. ch5)")
     data.add_argument("--chords", metavar="SOURCE", help="chord source, same syntax as --melody")
+    data.add_argument("--changes", metavar="CHORDS", help='the chords of a single melody-only file, bar by bar: "Dm7 G7 | Cmaj7" (for many files, put NAME.changes.txt beside each)')
+    data.add_argument("--skip-bad", action="store_true", default=None, help="leave out the files that cannot be used, and list them, instead of stopping")
+    data.add_argument("--list-parts", nargs="+", metavar="FILE", help="list every part of these MIDI files and what training would take from each, and exit")
     data.add_argument("--Tx", type=cli.positive_int, help=f"values per training window (default {d.Tx})")
     data.add_argument("--m", type=cli.positive_int, help="number of training windows (default: 60, more for a larger corpus)")
     data.add_argument("--val-fraction", dest="val_fraction", type=cli.fraction,
@@ -170,6 +175,8 @@ def _setting_problem(value, default, option: Optional[argparse.Action]) -> Optio
         return None if default is None else "it must be given"
     if isinstance(default, list):  # --midi
         return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else "it must be a list of file names"
+    if isinstance(default, bool):  # --skip-bad
+        return None if isinstance(value, bool) else "it must be true or false"
     if option is None:  # beta1, beta2: Adam's decay rates, set only from Python
         return None if _is_real(value) and 0 <= value < 1 else "it must be a number from 0 up to 1"
     if option.choices is not None:
@@ -228,15 +235,17 @@ class TrainingData:
         return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False)
 
 
-def load_training_data(config: TrainConfig) -> TrainingData:
+def load_training_data(config: TrainConfig, report: Optional[Callable[[str], None]] = None) -> TrainingData:
     """MIDI -> values -> the corpus and its windows, as the config says.
 
     The course preset trains on the course's fixed windows with nothing held out, exactly as the
     course did; otherwise ``validation_fraction`` of the values is held out and the windows are
-    drawn afresh every epoch.
+    drawn afresh every epoch. report, if given, is called with one line per file saying which
+    melody and chords were taken and how many notes each has; files left out by ``skip_bad`` are
+    listed on stderr in any case.
     """
     from .corpus import make_corpus, split
-    from .dataset import data_processing, get_corpus_data, get_measures, musical_data, default_corpus_paths
+    from .dataset import data_processing, get_corpus_data, musical_data, read_corpus, default_corpus_paths
     from .line import register_of
 
     fraction = validation_fraction(config)
@@ -245,11 +254,16 @@ def load_training_data(config: TrainConfig) -> TrainingData:
                              "drop --val-fraction, or train without the preset.")
     paths = config.midi or [str(p) for p in default_corpus_paths()]
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).is_file() and not config.skip_bad:
             raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
+    pieces = read_corpus(paths, preset=config.preset, melody=config.melody, chords=config.chords,
+                         changes=config.changes, skip_bad=config.skip_bad)
+    for reading in pieces.readings if report is not None else []:
+        report(str(reading))
+    for why in pieces.skipped:
+        print(f"skipped {why}", file=sys.stderr)
     chords, grammars_by_piece, pitches = [], [], []
-    for path in paths:  # piece by piece, to know where each starts
-        measures = get_measures(path, preset=config.preset, melody=config.melody, chords=config.chords)
+    for measures in pieces.pieces:  # piece by piece, to know where each starts
         piece_chords, grammars = musical_data(measures)
         chords += piece_chords
         grammars_by_piece.append(grammars)
@@ -287,6 +301,31 @@ def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
     return nats / count * (Tx - 1)
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def list_parts(paths: Sequence[str], config: TrainConfig) -> int:
+    """``--list-parts``: every part of each file, and what training would take from it."""
+    from . import midi_io
+    from .dataset import read_corpus
+    from .errors import MidiError
+
+    for number, path in enumerate(paths):
+        score = midi_io.read_midi(path)
+        print(("\n" if number else "") + f"{path}: MIDI type {score.type}, {score.ticks_per_beat} ticks per beat")
+        for line in midi_io.part_table(score):
+            print("  " + line)
+        try:
+            reading = read_corpus([path], preset=config.preset, melody=config.melody, chords=config.chords,
+                                  changes=config.changes).readings[0]
+            print(f"  training takes: melody {reading.melody}, chords {reading.chords}" +
+                  (f"; {reading.remark}" if reading.remark else ""))
+        except MidiError as error:
+            print(f"  training cannot use it: {error}")
+    return 0
+
+
 def _optimizer(config: TrainConfig):
     from .optim import Adam
 
@@ -295,6 +334,8 @@ def _optimizer(config: TrainConfig):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_parts:
+        return list_parts(args.list_parts, config_from_args(args))
     with ExitStack() as locks:  # the output folder's lock, from when it is taken until the run ends
         return _run(args, locks)
 
@@ -307,6 +348,7 @@ def _run(args, locks: ExitStack) -> int:
 
     out = Path(args.resume or args.out)
     sound = cli.sound_options(args)
+    report = None if args.quiet else _to_stderr
 
     if args.resume:
         if not (out / "checkpoint").is_dir():
@@ -319,7 +361,7 @@ def _run(args, locks: ExitStack) -> int:
                                  f"--epochs {config.epochs}; pass --epochs {start_epoch} or more.")
         optimizer = _optimizer(config)
         optimizer.load_state_dict(state.optimizer_state)
-        data = load_training_data(config)
+        data = load_training_data(config, report)
         if data.indices_values != model.indices_values:
             raise LstmNumpyError(f"{out}: the training data no longer gives the checkpoint's vocabulary; resume with the same --midi files.")
         if model.register is None:  # saved before registers were kept
@@ -331,7 +373,7 @@ def _run(args, locks: ExitStack) -> int:
         config = config_from_args(args)
         if config.preset == "course" and not config.midi:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
-        data = load_training_data(config)
+        data = load_training_data(config, report)
         model = init_model(data.indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype),
                            chords=data.chords, config=asdict(config), register=data.register)
         optimizer = _optimizer(config)

@@ -5,13 +5,17 @@ what was written: the parts' General MIDI programs, track names, registers and l
 evidence the choice must weigh.
 """
 
+import subprocess
+import sys
+from dataclasses import asdict
 from fractions import Fraction
 
 import mido
 import pytest
 
-from lstm_numpy import midi_io
-from lstm_numpy.errors import MidiError
+from lstm_numpy import dataset, midi_io, train
+from lstm_numpy.changes import chord_pitches
+from lstm_numpy.errors import LstmNumpyError, MidiError
 
 TPQ = 480
 
@@ -192,3 +196,138 @@ def test_selectors_name_a_layer(text, expected):
     selector = midi_io.parse_selector(text)
     assert selector == expected
     assert midi_io.parse_selector(selector.spec) == selector
+
+
+# ---------------------------------------------------------------- from parts to measures
+
+def pitches_of(chord_list):
+    return [c.pitches for c in chord_list]
+
+
+def test_a_solo_piano_trains_on_its_top_line_over_the_chords_below(tmp_path):
+    path, melody = solo_piano(tmp_path)
+    corpus = dataset.read_corpus(path)
+    assert [n.pitch for m in corpus.measures for n in m.melody if n.pitch is not None] == [
+        p for _, _, p in melody]
+    assert {c.pitches for m in corpus.measures for c in m.chords} == {(48, 52, 55, 59)}
+    reading = str(corpus.readings[0])
+    assert reading == (f"{path}: melody 1/ch1/top 'Piano' (64 notes), chords 1/ch1/below 'Piano' "
+                       f"(64 notes); {dataset.SPLIT_REMARK}")
+
+
+def test_a_lead_sheet_beside_a_melody_only_file_gives_its_chords(tmp_path):
+    # a waltz: 16 bars of melody in 3/4, a lead sheet of 4 bars that repeats under it
+    path = midi_file(tmp_path / "waltz.mid", [("Tenor Sax", 66, 1, line(0, 12, 55))],
+                     meter=(3, 4))
+    dataset.lead_sheet_path(path).write_text(
+        "# the changes, bar by bar\n| Dm7 G7 | Cmaj7 |\n\n| A7 | % |   # the last bar again\n")
+    corpus = dataset.read_corpus(path)
+    bars = [[chord_pitches(s) for s in bar] for bar in (["Dm7", "G7"], ["Cmaj7"], ["A7"], ["A7"])]
+    assert len(corpus.measures) == 16
+    for k, measure in enumerate(corpus.measures):
+        assert (measure.start, measure.length) == (3 * k, 3)
+        assert pitches_of(measure.chords) == bars[k % 4]
+        length = Fraction(3, len(bars[k % 4]))
+        assert [(c.offset, c.duration) for c in measure.chords] == [
+            (3 * k + i * length, length) for i in range(len(bars[k % 4]))]
+    assert str(corpus.readings[0]).endswith(
+        "chords from waltz.changes.txt (4 bars, laid over the melody's 16 bars)")
+
+
+def test_changes_given_for_one_file(tmp_path):
+    path = midi_file(tmp_path / "solo.mid", [("Flute", 73, 1, line(0, 3, 72))])
+    measures = dataset.get_measures(path, changes="Dm7 G7 | Cmaj7")
+    assert [pitches_of(m.chords) for m in measures] == [
+        [chord_pitches("Dm7"), chord_pitches("G7")], [chord_pitches("Cmaj7")],
+        [chord_pitches("Dm7"), chord_pitches("G7")]]
+    # --changes names one file's chords: not several files', nor beside a chord part or preset
+    for options in ({"path_or_paths": [path, path]}, {"chords": "ch1"}, {"preset": "course"}):
+        with pytest.raises(LstmNumpyError, match="--changes"):
+            dataset.get_measures(**{"path_or_paths": path, "changes": "C", **options})
+
+
+def test_a_bad_lead_sheet_names_itself(tmp_path):
+    path = midi_file(tmp_path / "solo.mid", [("Flute", 73, 1, line(0, 3, 72))])
+    sheet = dataset.lead_sheet_path(path)
+    for text, words in (("Dm7 | H7", "unknown chord symbol 'H7'"), ("# none\n", "no chord"),
+                        (b"\xff\xfe C", "not UTF-8")):
+        sheet.write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(MidiError, match=words) as info:
+            dataset.get_measures(path)
+        assert str(info.value).startswith(str(sheet))
+
+
+def test_the_course_preset_reads_no_lead_sheet(tmp_path, course_midi):
+    beside = tmp_path / "original_metheny.mid"
+    beside.write_bytes(course_midi.read_bytes())
+    dataset.lead_sheet_path(beside).write_text("C | F7")
+    assert dataset.get_measures(beside, preset="course") == dataset.get_measures(
+        course_midi, preset="course")
+
+
+def test_skip_bad_reads_the_rest_and_says_why(tmp_path):
+    good, _ = solo_piano(tmp_path)
+    lonely = midi_file(tmp_path / "lonely.mid", [("Flute", 73, 1, line(0, 4, 72))])
+    missing = tmp_path / "missing.mid"
+    with pytest.raises(MidiError, match="lonely.mid"):
+        dataset.read_corpus([good, lonely, missing])
+    corpus = dataset.read_corpus([good, lonely, missing], skip_bad=True)
+    assert corpus.measures == dataset.get_measures(good)
+    assert [why.split(":")[0] for why in corpus.skipped] == [str(lonely), str(missing)]
+    assert "no chords" in corpus.skipped[0] and "no such file" in corpus.skipped[1]
+    with pytest.raises(MidiError, match="None of the 2 files can be used; the first: .*lonely"):
+        dataset.read_corpus([lonely, missing], skip_bad=True)
+
+
+# ---------------------------------------------------------------- the train command
+
+def run_train(*args):
+    return subprocess.run([sys.executable, "-m", "lstm_numpy.train", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_list_parts_lists_every_part_and_exits(tmp_path):
+    path = midi_file(tmp_path / "band.mid", [
+        ("Tenor Sax", 66, 1, line(0, 8, 55)),
+        ("Piano", 0, 2, comping(8)),
+        ("Kit", None, 10, [(k, Fraction(1, 4), 42) for k in range(32)])])
+    result = run_train("--list-parts", path, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{path}: MIDI type 1, 480 ticks per beat"
+    assert lines[1].split() == ["source", "name", "channel", "program", "kind", "notes", "range",
+                                "polyphony", "covers"]
+    assert lines[2].split() == ["1/ch1", "Tenor", "Sax", "1", "67", "Tenor", "Sax", "winds",
+                                "64", "G3-G4", "1.00", "100%"]
+    assert lines[3].split() == ["2/ch2", "Piano", "2", "1", "Acoustic", "Grand", "Piano",
+                                "keyboard", "64", "C3-B3", "4.00", "100%"]
+    assert lines[4].split() == ["3/ch10", "Kit", "10", "drum", "kit", "drums", "32", "F#2-F#2",
+                                "1.00", "100%"]
+    assert lines[5] == ("  training takes: melody 1/ch1 'Tenor Sax' (64 notes), "
+                        "chords 2/ch2 'Piano' (64 notes)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_prints_its_choices_and_skip_bad_leaves_out_what_it_cannot_use(tmp_path):
+    good, _ = solo_piano(tmp_path)
+    lonely = midi_file(tmp_path / "lonely.mid", [("Flute", 73, 1, line(0, 4, 72))])
+    tiny = ["--n-a", "8", "--m", "8", "--batch-size", "8", "--epochs", "1", "--bars", "1"]
+    stopped = run_train("--midi", good, lonely, *tiny, "--out", tmp_path / "stopped")
+    assert stopped.returncode == 2 and "Traceback" not in stopped.stderr
+    [sentence] = stopped.stderr.strip().splitlines()  # one sentence, and no choice lines
+    assert sentence.startswith(f"error: {lonely}: no part besides the melody")
+    result = run_train("--midi", good, lonely, *tiny, "--skip-bad", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{good}: melody 1/ch1/top 'Piano' (64 notes), chords 1/ch1/below")
+    assert lines[1].startswith(f"skipped {lonely}: no part besides the melody")
+    quiet = run_train("--midi", good, lonely, *tiny, "--skip-bad", "--quiet",
+                      "--out", tmp_path / "quiet")
+    assert quiet.returncode == 0 and quiet.stderr.splitlines() == lines[1:2]
+
+
+def test_a_run_with_changes_and_skip_bad_keeps_them_in_its_checkpoint(tmp_path):
+    config = asdict(train.TrainConfig(changes="Dm7 G7 | Cmaj7", skip_bad=True))
+    assert train.saved_config(config, tmp_path) == train.TrainConfig(**config)
+    with pytest.raises(LstmNumpyError, match="skip_bad"):
+        train.saved_config({**config, "skip_bad": "yes"}, tmp_path)
