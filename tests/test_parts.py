@@ -323,7 +323,8 @@ def test_train_prints_its_choices_and_skip_bad_leaves_out_what_it_cannot_use(tmp
     assert lines[1].startswith(f"skipped {lonely}: no part besides the melody")
     quiet = run_train("--midi", good, lonely, *tiny, "--skip-bad", "--quiet",
                       "--out", tmp_path / "quiet")
-    assert quiet.returncode == 0 and quiet.stderr.splitlines() == lines[1:2]
+    assert quiet.returncode == 0 and lines[1] in quiet.stderr.splitlines()  # skips still listed
+    assert not any(line.startswith(str(good)) for line in quiet.stderr.splitlines())
 
 
 def test_a_run_with_changes_and_skip_bad_keeps_them_in_its_checkpoint(tmp_path):
