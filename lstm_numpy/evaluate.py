@@ -123,18 +123,21 @@ def piece_from_solo(solo, name: str = "") -> Piece:
     return Piece(bars, [v for bar in solo.values for v in bar], name)
 
 
-def pieces_from_midi(paths: Sequence, preset: Optional[str] = None, melody=None, chords=None
-                     ) -> List[Piece]:
-    """One Piece per MIDI file, read as training reads it (melody and chords chosen alike)."""
-    from .dataset import get_measures
+def pieces_from_midi(paths: Sequence, preset: Optional[str] = None, melody=None, chords=None,
+                     changes: Optional[str] = None, skip_bad: bool = False) -> List[Piece]:
+    """One Piece per MIDI file, read as training reads it (melody and chords chosen alike, the
+    same changes given; with skip_bad, the files training left out are left out here too)."""
+    from .dataset import read_corpus
 
-    pieces = []
+    if not paths:
+        return []
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).is_file() and not skip_bad:
             raise LstmNumpyError(f"{path}: no such file; check the path.")
-        measures = get_measures(path, preset=preset, melody=melody, chords=chords)
-        pieces.append(piece_from_measures(measures, name=Path(path).name))
-    return pieces
+    read = read_corpus(paths, preset=preset, melody=melody, chords=chords, changes=changes,
+                       skip_bad=skip_bad)
+    return [piece_from_measures(measures, name=reading.path.name)
+            for measures, reading in zip(read.pieces, read.readings)]
 
 
 # --------------------------------------------------------------------------------- statistics
@@ -577,11 +580,12 @@ def training_pieces(model) -> List[Piece]:
     config = model.config or {}
     paths = config.get("midi") or [str(p) for p in default_corpus_paths()]
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).is_file() and not config.get("skip_bad"):
             raise LstmNumpyError(f"{path}: this training file of the checkpoint is not there; run from the "
                                  f"folder training ran in, or put the file back.")
     return pieces_from_midi(paths, preset=config.get("preset"), melody=config.get("melody"),
-                            chords=config.get("chords"))
+                            chords=config.get("chords"), changes=config.get("changes"),
+                            skip_bad=bool(config.get("skip_bad")))
 
 
 def same_values(model, training: Sequence[Piece], corpus) -> bool:

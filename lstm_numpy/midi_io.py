@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import heapq
 import io
 import math
 import numbers
@@ -484,7 +485,9 @@ def split_top_line(notes: Sequence[RawNote], ticks_per_beat: int
     tol = ticks_per_beat // 16
     order = sorted(range(len(notes)), key=lambda i: (notes[i].start, i))
     on_top = [False] * len(notes)
-    sounding: List[RawNote] = []  # notes of earlier onsets, pruned as they end
+    # the notes of earlier onsets as (-pitch, end): the highest on top of the heap; one that has
+    # ended is dropped when it reaches the top, so the whole split takes O(n log n) steps
+    sounding: List[Tuple[int, int]] = []
     k = 0
     while k < len(order):
         first = notes[order[k]].start
@@ -493,10 +496,12 @@ def split_top_line(notes: Sequence[RawNote], ticks_per_beat: int
             group += 1
         members = order[k:group]
         highest = max(members, key=lambda i: (notes[i].pitch, -i))
-        sounding = [n for n in sounding if n.end - first > tol]
-        if all(n.pitch < notes[highest].pitch for n in sounding):
+        while sounding and sounding[0][1] - first <= tol:
+            heapq.heappop(sounding)
+        if not sounding or -sounding[0][0] < notes[highest].pitch:
             on_top[highest] = True
-        sounding.extend(notes[i] for i in members)
+        for i in members:
+            heapq.heappush(sounding, (-notes[i].pitch, notes[i].end))
         k = group
     top = [n for n, flag in zip(notes, on_top) if flag]
     below = [n for n, flag in zip(notes, on_top) if not flag]

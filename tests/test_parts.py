@@ -9,11 +9,12 @@ import subprocess
 import sys
 from dataclasses import asdict
 from fractions import Fraction
+from types import SimpleNamespace
 
 import mido
 import pytest
 
-from lstm_numpy import dataset, midi_io, train
+from lstm_numpy import dataset, evaluate, midi_io, train
 from lstm_numpy.changes import chord_pitches
 from lstm_numpy.errors import LstmNumpyError, MidiError
 
@@ -332,3 +333,14 @@ def test_a_run_with_changes_and_skip_bad_keeps_them_in_its_checkpoint(tmp_path):
     assert train.saved_config(config, tmp_path) == train.TrainConfig(**config)
     with pytest.raises(LstmNumpyError, match="skip_bad"):
         train.saved_config({**config, "skip_bad": "yes"}, tmp_path)
+
+
+def test_evaluate_reads_the_training_files_as_training_did(tmp_path):
+    good, _ = solo_piano(tmp_path)
+    lonely = midi_file(tmp_path / "lonely.mid", [("Flute", 73, 1, line(0, 4, 72))])
+    config = asdict(train.TrainConfig(midi=[str(good), str(lonely)], skip_bad=True))
+    pieces = evaluate.training_pieces(SimpleNamespace(config=config))
+    assert [p.name for p in pieces] == ["solo_piano.mid"]  # the flute was left out in training
+    config = asdict(train.TrainConfig(midi=[str(lonely)], changes="Dm7 G7 | Cmaj7"))
+    [piece] = evaluate.training_pieces(SimpleNamespace(config=config))
+    assert piece.bars[1].chords[0].pitches == chord_pitches("Cmaj7")
