@@ -7,9 +7,10 @@ the 128 instruments of the General MIDI list, numbered as programs; the melody p
 program 0 (acoustic grand piano) and the bass program 32 (acoustic bass).
 
 The synthesizer is tinysoundfont, the optional extra ``pip install -e ".[audio]"`` (a wheel with
-its C core inside; the README says why this one). The notes are sent to it in time order, and
-between two events it renders exactly the samples up to the next one, so every note starts on
-its own sample, as in the MIDI file.
+its C core inside; the README says why this one). It is given only the instruments played, cut
+out of the SoundFont by ``lstm_numpy/sf2.py``, which makes loading many times quicker. The notes
+are sent to it in time order, and between two events it renders exactly the samples up to the
+next one, so every note starts on its own sample, as in the MIDI file.
 
 Which sound a rendering uses (:func:`choose_soundfont`):
 
@@ -32,6 +33,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import sf2
 from .errors import SoundFontError
 from .notes import Chord, Note
 
@@ -156,35 +158,51 @@ def check_soundfont(path: Union[str, os.PathLike]) -> Path:
 
 # --------------------------------------------------------------------------------- playing one
 
-@functools.lru_cache(maxsize=1)
-def _loaded(path: str, modified_ns: int, size: int, sample_rate: int):
-    """A tinysoundfont Synth with the file loaded, kept for the next rendering of the same file.
+def _damaged(path) -> SoundFontError:
+    return SoundFontError(f"{path} is damaged inside: the synthesizer could not read its instruments or "
+                          f"samples; download or copy it again, or choose --soundfont {NONE}.")
 
-    Loading is most of the work (FluidR3_GM is 148 MB of samples); a notebook renders several
-    solos in a row. The modification time and size are part of the key, so a changed file is read
-    again.
+
+def _preset(available: Sequence[Tuple[int, int, str]], program: int) -> Tuple[int, int, str]:
+    """(bank, program, name) to play ``program`` with: its own in bank 0, else the SoundFont's first.
+
+    Bank 128 holds General MIDI drum kits, which never stand in for an instrument.
+    """
+    instruments = sorted(p for p in available if p[0] != 128)
+    own = [p for p in instruments if p[:2] == (0, program)]
+    if own or instruments:
+        return (own or instruments)[0]
+    raise SoundFontError("the SoundFont holds no instrument presets; choose a General MIDI SoundFont "
+                         f"such as FluidR3_GM.sf2, or --soundfont {NONE}.")
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded(path: str, modified_ns: int, size: int, sample_rate: int, programs: Tuple[int, ...]):
+    """(tinysoundfont Synth, its SoundFont id, (bank, program, name) for each of ``programs``).
+
+    Only the presets played are loaded (``lstm_numpy.sf2.subset``): loading is most of the work,
+    and FluidR3_GM's tenor sax, piano and bass are 13 of its 148 MB. A file the cutting does not
+    handle (compressed .sf3 samples, say) is loaded whole. The result is kept for the next
+    rendering, since a notebook renders several solos in a row; the file's modification time and
+    size are part of the key, so a changed file is read again.
     """
     import tinysoundfont
 
+    try:
+        tables = sf2.read_tables(path)
+    except (sf2.FormatError, struct.error):
+        raise _damaged(path) from None
+    chosen = [_preset(sf2.presets(tables), program) for program in programs]
+    try:
+        data: Union[bytes, str] = sf2.subset(path, tables, [p[:2] for p in chosen])
+    except sf2.FormatError:
+        data = path
     synth = tinysoundfont.Synth(samplerate=sample_rate)
     try:
-        sfid = synth.sfload(path)
+        sfid = synth.sfload(data)
     except (RuntimeError, ValueError, OSError, tinysoundfont.SoundFontException):
-        raise SoundFontError(f"{path} is damaged inside: the synthesizer could not read its instruments or "
-                             f"samples; download or copy it again, or choose --soundfont {NONE}.") from None
-    return synth, sfid
-
-
-def _preset(synth, sfid: int, program: int) -> Tuple[int, int]:
-    """(bank, program) to play ``program`` with: its own in bank 0, else the SoundFont's first preset."""
-    if synth.sfpreset_name(sfid, 0, program) is not None:
-        return 0, program
-    for bank in range(129):  # 128 is the percussion bank of General MIDI SoundFonts; skipped below
-        for number in range(128):
-            if bank != 128 and synth.sfpreset_name(sfid, bank, number) is not None:
-                return bank, number
-    raise SoundFontError("the SoundFont holds no instrument presets; choose a General MIDI SoundFont "
-                         f"such as FluidR3_GM.sf2, or --soundfont {NONE}.")
+        raise _damaged(path) from None
+    return synth, sfid, chosen
 
 
 def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], n_frames: int,
@@ -199,17 +217,15 @@ def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], 
     """
     path = Path(path)
     stat = path.stat()
-    synth, sfid = _loaded(str(path), stat.st_mtime_ns, stat.st_size, sample_rate)
+    synth, sfid, chosen = _loaded(str(path), stat.st_mtime_ns, stat.st_size, sample_rate,
+                                  tuple(program for _, program, _ in parts))
     synth.sounds_off()  # a previous rendering's releases must not ring into this one
     events = []  # (frame, 0 for note-off / 1 for note-on, channel, pitch, velocity)
-    played = []
-    for name, program, notes in parts:
+    for (name, _, notes), (bank, number, _) in zip(parts, chosen):
         channel, volume, pan = PARTS[name]
-        bank, number = _preset(synth, sfid, program)
         synth.program_select(channel, sfid, bank, number)
         synth.control_change(channel, 7, volume)
         synth.control_change(channel, 10, pan)
-        played.append(synth.sfpreset_name(sfid, bank, number).strip())
         for start, end, pitch, velocity in notes:
             if end > start:
                 events.append((start, 1, channel, pitch, min(max(int(velocity), 1), 127)))
@@ -232,7 +248,7 @@ def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], 
     if n_frames > now:
         synth.generate_simple(n_frames - now, out[now * frame_bytes:])
     synth.sounds_off()
-    return audio, played
+    return audio, [preset_name for _, _, preset_name in chosen]
 
 
 def note_frames(elements: Sequence[Union[Note, Chord]], samples_per_beat: float) -> List[Tuple[int, int, int, int]]:

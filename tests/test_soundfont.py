@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lstm_numpy import sf2
 from lstm_numpy import soundfont as sf
 from lstm_numpy.bass import HIGH, LOW, walking_bass
 from lstm_numpy.changes import ROOT_NAMES, chord_pitches, chord_symbol_root, parse_changes
@@ -23,7 +24,8 @@ from lstm_numpy.errors import LstmNumpyError, SoundFontError
 from lstm_numpy.notes import Chord, Note
 from lstm_numpy.render import PEAK, flatten_chords, render_audio, write_solo, write_wav
 from test_cli import SMALL, TINY, run
-from tiny_soundfont import FREQUENCY, ROOT_KEY, chunk, riff_list, tiny_soundfont_bytes, write_tiny_soundfont
+from tiny_soundfont import (FREQUENCY, ROOT_KEY, chunk, riff_list, sine_points, tiny_soundfont_bytes,
+                            write_tiny_soundfont)
 
 @pytest.fixture
 def extra():
@@ -120,6 +122,62 @@ def test_a_soundfont_damaged_inside_is_one_sentence_and_writes_nothing(extra, tm
     with pytest.raises(SoundFontError, match=r"damaged inside.*--soundfont none\.$"):
         write_solo(tmp_path / "out" / "solo", [Note(Fraction(0), Fraction(1), 60)], [], soundfont=broken)
     assert not (tmp_path / "out").exists(), "the audio is rendered before any file is written"
+
+
+def test_each_program_plays_its_own_preset(extra, tmp_path):
+    # Programs 0, 32 and 66 sound 440, 880 and 1320 Hz: the right one must sound after the
+    # SoundFont is cut down to the presets played and renumbered.
+    font = write_tiny_soundfont(tmp_path / "three.sf2", programs=(0, 32, 66))
+    for program, harmonic in ((66, 3), (32, 2), (0, 1)):
+        audio, rate = render_audio([Note(Fraction(0), Fraction(2), ROOT_KEY)], [], tempo_bpm=60,
+                                   soundfont=font, program=program)
+        held = audio[int(0.5 * rate):int(1.5 * rate), 1]
+        assert frequency(held, rate) == pytest.approx(harmonic * FREQUENCY, rel=0.005), program
+
+
+# ------------------------------------------------------------------------------ cutting a SoundFont
+
+def test_a_cut_soundfont_keeps_only_the_presets_asked_for(tmp_path):
+    font = write_tiny_soundfont(tmp_path / "three.sf2", programs=(0, 32, 66))
+    tables = sf2.read_tables(font)
+    assert sf2.presets(tables) == [(0, 0, "sine"), (0, 32, "sine 2"), (0, 66, "sine 3")]
+    cut_font = tmp_path / "cut.sf2"
+    cut_font.write_bytes(sf2.subset(font, tables, [(0, 66)]))
+    sf.check_soundfont(cut_font)
+    cut_tables = sf2.read_tables(cut_font)
+    assert sf2.presets(cut_tables) == [(0, 66, "sine 3")]
+    rows = cut_tables.records
+    assert [len(rows[name]) for name in ("phdr", "inst", "shdr")] == [2, 2, 2], "one each, and the terminal"
+    name, start, end, loop_start, loop_end, rate, key, *_ = rows["shdr"][0]
+    assert (start, end, loop_start, loop_end, rate, key) == (0, 880, 20, 860, 3 * 8800, ROOT_KEY)
+    assert cut_tables.smpl_points == 880 + 46
+    assert sine_points().tobytes() + bytes(2 * 46) in cut_font.read_bytes(), "the points, then the padding"
+    assert cut_font.stat().st_size < font.stat().st_size
+
+
+def test_a_cut_soundfont_plays_like_the_whole_one(extra, tmp_path):
+    import tinysoundfont
+
+    font = write_tiny_soundfont(tmp_path / "three.sf2", programs=(0, 32, 66))
+    played = []
+    for data in (str(font), sf2.subset(font, sf2.read_tables(font), [(0, 32)])):
+        synth = tinysoundfont.Synth(samplerate=22050)
+        sfid = synth.sfload(data)
+        synth.program_select(0, sfid, 0, 32)
+        synth.noteon(0, 60, 100)
+        played.append(np.frombuffer(synth.generate(11025), dtype=np.float32).copy())
+    assert np.abs(played[0]).max() > 0.1
+    np.testing.assert_allclose(played[1], played[0], atol=1e-5)
+
+
+def test_compressed_samples_are_not_cut(tmp_path):
+    data = bytearray(tiny_soundfont_bytes())
+    at = data.index(b"sine A4") + 20 + 4 * 5 + 1 + 1 + 2  # the sample type of the first sample
+    data[at:at + 2] = (1 | sf2.COMPRESSED).to_bytes(2, "little")
+    font = tmp_path / "ogg.sf3"
+    font.write_bytes(bytes(data))
+    with pytest.raises(sf2.FormatError, match="compressed"):
+        sf2.subset(font, sf2.read_tables(font), [(0, 0)])
 
 
 # ------------------------------------------------------------------------------ checking a file
