@@ -472,17 +472,19 @@ def split_top_line(notes: Sequence[RawNote], ticks_per_beat: int
                    ) -> Tuple[List[RawNote], List[RawNote]]:
     """Split one part into its top line and what it plays below it (a pianist's two hands).
 
-    Onsets within ``ticks_per_beat // 16`` ticks of a group's first count as one, as for chords.
-    The highest note of each onset joins the top line when no note of an earlier onset still
-    sounds above or at its pitch; every other note is the accompaniment. So a left-hand chord
-    struck under a held melody note stays below, and the line takes the highest voice whenever
-    it moves. (When the melody rests, the accompaniment's highest note fills the line: a part
-    whose top line is not clearly above the rest is not split automatically, see
+    Notes starting less than an eighth of a beat after a group's first count as one onset: a
+    player's hands do not strike a chord's notes at one instant (a spread of 10 to 40 ms is usual;
+    an eighth of a beat is 62 ms at 120 beats per minute), while a melody's sixteenths lie a
+    quarter of a beat apart. The highest note of each onset joins the top line when no note of an
+    earlier onset still sounds above or at its pitch; every other note is the accompaniment. So a
+    left-hand chord struck under a held melody note stays below, and the line takes the highest
+    voice whenever it moves. (When the melody rests, the accompaniment's highest note fills the
+    line: a part whose top line is not clearly above the rest is not split automatically, see
     ``top_line_is_clear``.)
 
     Returns (top line, below), each in the order of ``notes``.
     """
-    tol = ticks_per_beat // 16
+    tol = ticks_per_beat // 16  # a note ending this close to an onset has ended, as for chords
     order = sorted(range(len(notes)), key=lambda i: (notes[i].start, i))
     on_top = [False] * len(notes)
     # the notes of earlier onsets as (-pitch, end): the highest on top of the heap; one that has
@@ -492,7 +494,7 @@ def split_top_line(notes: Sequence[RawNote], ticks_per_beat: int
     while k < len(order):
         first = notes[order[k]].start
         group = k
-        while group < len(order) and notes[order[group]].start - first <= tol:
+        while group < len(order) and 8 * (notes[order[group]].start - first) < ticks_per_beat:
             group += 1
         members = order[k:group]
         highest = max(members, key=lambda i: (notes[i].pitch, -i))

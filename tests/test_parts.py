@@ -172,6 +172,18 @@ def test_a_held_melody_note_keeps_a_chord_struck_under_it_below():
     assert [n.pitch for n in below] == [60, 64, 55]
 
 
+def test_a_chord_spread_by_the_hand_gives_the_line_one_note():
+    def raw(start, end, pitch, order):
+        return midi_io.RawNote(start, end, pitch, 90, 0, 0, order)
+    # the melody rests; the left hand strikes a chord from the bottom up, 15 ticks (a 32nd of a
+    # beat, 16 ms at 120 bpm) between its notes: one onset, so only its top can fill the line
+    chord = [raw(15 * k, 960, pitch, k) for k, pitch in enumerate((48, 52, 55, 59))]
+    melody = [raw(960, 1200, 76, 4), raw(1200, 1440, 74, 5)]  # sixteenths a quarter beat apart
+    top, below = midi_io.split_top_line(chord + melody, TPQ)
+    assert [n.pitch for n in top] == [59, 76, 74]
+    assert [n.pitch for n in below] == [48, 52, 55]
+
+
 def test_a_part_without_a_clear_top_line_is_not_split(tmp_path):
     clusters = comping(8, voicing=(60, 62, 64))  # the top is no line above the others
     path = midi_file(tmp_path / "clusters.mid", [("Piano", 0, 1, clusters)])
