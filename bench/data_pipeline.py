@@ -19,7 +19,8 @@ from typing import Callable, Dict, Optional
 COURSE_MIDI = Path(__file__).resolve().parents[2] / "shared" / "data" / "original_metheny.mid"
 
 
-def _median_seconds(run: Callable[[], object], repeats: int) -> float:
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """The median wall-clock seconds of ``repeats`` calls of run()."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -47,14 +48,14 @@ def bench_data_pipeline(path=COURSE_MIDI, preset: Optional[str] = "course",
     corpus, _, val_indices, _ = dataset.get_corpus_data(grammars)
     return {
         "first_load_music_utils": first,
-        "read_midi": _median_seconds(lambda: [midi_io.read_midi(p) for p in paths],
+        "read_midi": median_seconds(lambda: [midi_io.read_midi(p) for p in paths],
                                      repeats),
-        "get_musical_data": _median_seconds(lambda: dataset.get_musical_data(path, preset=preset),
+        "get_musical_data": median_seconds(lambda: dataset.get_musical_data(path, preset=preset),
                                             repeats),
-        "get_corpus_data": _median_seconds(lambda: dataset.get_corpus_data(grammars), repeats),
-        "data_processing": _median_seconds(lambda: dataset.data_processing(corpus, val_indices),
+        "get_corpus_data": median_seconds(lambda: dataset.get_corpus_data(grammars), repeats),
+        "data_processing": median_seconds(lambda: dataset.data_processing(corpus, val_indices),
                                            repeats),
-        "load_music_utils": _median_seconds(lambda: dataset.load_music_utils(path, preset=preset),
+        "load_music_utils": median_seconds(lambda: dataset.load_music_utils(path, preset=preset),
                                             repeats),
     }
 

@@ -38,6 +38,8 @@ if __name__ == "__main__" and not __package__:  # run as a file: python bench/ru
     sys.path.insert(0, str(REPO))
 N_VALUES = 78  # the course's vocabulary size
 
+from bench.data_pipeline import bench_data_pipeline, median_seconds
+
 try:
     import torch
 
@@ -74,12 +76,7 @@ def timed(fn: Callable[[], object]) -> Callable[[int], float]:
 
     def block(k: int) -> float:
         fn()  # warm caches, compile, settle the thread pools
-        times = []
-        for _ in range(k):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_seconds(fn, k)
 
     return block
 
@@ -142,17 +139,11 @@ def _ms(seconds: float) -> str:
 
 def _our_epoch_block(n_a: int, Tx: int, m: int, batch_size: int, n_threads: int):
     """Our training epoch as a block function (bench/train_epoch.py times its own epochs)."""
-    import inspect
-
     from bench.train_epoch import bench_train_epoch
 
-    # how many epochs it takes the median of: "epochs" (or "repeats" in its first version)
-    count = next((name for name in ("epochs", "repeats") if name in inspect.signature(bench_train_epoch).parameters), None)
-
     def block(k: int) -> float:
-        extra = {count: max(k, 3)} if count else {}
         return bench_train_epoch(n_a=n_a, Tx=Tx, m=m, n_values=N_VALUES, batch_size=batch_size,
-                                 threads=n_threads, **extra)
+                                 threads=n_threads, epochs=max(k, 3))
 
     return block
 
@@ -230,11 +221,6 @@ def rows_sample(table: Table, rounds: int, k: int, n_threads: int):
 
 
 def rows_data(table: Table, rounds: int, k: int, midi: Path):
-    try:
-        from bench.data_pipeline import bench_data_pipeline
-    except ImportError:
-        table.add("data pipeline (MIDI -> X, Y)", None, {}, note="skipped: bench/data_pipeline.py not available")
-        return
     if not midi.exists():
         table.add("data pipeline (MIDI -> X, Y)", None, {}, note=f"skipped: {midi} not found")
         return
@@ -243,8 +229,7 @@ def rows_data(table: Table, rounds: int, k: int, midi: Path):
               stages["first_load_music_utils"], {})
     table.add("data pipeline: load_music_utils(course file), again", stages["load_music_utils"], {},
               note="", target=", ".join(f"{name} {_ms(stages[name])}" for name in
-                                        ("read_midi", "get_musical_data", "get_corpus_data", "data_processing")
-                                        if name in stages))
+                                        ("read_midi", "get_musical_data", "get_corpus_data", "data_processing")))
 
 
 def rows_sound(table: Table, k: int):
@@ -274,11 +259,6 @@ def rows_process(table: Table, rounds: int, midi: Path):
     what = "whole process: 100 course epochs + a solo"
     if not midi.exists():
         table.add(what, None, {}, note=f"skipped: {midi} not found")
-        return
-    probe = subprocess.run([sys.executable, "-m", "lstm_numpy.train", "--help"], cwd=REPO,
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        table.add(what, None, {}, note="skipped: CLI not available")
         return
     with tempfile.TemporaryDirectory() as tmp:
         ours = [sys.executable, "-m", "lstm_numpy.train", "--midi", str(midi), "--preset", "course",

@@ -6,6 +6,10 @@ the repository keeps the lesson, never one particular run of it, so a diff shows
 person changed. Edit the cells here, run the script, and commit both.
 ``tests/test_notebooks.py`` checks that the notebooks match this script and run top to bottom.
 
+Notebook 2 types some of the LSTM's equations out again, in the notebook itself, on purpose: the
+reader sees them written from the formulas and checked against the package's functions, which
+is the point of that lesson (the same lines are in ``lstm_numpy/lstm.py``).
+
 Every notebook starts with the same set-up cell: it finds the repository (the notebook may be
 opened from ``notebooks/`` or from the repository's root) and the course's MIDI file, which is not
 part of the project. When ``../shared/data/original_metheny.mid`` sits beside the repository the
@@ -527,9 +531,13 @@ LSTM_STEP_BY_STEP: List[Cell] = [
     which is around $10^{-7}$ or smaller in float64 when backprop is right, and close to 1 when it
     is wrong. ($\varepsilon = 10^{-5}$ is a compromise: a larger nudge sees the curvature of $J$,
     a much smaller one loses the difference in the rounding error of float64.)
+
+    The two formulas are `numeric_gradient` and `relative_difference` in `lstm_numpy/gradcheck.py`,
+    short enough to read in a minute; the package's tests check every gradient with the same functions.
     '''),
     code('''
     from lstm_numpy import lstm_backward
+    from lstm_numpy.gradcheck import numeric_gradient, relative_difference
 
     R = rng.standard_normal((n_a, m, T_x))
 
@@ -539,30 +547,12 @@ LSTM_STEP_BY_STEP: List[Cell] = [
         return np.sum(R * a)
 
 
-    def gradapprox_of(J, array, epsilon=1e-5):
-        """Centred differences of J() with respect to every entry of ``array`` (nudged in place)."""
-        approx = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            saved = array[index]
-            array[index] = saved + epsilon
-            plus = J()
-            array[index] = saved - epsilon
-            minus = J()
-            array[index] = saved
-            approx[index] = (plus - minus) / (2 * epsilon)
-        return approx
-
-
-    def difference(grad, gradapprox):
-        return np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox))
-
-
     _, _, _, caches = lstm_forward(x, a0, parameters)
     grads = lstm_backward(R, caches)
     checks = [(f"d{name}", parameters[name]) for name in ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo")]
     checks += [("dx", x), ("da0", a0)]
     for name, array in checks:
-        d = difference(grads[name], gradapprox_of(J, array))
+        d = relative_difference(grads[name], numeric_gradient(J, array))
         verdict = "ok" if d < 1e-7 else "WRONG"
         print(f"{name:4s} difference = {d:.2e}  {verdict}")
         assert d < 1e-7
@@ -592,7 +582,7 @@ LSTM_STEP_BY_STEP: List[Cell] = [
 
 
     for name, array in tiny.parameters.items():
-        d = difference(grads["d" + name], gradapprox_of(tiny_J, array))
+        d = relative_difference(grads["d" + name], numeric_gradient(tiny_J, array))
         print(f"d{name:3s} difference = {d:.2e}  {'ok' if d < 1e-7 else 'WRONG'}")
         assert d < 1e-7
     '''),

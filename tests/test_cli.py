@@ -334,3 +334,24 @@ def test_save_every_survives_a_kill_and_resumes_exactly(tmp_path):
     assert run("train", "--resume", str(killed), "--epochs", final, "--quiet").returncode == 0
     assert run("train", *args, "--epochs", final, "--quiet", "--out", str(straight)).returncode == 0
     assert folder_bytes(killed / "checkpoint") == folder_bytes(straight / "checkpoint")
+
+
+# ---------------------------------------------------------------- how many windows without --m
+
+
+def test_without_m_every_training_value_is_a_target_about_twice_an_epoch():
+    """The default corpus, as the train command reads it when --m is not given."""
+    from lstm_numpy.train import TrainConfig, load_training_data
+
+    data = load_training_data(TrainConfig())
+    n_training = len(data.corpus.training_values())
+    assert data.m > 60  # more than the course's windows: this corpus is far longer
+    # m windows of Tx values cover 2 n_training values, to within one window
+    assert 2 * n_training - 30 < data.m * 30 <= 2 * n_training
+
+
+def test_without_m_the_course_file_gets_the_courses_60_windows(course_midi):
+    from lstm_numpy.train import TrainConfig, load_training_data
+
+    data = load_training_data(TrainConfig(midi=[str(course_midi)], preset="course"))
+    assert data.m == 60 and data.fixed[0].shape[0] == 60

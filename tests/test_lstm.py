@@ -14,6 +14,8 @@ from lstm_numpy import kernels, layout, passes
 from lstm_numpy.lstm import sigmoid
 from lstm_numpy.lstm import reference_backward, reference_cell_backward, reference_cell_forward, reference_forward
 
+from conftest import assert_gradient, one_hot_inputs, random_parameters
+
 COURSE_API = pytest.mark.parametrize(
     "cell_forward, cell_backward, forward, backward",
     [(lstm_cell_forward, lstm_cell_backward, lstm_forward, lstm_backward),
@@ -25,64 +27,6 @@ GATES = "fico"
 SETTINGS = settings(max_examples=12, deadline=None)
 
 sizes = st.integers(1, 4)  # n_x, n_a, m, T: size 1 included on purpose
-
-
-def random_parameters(rng, n_a, n_x, n_y=None, dtype=np.float64, scale=0.8):
-    n_y = n_x if n_y is None else n_y
-    p = {}
-    for g in GATES:
-        p["W" + g] = scale * rng.standard_normal((n_a, n_a + n_x))
-        p["b" + g] = scale * rng.standard_normal((n_a, 1))
-    p["Wy"] = scale * rng.standard_normal((n_y, n_a))
-    p["by"] = scale * rng.standard_normal((n_y, 1))
-    return {k: v.astype(dtype) for k, v in p.items()}
-
-
-def numeric_gradient(f, array, h=1e-5):
-    """Centered differences of the scalar f() with respect to every entry of array (in place)."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + h
-        plus = f()
-        array[i] = old - h
-        minus = f()
-        array[i] = old
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
-
-
-def relative_error(numeric, analytic):
-    """The course's check: ||numeric - analytic|| / (||numeric|| + ||analytic||)."""
-    denominator = np.linalg.norm(numeric) + np.linalg.norm(analytic)
-    return 0.0 if denominator == 0 else np.linalg.norm(numeric - analytic) / denominator
-
-
-def assert_gradient(loss, array, analytic, name, h=1e-5):
-    """The course's gradient check, relative error below 1e-7, with one allowance: where a
-    gradient is so small that the finite differences' own rounding decides, an absolute
-    difference within that rounding passes too.
-
-    A centred difference of a float64 loss L carries an error of about eps |L| / h from the
-    rounding of L itself (the reference formulas as much as the fast path). Hypothesis found
-    a bias gradient of 7e-6 whose centred differences, with either forward pass, were 1e-11 off:
-    a relative error of 7e-7 with nothing wrong. The allowance is 50 eps (|L| + 1) / h, about
-    1e-9 here; a wrong formula is off by a sizeable fraction of the gradient instead.
-    """
-    numeric = numeric_gradient(loss, array, h)
-    if relative_error(numeric, analytic) < 1e-7:
-        return
-    rounding = 50 * np.finfo(np.float64).eps * (abs(loss()) + 1) / h
-    assert np.max(np.abs(numeric - analytic)) < rounding, name
-
-
-def one_hot_inputs(rng, T, m, n_x):
-    """Time-major indices (T, m) with some all-zero inputs (-1), and the same as dense one-hot."""
-    idx = rng.integers(-1, n_x, size=(T, m))
-    dense = np.zeros((T, m, n_x))
-    t, j = np.nonzero(idx >= 0)
-    dense[t, j, idx[t, j]] = 1
-    return idx, dense
 
 
 # ------------------------------------------------------- gradient checks (course API and reference)
@@ -391,8 +335,12 @@ def test_one_blas_thread_limits_blas_and_restores_it():
     def blas_threads():
         return [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
 
+    # NumPy always has a BLAS; were threadpoolctl not to see it, the checks below would pass on
+    # an empty list and test nothing
+    assert blas_threads(), "threadpoolctl finds no BLAS library in this process"
     with controller.limit(limits=2, user_api="blas"):
         before = blas_threads()
+        assert all(n == 2 for n in before)
         with passes.one_blas_thread():
             assert all(n == 1 for n in blas_threads())
             with passes.one_blas_thread():

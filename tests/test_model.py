@@ -9,7 +9,7 @@ from lstm_numpy.model import train
 from lstm_numpy.model import loss_and_gradients
 from lstm_numpy.optim import Adam
 
-from test_lstm import assert_gradient
+from conftest import assert_gradient
 
 SETTINGS = settings(max_examples=10, deadline=None)
 
@@ -215,11 +215,24 @@ def test_divergence_stops_training_with_a_clear_error_and_sane_weights():
         assert np.array_equal(model.parameters[name], value)
 
 
-def test_clip_norm_is_passed_to_the_optimizer():
-    model, X, Y = small_problem()
+def test_clip_norm_clips_every_update_of_training():
+    """With clip_norm, each full-batch update is Adam's step on the gradients scaled down to that
+    global norm (scaled here by hand), and the run ends elsewhere than an unclipped one."""
+    clip = 0.01
+    model, X, Y = small_problem(np.float64)
+    manual = {k: v.copy() for k, v in model.parameters.items()}
+    unclipped = Model({k: v.copy() for k, v in model.parameters.items()}, model.indices_values)
+    train(model, X, Y, epochs=3, batch_size=100, optimizer=Adam(), clip_norm=clip)
     adam = Adam()
-    train(model, X, Y, epochs=1, optimizer=adam, clip_norm=0.5)
-    assert adam.clip_norm == 0.5
+    for _ in range(3):
+        grads = loss_and_gradients(manual, X, Y)[2]
+        norm = np.sqrt(sum(np.sum(g * g) for g in grads.values()))
+        assert norm > clip  # so every update is clipped
+        adam.step(manual, {k: g * (clip / norm) for k, g in grads.items()})
+    for name, value in manual.items():
+        np.testing.assert_allclose(model.parameters[name], value, rtol=1e-12, atol=1e-15)
+    train(unclipped, X, Y, epochs=3, batch_size=100, optimizer=Adam())
+    assert not np.allclose(unclipped.parameters["Wy"], model.parameters["Wy"], rtol=1e-6, atol=0)
 
 
 # ---------------------------------------------------------------------------- the course's data
