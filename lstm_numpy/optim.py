@@ -1,4 +1,5 @@
-"""Adam, as the course's Keras ran it: bias correction, time decay, optional gradient clipping.
+"""Adam, as the course's Keras ran it: bias correction, time decay, optional gradient clipping,
+and optional decoupled weight decay (AdamW).
 
 For every parameter p with gradient g, update number t + 1 (t updates already made)::
 
@@ -6,11 +7,22 @@ For every parameter p with gradient g, update number t + 1 (t updates already ma
     m     = beta1 * m + (1 - beta1) * g                    running mean of g
     v     = beta2 * v + (1 - beta2) * g**2                 running mean of g**2
     alpha = lr_t * sqrt(1 - beta2**(t+1)) / (1 - beta1**(t+1))
+    p    -= lr_t * weight_decay * p                        weight decay (weights only, not biases)
     p    -= alpha * m / (sqrt(v) + eps)
 
 The bias correction (m and v start at zero, so early averages are too small) is folded into
 alpha, exactly as Keras does; this differs from the paper's ``m_hat / (sqrt(v_hat) + eps)`` only
 in where the tiny eps sits. With decay = 0.01 and the course's 200 updates, lr ends near 0.0033.
+
+Weight decay pulls every weight a little toward zero at each update, so that only weights the
+data keeps asking for grow large: a model that can no longer store its training music by heart
+in a few big weights does better on music it has not heard. It is *decoupled* (Loshchilov and
+Hutter's AdamW): the shrinking sits beside the Adam step instead of being added to g as an L2
+penalty's gradient, where Adam's division by sqrt(v) would shrink the weights with large
+gradients least. It follows lr's time decay, and it leaves the biases alone: a bias only shifts an
+activation (and the forget gate's bias of 1, which keeps the cell remembering, should stay). The
+shrinking uses p as it was before the update. The course used none: weight_decay = 0 is its Adam,
+bit for bit.
 """
 
 from __future__ import annotations
@@ -25,8 +37,10 @@ from .errors import LstmNumpyError
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _adam_update(p, g, m, v, scale, alpha, beta1, beta2, eps):
+def _adam_update(p, g, m, v, scale, alpha, shrink, beta1, beta2, eps):
     """One Adam update of 2-d arrays in one pass: the formulas of the module docstring.
+
+    shrink: lr_t * weight_decay for a weight, 0 for a bias (then p - 0 * p is p, exactly).
 
     The scalars arrive in the arrays' dtype, so float32 stays float32. error_model="numpy":
     numba's default checks every division for a zero divisor, and that branch kept the loop
@@ -39,7 +53,8 @@ def _adam_update(p, g, m, v, scale, alpha, beta1, beta2, eps):
             gk = gr[k] * scale
             mr[k] = beta1 * mr[k] + (one - beta1) * gk
             vr[k] = beta2 * vr[k] + (one - beta2) * (gk * gk)
-            pr[k] -= alpha * mr[k] / (np.sqrt(vr[k]) + eps)
+            pk = pr[k]
+            pr[k] = pk - shrink * pk - alpha * mr[k] / (np.sqrt(vr[k]) + eps)
 
 
 def global_norm(grads: Dict[str, np.ndarray]) -> float:
@@ -47,8 +62,14 @@ def global_norm(grads: Dict[str, np.ndarray]) -> float:
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
+def is_bias(name: str) -> bool:
+    """Whether a parameter is a bias (bf ... bo, by), which weight decay leaves alone."""
+    return name.startswith("b")
+
+
 class Adam:
-    """Adam with the course's time decay and optional clipping by the global gradient norm.
+    """Adam with the course's time decay, optional clipping by the global gradient norm and
+    optional decoupled weight decay of the weights (not the biases, ``is_bias``).
 
     ``step(params, grads)`` updates each ``params[name]`` in place from ``grads["d" + name]``
     (the course's gradient names: Wf -> dWf). The state is plain arrays and one int, so a
@@ -56,15 +77,20 @@ class Adam:
     """
 
     def __init__(self, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-7, decay: float = 0.01, clip_norm: Optional[float] = None):
+                 eps: float = 1e-7, decay: float = 0.01, clip_norm: Optional[float] = None,
+                 weight_decay: float = 0.0):
         if lr <= 0 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or eps <= 0 or decay < 0:
             raise LstmNumpyError(
                 "Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0 and decay >= 0; check the "
                 "optimizer settings.")
         if clip_norm is not None and clip_norm <= 0:
             raise LstmNumpyError("clip_norm must be a positive number (or None for no clipping).")
+        if not 0 <= weight_decay * lr < 1:  # lr_t * weight_decay >= 1 would flip weights' signs
+            raise LstmNumpyError("weight_decay must be at least 0 and less than 1 / lr; check the "
+                                 "optimizer settings.")
         self.lr, self.beta1, self.beta2, self.eps, self.decay = lr, beta1, beta2, eps, decay
         self.clip_norm = clip_norm
+        self.weight_decay = weight_decay
         self.t = 0  # updates made so far
         self.m: Dict[str, np.ndarray] = {}
         self.v: Dict[str, np.ndarray] = {}
@@ -86,7 +112,8 @@ class Adam:
         if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
         t1 = self.t + 1
-        alpha = self.learning_rate() * math.sqrt(1 - self.beta2**t1) / (1 - self.beta1**t1)
+        lr_t = self.learning_rate()
+        alpha = lr_t * math.sqrt(1 - self.beta2**t1) / (1 - self.beta1**t1)
         for name, p in params.items():
             if name not in self.m:
                 self.m[name] = np.zeros_like(p)
@@ -102,7 +129,9 @@ class Adam:
                 p, g = p.reshape(1, -1), g.reshape(1, -1)
             m, v = self.m[name].reshape(p.shape), self.v[name].reshape(p.shape)
             d = p.dtype.type
-            _adam_update(p, g, m, v, d(scale), d(alpha), d(self.beta1), d(self.beta2), d(self.eps))
+            shrink = 0.0 if is_bias(name) else lr_t * self.weight_decay
+            _adam_update(p, g, m, v, d(scale), d(alpha), d(shrink), d(self.beta1), d(self.beta2),
+                         d(self.eps))
         self.t = t1
         return norm
 

@@ -76,6 +76,28 @@ def test_resume_equals_uninterrupted(trained, tmp_path):
     assert (tmp_path / "solo.mid").read_bytes() == (trained / "solo.mid").read_bytes()
 
 
+def test_weight_decay_is_saved_and_a_resumed_run_keeps_it(trained, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run("train", *TINY, "--weight-decay", "0.5", "--epochs", "3", "--out", str(straight)).returncode == 0
+    assert run("train", *TINY, "--weight-decay", "0.5", "--epochs", "1", "--out", str(resumed)).returncode == 0
+    result = run("train", "--resume", str(resumed), "--epochs", "3", "--quiet")  # the setting comes from the checkpoint
+    assert result.returncode == 0, result.stderr
+    assert json.loads((straight / "checkpoint" / "checkpoint.json").read_text())["config"]["weight_decay"] == 0.5
+    assert folder_bytes(resumed / "checkpoint") == folder_bytes(straight / "checkpoint")
+    assert folder_bytes(straight / "checkpoint")["weights.npz"] != folder_bytes(trained / "checkpoint")["weights.npz"]
+
+
+def test_weight_decay_is_the_default_except_on_the_course_path_and_in_older_runs(tmp_path):
+    from lstm_numpy.train import DEFAULT_WEIGHT_DECAY, TrainConfig, saved_config, weight_decay
+
+    assert weight_decay(TrainConfig()) == DEFAULT_WEIGHT_DECAY > 0
+    assert weight_decay(TrainConfig(preset="course")) == 0  # the course's Adam
+    assert weight_decay(TrainConfig(weight_decay=0.0)) == 0
+    assert weight_decay(TrainConfig(preset="course", weight_decay=0.2)) == 0.2
+    # a run saved before the setting existed trained without weight decay: resuming must not add it
+    assert weight_decay(saved_config({"n_a": 8}, tmp_path)) == 0
+
+
 def test_ctrl_c_saves_last_epoch_and_resume_matches(tmp_path):
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     args = ["--midi", SMALL, "--n-a", "16", "--m", "200", "--batch-size", "8", "--bars", "1"]
@@ -129,7 +151,8 @@ def _corrupt_checkpoint(trained, tmp_path):
 @pytest.mark.parametrize("case", ["missing midi", "bad midi", "bad option", "bad value", "bad tempo", "unknown chord",
                                   "corrupt checkpoint", "missing checkpoint", "nothing to resume", "bad out",
                                   "negative seed", "seed above 32 bits", "generate seed", "empty out", "root out",
-                                  "out is a file", "generate out is a folder", "generate wav is a folder"])
+                                  "out is a file", "generate out is a folder", "generate wav is a folder",
+                                  "weight decay too large"])
 def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
     not_midi = tmp_path / "notes.mid"
     not_midi.write_text("this is not a MIDI file")
@@ -155,6 +178,7 @@ def test_user_errors_are_one_sentence_and_exit_2(case, trained, tmp_path):
         "empty out": ("train", *TINY, "--out", ""),
         "root out": ("train", *TINY, "--out", "/"),
         "out is a file": ("train", *TINY, "--out", str(not_midi)),
+        "weight decay too large": ("train", *TINY, "--weight-decay", "100", "--out", str(tmp_path / "wd")),
         "generate out is a folder": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "dir.mid")),
         "generate wav is a folder": ("generate", "--checkpoint", ckpt, "--out", str(tmp_path / "x.mid")),
     }
