@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import ChordSymbolError
+from .limits import MAX_BARS, MAX_CHORDS_PER_BAR
 from .notes import Chord
 
 # Semitones above C of each letter; an accidental moves it by one.
@@ -174,9 +175,15 @@ def bar_voicings(text: str) -> List[List[Tuple[int, ...]]]:
     # A trailing bar line ("Cmaj7 |") is common and ends the last bar rather than opening a new one.
     if len(bars_text) > 1 and not bars_text[-1].strip():
         bars_text.pop()
+    if len(bars_text) > MAX_BARS:
+        raise ChordSymbolError(f"the changes have {len(bars_text)} bars, more than the {MAX_BARS} a solo may "
+                               f"have; give fewer bars (a progression repeats by itself when more are asked for).")
     voicings_per_bar: List[List[Tuple[int, ...]]] = []
     for number, bar_text in enumerate(bars_text):
         symbols = bar_text.split()
+        if len(symbols) > MAX_CHORDS_PER_BAR:
+            raise ChordSymbolError(f"bar {number + 1} of the changes has {len(symbols)} chords, more than the "
+                                   f"{MAX_CHORDS_PER_BAR} a bar may hold; separate bars with '|'.")
         if not symbols:
             raise ChordSymbolError(
                 f"bar {number + 1} of the changes {text.strip()!r} has no chord: write at least one "

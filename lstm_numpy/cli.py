@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import LstmNumpyError
+from .limits import MAX_BARS
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+MIN_TEMPO, MAX_TEMPO = 10, 1000  # beats per minute: what a listener can follow
 SEED_MAX = 2**32 - 1  # NumPy's seeds for the windows, weights and shuffling are 32-bit words
 
 
@@ -65,9 +67,19 @@ def fraction(text: str) -> float:
 
 def tempo(text: str) -> float:
     """Beats per minute, within what a MIDI file can hold and a listener can follow."""
-    value = positive_float(text)
-    if not 10 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"expected a tempo from 10 to 1000 beats per minute, got {text!r}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MIN_TEMPO <= value <= MAX_TEMPO:
+        raise argparse.ArgumentTypeError(f"expected a tempo from {MIN_TEMPO} to {MAX_TEMPO} beats per minute, got {text!r}")
+    return value
+
+
+def bar_count(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_BARS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_BARS} bars, got {text!r}")
     return value
 
 

@@ -563,7 +563,7 @@ def build_parser() -> cli.ArgumentParser:
                    help="MIDI files to show beside the solos (real solos over chords, say)")
     p.add_argument("--solos", type=cli.positive_int, default=DEFAULT_SOLOS,
                    help=f"solos to improvise (default {DEFAULT_SOLOS})")
-    p.add_argument("--bars", type=cli.positive_int, default=DEFAULT_BARS,
+    p.add_argument("--bars", type=cli.bar_count, default=DEFAULT_BARS,
                    help=f"bars per solo (default {DEFAULT_BARS})")
     p.add_argument("--seed", type=int, default=0, help="solo k uses seed + k (default 0)")
     p.add_argument("--temperature", type=cli.non_negative_float, default=1.0,

@@ -8,12 +8,12 @@ pieces the model was trained on, or from ``--changes "Dm7 G7 | Cmaj7 | ..."`` (b
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from . import cli
 from .errors import LstmNumpyError
+from .limits import MAX_BARS
 
 DEFAULT_BARS = 16
 
@@ -21,14 +21,14 @@ DEFAULT_BARS = 16
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m lstm_numpy.generate", description="Improvise a jazz solo with a trained model.")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder written by lstm_numpy.train (e.g. output/checkpoint)")
-    p.add_argument("--temperature", type=cli.non_negative_float, default=1.0, help="0 is the course's greedy choice; higher is bolder (default 1.0)")
+    p.add_argument("--temperature", type=cli.non_negative_float, help="0 is the course's greedy choice; higher is bolder (default 1.0; --mode course: 0)")
     p.add_argument("--top-k", type=cli.positive_int, help="sample only among the k likeliest values")
     p.add_argument("--seed", type=cli.seed, default=0, help="the same seed gives the same solo (default 0)")
-    p.add_argument("--bars", type=cli.positive_int, help="bars to improvise (default: 16, or the length of --changes)")
+    p.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default: 16, or the length of --changes)")
     p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')
     p.add_argument("--mode", choices=["bars", "course"], default="bars",
                    help="'bars': one continuing solo over the chords (default); 'course': the course's exact procedure")
-    p.add_argument("--tempo", type=cli.tempo, default=130.0, help="beats per minute (default 130)")
+    p.add_argument("--tempo", type=cli.tempo, default=130.0, help=f"beats per minute, {cli.MIN_TEMPO} to {cli.MAX_TEMPO} (default 130)")
     p.add_argument("--out", type=cli.output_path, default="output/my_music.mid", metavar="FILE.mid",
                    help="the MIDI file to write; .wav and .svg files are written beside it (default output/my_music.mid)")
     cli.add_sound_options(p)
@@ -58,10 +58,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     n_bars = args.bars
     if n_bars is None and changes is None and args.mode == "bars":
         n_bars = DEFAULT_BARS  # the training chords may run to hundreds of bars
-    if args.mode == "course" and (args.temperature != 1.0 or args.top_k is not None):
-        print("note: --mode course is the course's greedy procedure; --temperature and --top-k are ignored.", file=sys.stderr)
+    if args.mode == "course" and (args.temperature not in (None, 0) or args.top_k is not None):
+        raise LstmNumpyError("--mode course is the course's greedy procedure, which draws nothing at random: "
+                             "drop --temperature and --top-k, or use --mode bars.")
+    if args.top_k is not None and args.top_k > model.n_values:
+        raise LstmNumpyError(f"--top-k {args.top_k} is more than the model's {model.n_values} values; "
+                             f"choose from 1 to {model.n_values}.")
+    temperature = 1.0 if args.temperature is None else args.temperature
     solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
-                          temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                          temperature=temperature, top_k=args.top_k, seed=args.seed)
     written = write_solo(out, solo, tempo_bpm=args.tempo, **sound)
     for path in written:
         print(path)

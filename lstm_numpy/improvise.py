@@ -34,6 +34,7 @@ import numpy as np
 from . import grammar, line
 from .changes import parse_changes
 from .errors import LstmNumpyError
+from .limits import MAX_BARS
 from .model import Model
 from .notes import Chord, Note
 from .sampling import predict_and_sample, sample_steps
@@ -42,6 +43,7 @@ MODES = ("bars", "course")
 COURSE_TY = 50          # values the course's inference model sampled
 COURSE_PREFIX = "C,0.25"  # the value the course put in front of them
 COURSE_SET_STEP = 4     # beats between the course's chord sets
+COURSE_SETS = 5         # chord sets the course played over (see _course_set_count)
 
 Progression = List[List[Chord]]
 
@@ -99,8 +101,9 @@ def generate_music(
     changes:     instead of ``chords``, chord symbols such as "Dm7 G7 | Cmaj7" (see
                  changes.parse_changes), or their parsed bars.
     n_bars:      how many bars to play; the progression repeats (chorus after chorus) or is cut
-                 short to fit. Default: the whole progression once (course mode: the course's
-                 number of chord sets, see _course_set_count).
+                 short to fit; at most limits.MAX_BARS. Default: the whole progression once
+                 (course mode: the course's five chord sets, fewer for a piece shorter than the
+                 course's, see _course_set_count).
     mode:        "bars" (one continuing solo, the default) or "course" (the course's procedure).
     temperature: 0 picks the likeliest value at each step; higher draws bolder ones (bars mode).
     top_k:       draw only among the k likeliest values (bars mode).
@@ -112,8 +115,8 @@ def generate_music(
         raise LstmNumpyError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
     if not isinstance(beats_per_bar, int) or beats_per_bar <= 0:
         raise LstmNumpyError(f"beats_per_bar must be a whole number above 0, got {beats_per_bar!r}.")
-    if n_bars is not None and (not isinstance(n_bars, int) or isinstance(n_bars, bool) or n_bars <= 0):
-        raise LstmNumpyError(f"n_bars must be a whole number above 0, got {n_bars!r}.")
+    if n_bars is not None and (not isinstance(n_bars, int) or isinstance(n_bars, bool) or not 0 < n_bars <= MAX_BARS):
+        raise LstmNumpyError(f"n_bars must be a whole number from 1 to {MAX_BARS}, got {n_bars!r}.")
     progression = _progression(model, chords, changes, beats_per_bar)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     label = seed if not isinstance(seed, np.random.Generator) else None
@@ -121,11 +124,13 @@ def generate_music(
     if mode == "course":
         from_training = chords is None and changes is None
         if n_bars is None:
-            n_bars = _course_set_count(len(progression)) if from_training else len(progression)
-        sets = [_bar_relative(bar, COURSE_SET_STEP) for bar in _cycle(progression, n_bars)]
+            # the course's five sets, also over a corpus of hundreds of measures
+            n_bars = min(_course_set_count(len(progression)), COURSE_SETS) if from_training else len(progression)
+        sets = [_bar_relative(bar, COURSE_SET_STEP) for bar in _cycle(progression, _within_limit(n_bars))]
         return _course_solo(model, sets, rng, label)
 
-    bars = [_bar_relative(bar, beats_per_bar) for bar in _cycle(progression, n_bars or len(progression))]
+    n_bars = _within_limit(n_bars or len(progression))
+    bars = [_bar_relative(bar, beats_per_bar) for bar in _cycle(progression, n_bars)]
     return _bars_solo(model, bars, beats_per_bar, temperature, top_k, rng, primer, label)
 
 
@@ -167,6 +172,13 @@ def _fill_empty_bars(progression: Progression, beats_per_bar: int) -> Progressio
         else:
             filled.append([held])
     return filled
+
+
+def _within_limit(n_bars: int) -> int:
+    if n_bars > MAX_BARS:
+        raise LstmNumpyError(f"the chords run for {n_bars} bars, more than the {MAX_BARS} a solo may have; "
+                             f"ask for fewer bars (n_bars).")
+    return n_bars
 
 
 def _cycle(progression: Progression, n_bars: int) -> Progression:

@@ -852,3 +852,16 @@ def sample_kernel(x, a, c, forced, uniforms, temperature, top_k, weights, source
                 a_state[s, q] = a[s, q]
                 c_state[s, q] = c[s, q]
     return DONE
+
+
+def compiled_on_disk() -> bool:
+    """Whether numba's on-disk cache already holds training's kernels for this source.
+
+    False on a fresh clone, or after kernels.py changed: the first epoch then waits about ten
+    seconds while they compile, which the training command says beforehand. (numba offers no
+    public way to ask; its cache index is read here, and anything unexpected counts as cached.)
+    """
+    try:
+        return bool(forward_kernel._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - a private interface of numba; say nothing rather than fail
+        return True

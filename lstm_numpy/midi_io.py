@@ -42,13 +42,14 @@ import mido
 
 from .errors import MidiError
 from .files import write_atomically
+from .limits import MAX_MIDI_BYTES, MAX_NOTES
 from .notes import Chord, Note
 
 PathLike = Union[str, os.PathLike]
 Element = Union[Note, Chord]
 
 DRUM_CHANNEL = 9  # mido counts channels from 0; General MIDI's drums are "channel 10"
-MAX_FILE_BYTES = 16 * 2**20  # real MIDI files are kilobytes; refuse anything absurd before parsing
+MAX_FILE_BYTES = MAX_MIDI_BYTES  # real MIDI files are kilobytes; refuse anything absurd before parsing
 GRID_DIVISORS = (4, 3)  # quarter-note subdivisions of the course's grid: sixteenths and triplets
 MAX_TEMPO = 2**24 - 1  # microseconds per beat: the largest tempo value a MIDI file holds
 
@@ -158,6 +159,9 @@ def read_midi(path: PathLike) -> MidiScore:
                     signatures.append(TimeSignature(tick, msg.numerator, msg.denominator))
         names.append(name)
         notes.extend(pair_notes(events, track=index))
+        if len(notes) > MAX_NOTES:
+            raise MidiError(f"{path}: the file holds more than {MAX_NOTES:,} notes, more than this "
+                            f"program learns from one file; split it into shorter pieces.")
 
     if not notes:
         raise MidiError(f"{path}: the file contains no notes (no note-on with a matching end); "
@@ -175,8 +179,9 @@ def _parse_with_mido(path: Path) -> mido.MidiFile:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise MidiError(f"{path}: the file is {size} bytes, far larger than any MIDI "
-                            f"performance (limit {MAX_FILE_BYTES}); check that it is a MIDI file.")
+            raise MidiError(f"{path}: the file is {size:,} bytes, larger than this program reads "
+                            f"(limit {MAX_FILE_BYTES:,}); check that it is a MIDI file, or split it "
+                            f"into shorter pieces.")
         data = path.read_bytes()
     except MidiError:
         raise

@@ -31,6 +31,7 @@ import numpy as np
 from .changes import chord_symbol
 from .errors import LstmNumpyError
 from .files import write_atomically, written_together
+from .limits import MAX_WAV_SECONDS
 from .notes import Chord, Note
 from .svg import (GRID, Axes, Canvas, Picture, draw_frame, draw_grid, draw_legend, linear_ticks, log_ticks,
                   number)
@@ -114,7 +115,8 @@ PEAK = 0.9  # every rendering is scaled so that its loudest sample is this (a li
 
 def frame_timing(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float, sample_rate: int,
                  tail_seconds: float = TAIL_SECONDS) -> Tuple[float, int]:
-    """(samples per beat, n_frames) of a rendering, after checking the tempo and the sample rate.
+    """(samples per beat, n_frames) of a rendering, after checking the tempo, the sample rate and
+    the length (at most limits.MAX_WAV_SECONDS of music).
 
     n_frames = round((music_end * 60 / tempo_bpm + tail_seconds) * sample_rate).
     """
@@ -122,7 +124,12 @@ def frame_timing(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float, s
         raise LstmNumpyError(f"the tempo must be a positive number of beats per minute, got {tempo_bpm!r}.")
     if not isinstance(sample_rate, int) or sample_rate < 1000:
         raise LstmNumpyError(f"the sample rate must be a whole number of at least 1000 Hz, got {sample_rate!r}.")
-    n_frames = int(round((float(music_end(melody, chords)) * 60.0 / tempo_bpm + tail_seconds) * sample_rate))
+    seconds = float(music_end(melody, chords)) * 60.0 / tempo_bpm
+    if seconds > MAX_WAV_SECONDS:
+        raise LstmNumpyError(f"the music lasts {seconds / 60:.0f} minutes at {tempo_bpm:g} beats per minute, longer "
+                             f"than the {MAX_WAV_SECONDS // 60} minutes a WAV file may hold here; ask for fewer bars "
+                             f"or a faster tempo.")
+    n_frames = int(round((seconds + tail_seconds) * sample_rate))
     return 60.0 / tempo_bpm * sample_rate, n_frames
 
 

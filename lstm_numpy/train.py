@@ -33,6 +33,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from . import cli
 from .errors import LstmNumpyError
 from .files import locked, write_atomically
+from .limits import MAX_BARS, MAX_WINDOW_BYTES, gigabytes
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
@@ -134,9 +135,9 @@ def build_parser() -> cli.ArgumentParser:
                        help="stop when the validation loss has not improved for this many epochs")
     model.add_argument("--seed", type=cli.seed, help=f"seed for windows, weights, shuffling and the solo (default {d.seed})")
     solo = p.add_argument_group("the first solo")
-    solo.add_argument("--bars", type=cli.positive_int, help=f"bars to improvise (default {d.bars})")
+    solo.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
-    solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute (default {d.tempo:g})")
+    solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute, {cli.MIN_TEMPO} to {cli.MAX_TEMPO} (default {d.tempo:g})")
     cli.add_sound_options(solo)
     run = p.add_argument_group("output")
     run.add_argument("--out", metavar="DIR", type=cli.output_path, default="output", help="output folder (default: output)")
@@ -269,8 +270,8 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
                              "drop --val-fraction, or train without the preset.")
     paths = config.midi or [str(p) for p in default_corpus_paths()]
     for path in paths:
-        if not Path(path).is_file() and not config.skip_bad:
-            raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
+        if not config.skip_bad:
+            _check_midi_path(Path(path))
     pieces = read_corpus(paths, preset=config.preset, melody=config.melody, chords=config.chords,
                          changes=config.changes, skip_bad=config.skip_bad)
     for reading in pieces.readings if report is not None else []:
@@ -289,6 +290,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
     vocabulary = [indices_values[i] for i in range(len(indices_values))]
     if config.preset == "course":
         m = config.m or windows_for(len(all_values), config.Tx)
+        _check_window_memory(m, config, len(vocabulary))
         X, Y, _ = data_processing(all_values, values_indices, m=m, Tx=config.Tx, seed=config.seed)
         return TrainingData(corpus, vocabulary, chords, m, (X, Y), register)
     corpus = split(corpus, fraction, config.seed)
@@ -297,6 +299,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
         raise LstmNumpyError(f"after holding out {fraction:g} of the values for validation, {n_training} are left to train "
                              f"on, too few for windows of Tx={config.Tx}; use more music, a smaller --val-fraction or a smaller --Tx.")
     m = config.m or windows_for(n_training, config.Tx)
+    _check_window_memory(m, config, len(vocabulary))
     return TrainingData(corpus, vocabulary, chords, m, None, register)
 
 
@@ -339,6 +342,29 @@ def list_parts(paths: Sequence[str], config: TrainConfig) -> int:
         except MidiError as error:
             print(f"  training cannot use it: {error}")
     return 0
+
+
+def _check_midi_path(path: Path) -> None:
+    """A path given to --midi names a file, and the message says what it names instead."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise LstmNumpyError(f"--midi {path}: this is a folder, not a MIDI file; name the files in it, "
+                             f"such as {path / '*.mid'}.")
+    if path.exists():
+        raise LstmNumpyError(f"--midi {path}: this is a device or a pipe, not a MIDI file; name a .mid file.")
+    raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
+
+
+def _check_window_memory(m: int, config: TrainConfig, n_values: int) -> None:
+    """An epoch's one-hot windows, X and Y, must fit in memory (limits.MAX_WINDOW_BYTES)."""
+    from numpy import dtype
+
+    needed = 2 * m * config.Tx * n_values * dtype(config.dtype).itemsize
+    if needed > MAX_WINDOW_BYTES:
+        raise LstmNumpyError(f"{m} windows of {config.Tx} values over {n_values} distinct values would take "
+                             f"{gigabytes(needed)} of memory, more than the {gigabytes(MAX_WINDOW_BYTES)} allowed; "
+                             f"lower --m or --Tx, or train on less music.")
 
 
 def _optimizer(config: TrainConfig):
@@ -426,6 +452,11 @@ def _run(args, locks: ExitStack) -> int:
     bar = None
     if not args.quiet and config.epochs > start_epoch:
         from tqdm import tqdm
+
+        from .kernels import compiled_on_disk
+
+        if not compiled_on_disk():
+            print("compiling the kernels once (about 10 s)", file=sys.stderr)
 
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
 

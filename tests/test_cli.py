@@ -379,3 +379,75 @@ def test_without_m_the_course_file_gets_the_courses_60_windows(course_midi):
 
     data = load_training_data(TrainConfig(midi=[str(course_midi)], preset="course"))
     assert data.m == 60 and data.fixed[0].shape[0] == 60
+
+
+def test_a_cold_kernel_cache_is_announced_before_the_first_epoch(tmp_path, monkeypatch, capsys):
+    from lstm_numpy import kernels, train
+
+    quiet_free = [arg for arg in TINY if arg != "--quiet"]
+    for cached in (False, True):
+        monkeypatch.setattr(kernels, "compiled_on_disk", lambda: cached)
+        code, err = in_process(train.main, [*quiet_free, "--epochs", "1", "--out", str(tmp_path / str(cached))], capsys)
+        assert code == 0
+        assert ("compiling the kernels once (about 10 s)" in err) == (not cached), err
+    code, err = in_process(train.main, [*TINY, "--epochs", "1", "--out", str(tmp_path / "quiet")], capsys)
+    assert "compiling" not in err
+
+
+def test_compiled_on_disk_tells_an_empty_cache_from_a_filled_one(tmp_path):
+    ask = [sys.executable, "-c", "from lstm_numpy import kernels; print(kernels.compiled_on_disk())"]
+    empty = subprocess.run(ask, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True)
+    assert empty.stdout.strip() == "False", empty.stderr
+    assert run("train", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")).returncode == 0  # fills the cache
+    filled = subprocess.run(ask, capture_output=True, text=True, cwd=REPO)
+    assert filled.stdout.strip() == "True", filled.stderr
+
+
+@pytest.mark.parametrize("case, words", [
+    ("bars above the limit", "expected at most 1000 bars"),
+    ("changes above the limit", "1001 bars, more than the 1000"),
+    ("chords in a bar above the limit", "17 chords, more than the 16"),
+    ("wav above the limit", "longer than the 20 minutes a WAV file may hold"),
+    ("midi is a folder", "is a folder, not a MIDI file"),
+    ("midi is a device", "is a device or a pipe"),
+    ("course mode with a temperature", "drop --temperature and --top-k"),
+    ("course mode with top-k", "drop --temperature and --top-k"),
+    ("top-k above the vocabulary", "more than the model's"),
+    ("tempo zero", "expected a tempo from 10 to 1000 beats per minute, got '0'"),
+])
+def test_limits_and_mistakes_are_named_in_the_command_lines_words(case, words, trained, tmp_path):
+    ckpt = str(trained / "checkpoint")
+    out = ["--out", str(tmp_path / "x.mid")]
+    commands = {
+        "bars above the limit": ("generate", "--checkpoint", ckpt, "--bars", "1001", *out),
+        "changes above the limit": ("generate", "--checkpoint", ckpt, "--changes", " | ".join(["C7"] * 1001), *out),
+        "chords in a bar above the limit": ("generate", "--checkpoint", ckpt, "--changes", "C7 " * 17, *out),
+        "wav above the limit": ("generate", "--checkpoint", ckpt, "--bars", "1000", "--tempo", "10", *out),
+        "midi is a folder": ("train", "--midi", str(tmp_path), "--out", str(tmp_path / "run")),
+        "midi is a device": ("train", "--midi", os.devnull, "--out", str(tmp_path / "run")),
+        "course mode with a temperature": ("generate", "--checkpoint", ckpt, "--mode", "course", "--temperature", "0.5", *out),
+        "course mode with top-k": ("generate", "--checkpoint", ckpt, "--mode", "course", "--top-k", "3", *out),
+        "top-k above the vocabulary": ("generate", "--checkpoint", ckpt, "--top-k", "100000", *out),
+        "tempo zero": ("generate", "--checkpoint", ckpt, "--tempo", "0", *out),
+    }
+    result = run(*commands[case])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("sound:")]
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert not list(tmp_path.glob("x.*")) and not (tmp_path / "run").exists()
+
+
+def test_the_readmes_course_mode_example_runs_clean(trained, tmp_path):
+    result = run("generate", "--checkpoint", str(trained / "checkpoint"), "--mode", "course", "--temperature", "0",
+                 "--out", str(tmp_path / "course.mid"))
+    assert result.returncode == 0, result.stderr
+    assert not [line for line in result.stderr.splitlines() if not line.startswith("sound:")], result.stderr
+
+
+def test_training_windows_beyond_memory_are_refused_before_training(tmp_path, monkeypatch, capsys):
+    from lstm_numpy import model, train
+
+    monkeypatch.setattr(train, "MAX_WINDOW_BYTES", 2**20)
+    monkeypatch.setattr(model, "train", lambda *a, **k: pytest.fail("training started"))
+    code, err = in_process(train.main, [*TINY, "--m", "5000", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "lower --m or --Tx" in err and "GB of memory" in err, err

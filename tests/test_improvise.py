@@ -343,3 +343,19 @@ def test_course_mode_plays_over_the_courses_five_chord_sets(course_midi, referen
         assert [c.pitches for c in ours] == [tuple(c["midi"]) for c in theirs["chords"]]
         assert [float(c.offset) for c in ours] == [4 * k + c["offset_in_measure"] for c in theirs["chords"]]
         assert [float(c.duration) for c in ours] == pytest.approx([c["quarterLength"] for c in theirs["chords"]])
+
+
+def test_course_mode_plays_the_courses_five_sets_over_a_long_corpus():
+    long_corpus = parse_changes(" | ".join(["Cmaj7 | A7 | Dm7 | G7"] * 20))  # 80 bars of chords
+    solo = generate_music(tiny_model(chords=long_corpus), mode="course", seed=0)
+    assert len(solo.bars) == 5
+
+
+def test_a_solo_longer_than_the_limit_is_refused():
+    from lstm_numpy.limits import MAX_BARS
+
+    with pytest.raises(LstmNumpyError, match=f"from 1 to {MAX_BARS}"):
+        generate_music(MODEL, changes=CHANGES, n_bars=MAX_BARS + 1)
+    long_chords = parse_changes("C7 | F7") * (MAX_BARS // 2 + 1)
+    with pytest.raises(LstmNumpyError, match=f"more than the {MAX_BARS}"):
+        generate_music(MODEL, chords=long_chords)

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -525,3 +526,59 @@ def test_mutated_files_raise_only_midi_error(tmp_path, valid_bytes, data):
     path = tmp_path / "mutated.mid"
     path.write_bytes(bytes(content))
     reader_survives(path)
+
+
+def test_files_beyond_the_size_and_note_limits_are_refused_in_one_sentence(tmp_path, monkeypatch):
+    path = default_layout(tmp_path / "long.mid", tpq=96, bars=2)
+    monkeypatch.setattr(midi_io, "MAX_NOTES", 5)
+    with pytest.raises(MidiError, match="more than 5 notes") as caught:
+        midi_io.read_midi(path)
+    assert str(path) in str(caught.value)
+    monkeypatch.setattr(midi_io, "MAX_FILE_BYTES", 40)
+    with pytest.raises(MidiError, match="limit 40"):
+        midi_io.read_midi(path)
+
+
+FUZZ_MUTANTS = 1200
+
+
+def mutate(content: bytearray, rng: np.random.Generator) -> bytes:
+    """One to eight random edits: a byte set, deleted or inserted, a run duplicated, or a cut."""
+    content = bytearray(content)
+    for _ in range(int(rng.integers(1, 9))):
+        at = int(rng.integers(0, max(len(content), 1)))
+        kind = rng.integers(0, 6)
+        if kind == 0 and content:
+            content[at] = int(rng.integers(0, 256))
+        elif kind == 1 and content:
+            content[at] ^= 1 << int(rng.integers(0, 8))  # a flipped bit: lengths, running status
+        elif kind == 2 and content:
+            del content[at]
+        elif kind == 3:
+            content[at:at] = rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes()
+        elif kind == 4:
+            content[at:at] = content[at : at + int(rng.integers(1, 32))]
+        else:
+            del content[at:]
+    return bytes(content)
+
+
+def test_a_thousand_seeded_mutants_raise_only_midi_error(tmp_path):
+    """The reader on 1,200 damaged files, the same ones every run: each is read or refused with a
+    MidiError, never another exception. The originals are small files of three layouts."""
+    originals = [default_layout(tmp_path / "corpus.mid", tpq=96, bars=2).read_bytes(),
+                 default_layout(tmp_path / "nobass.mid", tpq=480, bars=1, with_bass=False).read_bytes(),
+                 save(tmp_path / "type0.mid", [track(None, scale_line(2, 120) + voicings(2, 120, channel=1),
+                                                     meta=four_four())], 120, type=0).read_bytes()]
+    rng = np.random.default_rng(2024)
+    path = tmp_path / "mutant.mid"
+    outcomes = {"read": 0, "refused": 0}
+    for k in range(FUZZ_MUTANTS):
+        path.write_bytes(mutate(bytearray(originals[k % len(originals)]), rng))
+        try:
+            dataset.get_measures(path)
+            outcomes["read"] += 1
+        except MidiError:
+            outcomes["refused"] += 1
+    # both kinds occur, so the mutants are neither all harmless nor all hopeless
+    assert outcomes["read"] > 50 and outcomes["refused"] > 50, outcomes
