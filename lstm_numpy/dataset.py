@@ -629,8 +629,7 @@ def data_processing(corpus: Sequence[str], values_indices: Dict[str, int], m: in
     n_values = len(values_indices)
     indices = np.array([values_indices[v] for v in corpus], dtype=np.int64)
 
-    rng = np.random.RandomState(seed)
-    starts = np.array([rng.choice(len(corpus) - Tx) for _ in range(m)], dtype=np.int64)
+    starts = window_starts(len(corpus), m, Tx, seed)
     windows = indices[starts[:, None] + np.arange(Tx)]  # (m, Tx) value indices
 
     X = np.zeros((m, Tx, n_values), dtype=np.float32)
@@ -639,6 +638,17 @@ def data_processing(corpus: Sequence[str], values_indices: Dict[str, int], m: in
     Y = np.zeros((Tx, m, n_values), dtype=np.float32)
     Y[:-1] = X[:, 1:].transpose(1, 0, 2)
     return X, Y, n_values
+
+
+def window_starts(n: int, m: int, Tx: int, seed: int) -> np.ndarray:
+    """(m,) int64 the first value of each of ``data_processing``'s windows over n values.
+
+    Drawn uniformly with replacement from 0 .. n - Tx - 1 by NumPy's legacy
+    ``RandomState(seed).choice``, one draw per window, as the course drew them. Also what the
+    conditioned model's windows read their features with (``features.window_features``).
+    """
+    rng = np.random.RandomState(seed)
+    return np.array([rng.choice(n - Tx) for _ in range(m)], dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------
