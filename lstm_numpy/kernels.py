@@ -865,3 +865,57 @@ def compiled_on_disk() -> bool:
         return bool(forward_kernel._cache._cache_file._load_index())
     except Exception:  # noqa: BLE001 - a private interface of numba; say nothing rather than fail
         return True
+
+
+# --------------------------------------------------------------------------------------------
+# The conditioned model's dense inputs (passes.py and sampling.py call them)
+# --------------------------------------------------------------------------------------------
+
+# The conditioned model adds d<t> @ Wd to every step's input term (``lstm.py``). It does not
+# depend on the recurrence, so training computes it for all steps before the pass through
+# time, and the passes above run unchanged on the sums. The features are mostly zeros (about 8
+# of 35 are set: a few chord tones and four one-hot groups), so the products skip the zeros: a
+# row of Wd is added only where a feature is set, as a one-hot input's row is.
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def dense_input_rows(x_rows, x_index, d, Wd, out):
+    """out[t * m + j] = x_rows[x_index[t, j]] + d[t, j] @ Wd: each step's whole input term.
+
+    x_rows (R, 4 n_a): the one-hot input terms x @ Wx + b (``layout.JoinedWeights.x_rows``);
+    x_index (T, m) int64 (-1: the last row); d (T, m, n_d) the features; Wd (n_d, 4 n_a) their
+    weights, halved as the gates' are; out (T * m, 4 n_a), written.
+    """
+    T, m = x_index.shape
+    n4 = Wd.shape[1]
+    for t in range(T):
+        for j in range(m):
+            row, o = x_rows[x_index[t, j]], out[t * m + j]
+            for q in range(n4):
+                o[q] = row[q]
+            for k in range(d.shape[2]):
+                v = d[t, j, k]
+                if v != 0:
+                    w = Wd[k]
+                    for q in range(n4):
+                        o[q] += v * w[q]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
+def dense_weight_gradient(d, Q, dWd):
+    """dWd += sum over t, j of d[t, j].T @ dZ<t>[j]: the features' weight gradient.
+
+    d (T, m, n_d); Q (T + 1, m, width) after the backward pass, whose first 4 n_a columns of
+    steps 0..T-1 hold dZ, the gradient on the (plain) pre-activations; dWd (n_d, 4 n_a).
+    """
+    T, m, n_d = d.shape
+    n4 = dWd.shape[1]
+    for t in range(T):
+        for j in range(m):
+            dz = Q[t, j]
+            for k in range(n_d):
+                v = d[t, j, k]
+                if v != 0:
+                    g = dWd[k]
+                    for q in range(n4):
+                        g[q] += v * dz[q]

@@ -123,6 +123,9 @@ class JoinedWeights(NamedTuple):
     n_y: the Dense layer's size (0: none joined on)
     fused: the fused weights themselves, which dense (not one-hot) inputs and their gradient dx
         need; None when only one-hot inputs will be fed (training's ``join_compiled``)
+    Wd: the conditioned model's (n_d, 4 n_a) feature weights, the last n_d input columns of
+        Wf..Wo transposed and halved like Wx (``dense_rows``); None for the course model. The
+        rows of x_rows past the one-hot values' then belong to those columns and are not used.
     width is 4 n_a + n_y rounded up by ``padded``.
     """
 
@@ -132,6 +135,7 @@ class JoinedWeights(NamedTuple):
     by: np.ndarray
     n_y: int
     fused: Optional[FusedLSTM] = None
+    Wd: Optional[np.ndarray] = None
 
 
 def join(parameters: Dict[str, np.ndarray], dtype=None) -> JoinedWeights:
@@ -182,6 +186,23 @@ def join_compiled(parameters: Dict[str, np.ndarray], dtype=None,
     if not kernels.join_kernel(*arrays, W_ay, W_back_t, x_rows, by):
         return None
     return JoinedWeights(W_ay, W_back_t, x_rows, by, n_y)
+
+
+def dense_rows(parameters: Dict[str, np.ndarray], n_features: int, dtype=None) -> np.ndarray:
+    """(n_features, 4 n_a) the weights of the last n_features input columns of Wf..Wo (the
+    conditioned model's features), in the fused layout: transposed, sigmoid gates halved.
+
+    The conditioned model's JoinedWeights carry them as ``Wd``: ``join(...)._replace(Wd=...)``.
+    """
+    names = PARAMETER_NAMES[:4]  # Wf, Wi, Wc, Wo
+    if dtype is None:
+        dtype = np.result_type(*(parameters[k] for k in names))
+    n_a = parameters["Wf"].shape[0]
+    Wd = aligned_empty((n_features, 4 * n_a), dtype)
+    if n_features:
+        stacked = np.concatenate([np.asarray(parameters[k], dtype)[:, -n_features:] for k in names])
+        np.multiply(stacked.T, _gate_scale(n_a, dtype), out=Wd)
+    return Wd
 
 
 # --------------------------------------------------------------------------------------------

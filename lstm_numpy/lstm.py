@@ -11,6 +11,16 @@ of shape (n_a + n_x, m)::
     a_next = ot * tanh(c_next)
     yt_pred = softmax(Wy @ a_next + by)    (n_y, m)
 
+**The conditioned cell** (``--model conditioned``) reads, beside the previous value's one-hot
+row, a dense row dt of n_d features of where the next value will sound (``features.py``). It is
+the same cell with a longer input: xt = [x_onehot; dt] of n_x = n_values + n_d rows, so
+concat = [a_prev; x_onehot; dt] and each of Wf..Wo gains n_d columns, (n_a, n_a + n_values + n_d).
+The course's stacked layout extended, rather than a separate weight block, because then not one
+formula changes: the reference functions below are the conditioned cell as they stand, given
+``conditioned_input(x_onehot, d)``, and their gradient dxt carries the features' gradient in
+its last n_d rows. (The fast path keeps the two parts apart: the one-hot part is a row look-up,
+the dense part a product; see ``passes.sequence_forward``.)
+
 The ``reference_*`` functions below are these formulas and their derivatives, nothing more.
 Training does not call them: they are what the fast path is tested equal to.
 
@@ -58,6 +68,16 @@ def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
     """Softmax along ``axis``; the max is subtracted first so exp never overflows."""
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def conditioned_input(x_onehot: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The conditioned cell's input: [x_onehot; d] stacked along the first axis.
+
+    x_onehot: (n_values, m) or (n_values, m, T_x); d: (n_d, m) or (n_d, m, T_x) the features.
+    Returns (n_values + n_d, m[, T_x]), what ``reference_cell_forward`` / ``reference_forward``
+    take as xt / x.
+    """
+    return np.concatenate([x_onehot, np.asarray(d, np.result_type(x_onehot, d))], axis=0)
 
 
 def reference_cell_forward(xt, a_prev, c_prev, parameters):

@@ -64,6 +64,16 @@ class Model:
     def n_values(self) -> int:
         return self.parameters["Wy"].shape[0]
 
+    @property
+    def n_features(self) -> int:
+        """n_d, the dense features the conditioned model reads beside each value (0: the course's)."""
+        return self.parameters["Wf"].shape[1] - self.n_a - self.n_values
+
+    @property
+    def kind(self) -> str:
+        """"course" or "conditioned" (``MODELS``), from the weights' shapes."""
+        return "conditioned" if self.n_features else "course"
+
 
 # --------------------------------------------------------------------------------------------
 # Initialisation
@@ -84,10 +94,15 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     return q.T if rows < cols else q
 
 
+# The models: the course's reads the previous value alone; the conditioned one also reads the
+# features of where the next value will sound (``features.py``), as n_d more input columns.
+MODELS = ("course", "conditioned")
+
+
 def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
                chords: Optional[List[List[Chord]]] = None, config: Optional[Dict] = None,
-               register: Optional[Tuple[int, int]] = None) -> Model:
-    """A fresh course model with Keras's default initialisation.
+               register: Optional[Tuple[int, int]] = None, model: str = "course") -> Model:
+    """A fresh course (or conditioned) model with Keras's default initialisation.
 
     indices_values: the vocabulary (a list, or a dict index -> value string); n_values is its
     length. As Keras's LSTM and Dense layers start:
@@ -96,7 +111,8 @@ def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
       biases zero except bf = 1, so the cell starts out remembering (unit forget bias);
       Wy: glorot-uniform, by zero.
     All draws come from ``np.random.default_rng(seed)``. chords, config and register are kept
-    as given (see Model).
+    as given (see Model). model: "course", or "conditioned", whose input is n_values +
+    ``features.N_FEATURES`` wide (the input weights' glorot range is then taken over that width).
     """
     if isinstance(indices_values, dict):
         indices_values = [indices_values[i] for i in range(len(indices_values))]
@@ -104,8 +120,13 @@ def init_model(indices_values, n_a: int = 64, seed: int = 0, dtype=np.float32,
     n_values = len(indices_values)
     if n_values < 1 or n_a < 1:
         raise LstmNumpyError("init_model needs a non-empty vocabulary and n_a >= 1.")
+    if model not in MODELS:
+        raise LstmNumpyError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
+    from .features import N_FEATURES
+
+    n_x = n_values + (N_FEATURES if model == "conditioned" else 0)
     rng = np.random.default_rng(seed)
-    kernel = _glorot_uniform(rng, n_values, 4 * n_a)  # acts on x, blocks f, i, c, o
+    kernel = _glorot_uniform(rng, n_x, 4 * n_a)  # acts on x, blocks f, i, c, o
     recurrent = _orthogonal(rng, n_a, 4 * n_a)  # acts on a_prev
     parameters = {}
     for k, gate in enumerate(GATES):
@@ -145,17 +166,18 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     return (X if x is None else x), np.ascontiguousarray(y.T)
 
 
-def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work):
+def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work, d=None):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
     (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
-    joined: the weights, joined once for all parts.
+    joined: the weights, joined once for all parts. d: the conditioned model's (T, part, n_d)
+    features (then dWx's last n_d rows are their weights' gradient).
 
     The Dense softmax layer runs inside the LSTM's own passes (``passes.Targets``): its logits
     come from the same product as the next step's gates, and its gradient flows back with them.
     """
     T, part = y.shape
     zeros = np.zeros((part, joined.W_ay.shape[0]), joined.W_ay.dtype)
-    cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0 / m), work)
+    cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0 / m), work, d)
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
     loss = cache.loss
@@ -177,8 +199,9 @@ def _split_windows(m: int, parts: int) -> List[np.ndarray]:
 
 
 def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                              work: Optional[layout.Workspace] = None, pool=None, works=None):
-    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices.
+                              work: Optional[layout.Workspace] = None, pool=None, works=None, d=None):
+    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices;
+    d: the conditioned model's (T, m, n_d) features, or None.
 
     With a thread pool and one Workspace per thread (``works``), the windows are split between
     the threads: each runs its own forward and backward pass (NumPy, BLAS and the numba kernels
@@ -193,15 +216,18 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
         return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
     if x.ndim == 3:  # dense inputs need the fused weights too
         joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
+    if d is not None:  # the conditioned model's feature weights
+        joined = joined._replace(Wd=layout.dense_rows(parameters, d.shape[2], joined.W_ay.dtype))
     if pool is None or m < 2 * len(works):
-        results = [_part_loss_and_gradients(joined, x, y, m, work)]
+        results = [_part_loss_and_gradients(joined, x, y, m, work, d)]
     else:
         splits = _split_windows(m, len(works))
-        parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s])) for s in splits]
+        parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
+                  None if d is None else np.ascontiguousarray(d[:, s])) for s in splits]
         # the pool's threads take the other parts; the calling thread does the first itself
-        jobs = [pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w)
-                for (xs, ys), w in zip(parts[1:], works[1:])]
-        results = [_part_loss_and_gradients(joined, *parts[0], m, works[0])]
+        jobs = [pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
+                for (xs, ys, ds), w in zip(parts[1:], works[1:])]
+        results = [_part_loss_and_gradients(joined, *parts[0][:2], m, works[0], parts[0][2])]
         results += [job.result() for job in jobs]
     loss = sum(r[0] for r in results)
     accuracy = sum(r[1] for r in results)
@@ -209,17 +235,34 @@ def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, 
     return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
 
 
-def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y):
+def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y, D=None):
     """Loss, per-step accuracy and gradients of the course model on one batch.
 
     X: (m, Tx, n_values), Y: (Tx, m, n_values), one-hot as ``load_music_utils`` makes them.
+    D: for the conditioned model, (m, Tx, n_d) the features of every step (``features.py``).
     Returns (loss, accuracy (Tx,), grads) where loss is the sum over steps of the batch-mean
     cross-entropy and grads holds dWf, dWi, dWc, dWo, dbf, dbi, dbc, dbo, dWy, dby.
     """
     x, y = _as_indices(X, Y, parameters["Wy"].shape[0])
     x = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major
+    d = _time_major_features(D, parameters, x.shape)
     with passes.one_blas_thread():
-        return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T))
+        return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T), d=d)
+
+
+def _time_major_features(D, parameters, shape) -> Optional[np.ndarray]:
+    """D (m, Tx, n_d) checked against the weights' n_d, time-major (Tx, m, n_d); None if the
+    model has no features. shape: the time-major inputs' (Tx, m)."""
+    n_features = parameters["Wf"].shape[1] - parameters["Wf"].shape[0] - parameters["Wy"].shape[0]
+    if not n_features and D is None:
+        return None
+    D = None if D is None else np.asarray(D)
+    if D is None or D.shape != (shape[1], shape[0], n_features):
+        raise LstmNumpyError(
+            f"the features have shape {None if D is None else D.shape}, but this model needs "
+            f"(m, Tx, n_d) = {(shape[1], shape[0], n_features)}; the conditioned model reads "
+            "features.window_features of its windows, the course model none.")
+    return np.ascontiguousarray(np.moveaxis(D, 0, 1), parameters["Wf"].dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +275,11 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
           history: Optional[Dict[str, list]] = None,
           on_epoch_end: Optional[Callable[[int, Dict[str, list]], None]] = None,
           on_batch_end: Optional[Callable[[int, int, float], None]] = None,
-          clip_norm: Optional[float] = None, threads: int = 1) -> Dict[str, list]:
+          clip_norm: Optional[float] = None, threads: int = 1, D=None) -> Dict[str, list]:
     """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches.
+
+    D: the conditioned model's features of every window and step, (m, Tx, n_d)
+    (``features.window_features``); None for the course model.
 
     Runs epochs start_epoch .. epochs - 1 (``epochs`` is the final count, as in Keras's fit with
     initial_epoch). Each epoch shuffles the windows with ``np.random.default_rng([seed, epoch])``
@@ -257,6 +303,8 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
             "train needs batch_size >= 1, epochs >= 0, start_epoch >= 0 and threads >= 1.")
     params = model.parameters
     x, y = _as_indices(X, Y, model.n_values)
+    d = _time_major_features(D, params, y.T.shape)
+    d = None if d is None else np.moveaxis(d, 0, 1)  # by window, as x and y
     if optimizer is None:
         optimizer = Adam(clip_norm=clip_norm)
     elif clip_norm is not None:
@@ -271,7 +319,7 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     try:
         with passes.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size,
-                          start_epoch, epochs, on_epoch_end, on_batch_end)
+                          start_epoch, epochs, on_epoch_end, on_batch_end, d)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -279,8 +327,9 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
 
 
 def _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size, start_epoch,
-                  epochs, on_epoch_end, on_batch_end):
-    """The epoch and batch loops of ``train``; x, y: (m, Tx) indices (x may be dense)."""
+                  epochs, on_epoch_end, on_batch_end, d=None):
+    """The epoch and batch loops of ``train``; x, y: (m, Tx) indices (x may be dense); d: the
+    features (m, Tx, n_d) or None."""
     n_windows, Tx = y.shape
     for epoch in range(start_epoch, epochs):
         order = np.random.default_rng([seed, epoch]).permutation(n_windows)
@@ -290,7 +339,8 @@ def _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size, s
             chosen = order[start : start + batch_size]
             xb = np.ascontiguousarray(np.moveaxis(x[chosen], 0, 1))  # time-major (Tx, m, ...)
             yb = np.ascontiguousarray(y[chosen].T)
-            loss, accuracy, grads = compute(params, xb, yb)
+            db = None if d is None else np.ascontiguousarray(np.moveaxis(d[chosen], 0, 1))
+            loss, accuracy, grads = compute(params, xb, yb, d=db)
             norm = global_norm(grads)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 raise TrainingError(

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import kernels
 from .errors import LstmNumpyError
-from .layout import JoinedWeights, Workspace, aligned_empty, course_gradients, join, one_hot_indices
+from .layout import JoinedWeights, Workspace, _gate_scale, aligned_empty, course_gradients, join, one_hot_indices
 from .lstm import PARAMETER_NAMES, softmax
 
 # --------------------------------------------------------------------------------------------
@@ -57,6 +57,7 @@ class SequenceCache(NamedTuple):
     loss: with targets, the cross-entropy summed over steps and windows, times scale
     predicted: with targets, (T, m) the most likely value at every step, else None
     dby: with targets, (n_y,) the gradient on by, else None
+    features: the conditioned model's (T, m, n_d) features, else None
     """
 
     A: np.ndarray
@@ -68,6 +69,7 @@ class SequenceCache(NamedTuple):
     loss: float = 0.0
     predicted: Optional[np.ndarray] = None
     dby: Optional[np.ndarray] = None
+    features: Optional[np.ndarray] = None
 
     @property
     def G(self) -> np.ndarray:
@@ -77,7 +79,7 @@ class SequenceCache(NamedTuple):
 
 
 def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets] = None,
-                     work: Optional[Workspace] = None) -> SequenceCache:
+                     work: Optional[Workspace] = None, features=None) -> SequenceCache:
     """The fast forward pass over T steps (the formulas of ``reference_forward``, in rows).
 
     x: (T, m) int64 one-hot indices (-1 for an all-zero input), or (T, m, n_x) dense inputs
@@ -87,6 +89,8 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     gradient on its logits are computed in the same pass (what training runs).
     work: a Workspace to reuse memory from (the returned arrays then live in it, until the next
     call with the same workspace).
+    features: the conditioned model's (T, m, n_d) features beside one-hot inputs x; joined then
+    carries their weights (``joined.Wd``, ``layout.dense_rows``).
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
     Per step, the kernel copies the input term x @ Wx + b (for one-hot inputs a row of Wx + b),
@@ -104,7 +108,18 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     tanh_C = work.array("tanh_C", (T, m, n_a), dtype)
     Q = work.array("Q", (T + 1, m, joined.W_ay.shape[1]), dtype)
     A[0], C[0] = a0, c0
-    if x.ndim == 2:
+    if features is not None:
+        # the conditioned model: each step's input term, its one-hot row plus d<t> @ Wd, is
+        # made for all steps at once (it does not depend on the recurrence); the pass through
+        # time then copies these rows as it copies one-hot rows
+        if x.ndim != 2 or joined.Wd is None or features.shape != (T, m, joined.Wd.shape[0]):
+            raise LstmNumpyError("features need one-hot inputs as indices (T, m), weights joined with "
+                                 "their Wd (layout.dense_rows), and the shape (T, m, n_d).")
+        features = np.ascontiguousarray(features, dtype)
+        x_rows = work.array("x_in", (T * m, joined.x_rows.shape[1]), dtype)
+        kernels.dense_input_rows(joined.x_rows, np.asarray(x, np.int64), features, joined.Wd, x_rows)
+        x_index = np.arange(T * m).reshape(T, m)
+    elif x.ndim == 2:
         # row k of x_rows is x @ Wx + b for the one-hot x of value k, and index -1 picks the
         # last row (b alone): the kernel copies rows instead of multiplying
         x_rows, x_index = joined.x_rows, x
@@ -126,8 +141,8 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
                                   np.asarray(x_index, np.int64), n_y, joined.by, y,
                                   dtype.type(scale), start, predicted, dby)
     if targets is None:
-        return SequenceCache(A, C, tanh_C, Q, x, joined)
-    return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y])
+        return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
+    return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y], features)
 
 
 def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_dx: bool = False,
@@ -142,6 +157,8 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     db (4 n_a,) (``layout.course_gradients`` turns them into the course's dWf..dby), da0 and dc0
     (m, n_a), dby (n_y,) with targets, and dx (T, m, n_x) when need_dx is set (for one-hot
     inputs given as indices, the gradient on the one-hot vectors; it needs ``joined.fused``).
+    With the conditioned model's features, dWx's last n_d rows are their weights' gradient
+    (dWd, the course's layout extended), and need_dx gives dd (T, m, n_d), their own gradient.
 
     Per step the kernel takes one product for the gradient on a<t+1> from both its users,
     [dZ<t+1> | dY<t>] @ [Wa | Wy.T].T, and adds the weight gradients a<t+1>.T @ [dZ<t+1> | dY<t>]
@@ -168,10 +185,16 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.asarray(x_index, np.int64), dWx)
     dZ = Q[:T, :, :n4]
+    features = cache.features
+    if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
+        kernels.dense_weight_gradient(features, Q, dWx[n_x - features.shape[2]:])
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
     grads = {"dW_joined": dW, "dWx": dWx, "db": db, "da0": da, "dc0": dc}
-    if need_dx:
+    if need_dx and features is not None:
+        plain = joined.Wd / _gate_scale(n_a, dtype)  # the halving undone, exactly
+        grads["dd"] = (dZ.reshape(T * m, n4) @ plain.T).reshape(T, m, -1)
+    elif need_dx:
         grads["dx"] = (dZ.reshape(T * m, n4) @ joined.fused.W[:, n_a:]).reshape(T, m, n_x)
     if cache.dby is not None:
         grads["dby"] = cache.dby
