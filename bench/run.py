@@ -2,7 +2,7 @@
 
     python -m bench                 # every row (a few minutes on 2 cores)
     python -m bench --quick         # few repeats, fewer big models (under a minute or so)
-    python -m bench --rows sample   # only some rows: train, sample, big, data, process, floor, sound
+    python -m bench --rows sample   # only some rows: train, sample, conditioned, big, data, process, floor, sound
 
 Each row runs our code and its PyTorch peer (``bench/torch_peer.py``) in the same process, in
 alternating blocks: ours k times, the peer k times, ours again..., so that a busy moment on the
@@ -220,6 +220,34 @@ def rows_sample(table: Table, rounds: int, k: int, n_threads: int):
         table.add("load_checkpoint(dir) + sample 50 steps, batch 1", whole, {})
 
 
+def rows_conditioned(table: Table, rounds: int, k: int):
+    """The conditioned model's batch-1 sampling beside the course model's, both greedy, 50 steps.
+
+    Its sampler finds each value's chord and beat inside the compiled loop; the progression's
+    tables (``features.solo_tables``) are made once, as the weights' layout is, and timed on
+    their own in a row below.
+    """
+    from lstm_numpy.changes import parse_changes
+    from lstm_numpy.features import solo_tables
+    from lstm_numpy.model import init_model
+    from lstm_numpy.sampling import predict_and_sample
+    from lstm_numpy.sampling_conditioned import sample_solo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        course = _checkpointed_model(Path(tmp))
+    conditioned = init_model(course.indices_values, n_a=64, seed=0, dtype=np.float32, model="conditioned")
+    bars = parse_changes(" | ".join(["Dm7 G7 | Cmaj7 | A7 | Dm7 G7"] * 4))  # 16 bars: more than 50 values need
+    tables = solo_tables(bars, 4)
+    blocks = {"conditioned": timed(lambda: sample_solo(conditioned, tables, len(bars), temperature=0.0, max_steps=50)),
+              "course": timed(lambda: predict_and_sample(course, Ty=50))}
+    with threads(1):
+        result = alternate(blocks, rounds, 4 * k)
+        tables_time = alternate({"tables": timed(lambda: solo_tables(bars, 4))}, rounds, 4 * k)["tables"]
+    table.add("sample 50 steps, batch 1, conditioned model (vs the course model)", result["conditioned"],
+              {"course model": result["course"]}, "<= 1.5x course model", "course model")
+    table.add("features.solo_tables of 16 bars (once per progression)", tables_time, {})
+
+
 def rows_data(table: Table, rounds: int, k: int, midi: Path):
     if not midi.exists():
         table.add("data pipeline (MIDI -> X, Y)", None, {}, note=f"skipped: {midi} not found")
@@ -389,8 +417,8 @@ def machine() -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark lstm_numpy against PyTorch (see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="few repeats and fewer big models")
-    parser.add_argument("--rows", default="floor,train,sample,big,data,process,sound",
-                        help="comma-separated rows to run: floor, train, sample, big, data, process, sound")
+    parser.add_argument("--rows", default="floor,train,sample,conditioned,big,data,process,sound",
+                        help="comma-separated rows to run: floor, train, sample, conditioned, big, data, process, sound")
     parser.add_argument("--midi", type=Path, default=DEFAULT_MIDI, help="the course MIDI file")
     parser.add_argument("--sample-threads", type=int, default=1, help="threads for the sampling rows")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -409,6 +437,8 @@ def main(argv=None) -> int:
         rows_train(table, rounds, k)
     if "sample" in rows:
         rows_sample(table, rounds, k, args.sample_threads)
+    if "conditioned" in rows:
+        rows_conditioned(table, rounds, k)
     if "big" in rows:
         rows_big(table, rounds, k, args.quick)
     if "data" in rows:

@@ -50,6 +50,7 @@ import numpy as np
 
 from .corpus import Corpus, check as corpus_holds_together
 from .errors import CheckpointError, LstmNumpyError
+from .features import N_FEATURES
 from .files import locked
 from .lstm import PARAMETER_NAMES, parameter_shapes
 from .model import Model
@@ -530,7 +531,9 @@ def _check_parameters(folder: Path, parameters: Dict[str, np.ndarray], n_values:
     if missing:
         raise _corrupt(folder, f"{WEIGHTS} lacks the parameter(s) {', '.join(missing)}")
     n_a = parameters["Wf"].shape[0] if parameters["Wf"].ndim == 2 else -1
-    for name, shape in parameter_shapes(n_a, n_values).items():
+    # the conditioned model's gates read its features too, n_d more input columns
+    n_features = N_FEATURES if parameters["Wf"].shape[1:] == (n_a + n_values + N_FEATURES,) else 0
+    for name, shape in parameter_shapes(n_a, n_values, n_features).items():
         value = parameters[name]
         if value.shape != shape:
             raise CheckpointError(
@@ -551,7 +554,8 @@ def _check_config_fits(folder: Path, config: Dict[str, Any], parameters: Dict[st
     (Whether each setting is one training accepts is for training to check when it resumes.)
     """
     weights = parameters["Wf"]
-    for key, actual in (("n_a", weights.shape[0]), ("dtype", weights.dtype.name)):
+    kind = "conditioned" if weights.shape[1] > weights.shape[0] + parameters["Wy"].shape[0] else "course"
+    for key, actual in (("n_a", weights.shape[0]), ("dtype", weights.dtype.name), ("model", kind)):
         if key in config and config[key] != actual:
             raise _corrupt(folder, f"its configuration says {key} = {config[key]!r} but the weights have {actual!r}")
 

@@ -43,21 +43,26 @@ class Corpus:
 
     def parts(self, held_out: bool) -> List[np.ndarray]:
         """The validation ranges (held_out True), or the training values piece by piece outside them."""
+        return [self.values[a:b] for a, b in self.ranges(held_out)]
+
+    def ranges(self, held_out: bool) -> List[Tuple[int, int]]:
+        """The [start, stop) ranges of ``values`` that ``parts`` returns, for arrays aligned with
+        the values (the conditioned model's features)."""
         if held_out:
-            return [self.values[a:b] for a, b in self.validation]
+            return [(int(a), int(b)) for a, b in self.validation]
         bounds = list(self.starts[1:]) + [len(self.values)]
-        parts, start = [], 0
+        ranges, start = [], 0
         for end in bounds:  # each piece, less the validation ranges inside it
             at = start
             for a, b in self.validation:
                 if start <= a < end:
                     if a > at:
-                        parts.append(self.values[at:a])
+                        ranges.append((int(at), int(a)))
                     at = b
             if end > at:
-                parts.append(self.values[at:end])
+                ranges.append((int(at), int(end)))
             start = end
-        return parts
+        return ranges
 
     def training_values(self) -> np.ndarray:
         """The training part, its pieces joined (what windows are drawn from)."""
@@ -109,10 +114,14 @@ def epoch_windows(training: np.ndarray, n_values: int, m: int, Tx: int, seed: in
     """
     from .dataset import data_processing
 
-    epoch_seed = int(np.random.SeedSequence([seed, WINDOW_STREAM, epoch]).generate_state(1)[0])
     identity = {i: i for i in range(n_values)}
-    X, Y, _ = data_processing(training.tolist(), identity, m=m, Tx=Tx, seed=epoch_seed)
+    X, Y, _ = data_processing(training.tolist(), identity, m=m, Tx=Tx, seed=epoch_seed(seed, epoch))
     return X, Y
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's window draws (``dataset.window_starts``): (seed, epoch) alone."""
+    return int(np.random.SeedSequence([seed, WINDOW_STREAM, epoch]).generate_state(1)[0])
 
 
 def check(corpus: Corpus, n_values: int) -> bool:

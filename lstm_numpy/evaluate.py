@@ -432,16 +432,23 @@ def solo_statistics(pieces: Sequence[Piece], training_values: Optional[Sequence[
 
 # ---------------------------------------------------------------------------------------- fit
 
-def model_cross_entropy(model, sequences: Sequence[np.ndarray]) -> Tuple[float, int]:
+def model_cross_entropy(model, sequences: Sequence[np.ndarray], features=None) -> Tuple[float, int]:
     """The model's cross-entropy on value sequences: (total nats, number of values scored).
 
     sequences: value indices, -1 for a value outside the vocabulary. Each sequence is read as
     generation reads a solo: one pass from the zero state, the first value predicted from the
     all-zero input, every later one from the values before it. A value outside the vocabulary
     is not scored, and goes in as the all-zero input.
+    features: for the conditioned model, one (len(s), n_d) array per sequence, row t the
+    features of value t (``features.measure_features``), read at the step that predicts it.
     """
     from . import layout, passes
 
+    if model.n_features and features is None:
+        raise LstmNumpyError("the conditioned model is measured on music with its chords and beats: "
+                             "pass the features of the values.")
+    if features is not None:
+        features = [np.asarray(f) for s, f in zip(sequences, features) if len(s)]
     sequences = [np.asarray(s, np.int64) for s in sequences if len(s)]
     if not sequences:
         return 0.0, 0
@@ -455,9 +462,15 @@ def model_cross_entropy(model, sequences: Sequence[np.ndarray]) -> Tuple[float, 
     if joined is None:
         raise LstmNumpyError("the model's weights are not all finite numbers, so it cannot be "
                              "measured; use a checkpoint saved before training diverged.")
+    d = None
+    if model.n_features:
+        joined = joined._replace(Wd=layout.dense_rows(model.parameters, model.n_features))
+        d = np.zeros((T, m, model.n_features), joined.W_ay.dtype)
+        for k, f in enumerate(features):
+            d[: len(f), k] = f
     zeros = np.zeros((m, model.n_a), joined.W_ay.dtype)
     with passes.one_blas_thread():
-        cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0))
+        cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0), features=d)
     return float(cache.loss), int((y >= 0).sum())
 
 
@@ -514,10 +527,12 @@ def ngram_cross_entropies(training: Sequence[np.ndarray], heldout: Sequence[np.n
             "unigram_k": best_unigram, "bigram_k": best_bigram}
 
 
-def fit(model, training: Sequence[np.ndarray], heldout_values: Sequence[Sequence[str]]) -> Dict:
+def fit(model, training: Sequence[np.ndarray], heldout_values: Sequence[Sequence[str]],
+        heldout_features=None) -> Dict:
     """The model's fit on held-out values beside a unigram and a bigram counted on ``training``.
 
-    training: index sequences the model learned from; heldout_values: value strings by piece.
+    training: index sequences the model learned from; heldout_values: value strings by piece;
+    heldout_features: their features by piece, for the conditioned model (else None).
     Returns {"heldout_values", "oov_pct", "model_nats", "unigram_nats", "bigram_nats",
     "unigram_k", "bigram_k"}: nats per value, over the held-out values inside the vocabulary.
     """
@@ -527,7 +542,7 @@ def fit(model, training: Sequence[np.ndarray], heldout_values: Sequence[Sequence
     outside = sum(int((s < 0).sum()) for s in heldout)
     result = {"heldout_values": total, "oov_pct": _pct(outside, total)}
     baselines = ngram_cross_entropies(training, heldout, model.n_values)
-    nats, count = model_cross_entropy(model, heldout)
+    nats, count = model_cross_entropy(model, heldout, heldout_features)
     result["model_nats"] = nats / count
     result.update(baselines)
     return result
@@ -573,12 +588,27 @@ def build_parser() -> cli.ArgumentParser:
     return p
 
 
-def training_pieces(model) -> List[Piece]:
-    """The pieces a model was trained on, read again as its configuration says."""
+def features_of_files(paths: Sequence, preset: Optional[str] = None, melody=None, chords=None
+                      ) -> List[np.ndarray]:
+    """Per MIDI file, (n, n_d) the features of its values (``features.measure_features``), the
+    files read as ``pieces_from_midi`` reads them."""
+    from .dataset import get_measures
+    from .features import measure_features
+
+    return [measure_features(get_measures(path, preset=preset, melody=melody, chords=chords))
+            for path in paths]
+
+
+def _default_paths() -> List[str]:
     from .dataset import default_corpus_paths
 
+    return [str(p) for p in default_corpus_paths()]
+
+
+def training_pieces(model) -> List[Piece]:
+    """The pieces a model was trained on, read again as its configuration says."""
     config = model.config or {}
-    paths = config.get("midi") or [str(p) for p in default_corpus_paths()]
+    paths = config.get("midi") or _default_paths()
     for path in paths:
         if not Path(path).is_file() and not config.get("skip_bad"):
             raise LstmNumpyError(f"{path}: this training file of the checkpoint is not there; run from the "
@@ -640,12 +670,19 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
         else:
             index = {v: i for i, v in enumerate(model.indices_values)}
             training_indices = [np.array([index.get(v, -1) for v in p.values], np.int64) for p in training]
+        heldout_features = None
         if heldout_pieces:
             heldout_values, source = [p.values for p in heldout_pieces], "heldout files"
+            if model.n_features:
+                heldout_features = features_of_files(heldout)
         else:
             heldout_values = [[model.indices_values[i] for i in part] for part in corpus.parts(held_out=True)]
             source = "validation part of the training music"
-        result["fit"] = dict(fit(model, training_indices, heldout_values), source=source)
+            if model.n_features:
+                every = np.concatenate(features_of_files(config.get("midi") or _default_paths(), config.get("preset"),
+                                                         config.get("melody"), config.get("chords")))
+                heldout_features = [every[a:b] for a, b in corpus.ranges(held_out=True)]
+        result["fit"] = dict(fit(model, training_indices, heldout_values, heldout_features), source=source)
     generated = generated_pieces(model, training, n_solos, n_bars, seed, temperature)
     training_values = [p.values for p in training]
     result["generated"] = solo_statistics(generated, training_values)

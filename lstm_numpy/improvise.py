@@ -122,6 +122,9 @@ def generate_music(
     label = seed if not isinstance(seed, np.random.Generator) else None
 
     if mode == "course":
+        if model.n_features:
+            raise LstmNumpyError("--mode course replays the course's greedy sequence without chords, which "
+                                 "the conditioned model cannot play; use --mode bars.")
         from_training = chords is None and changes is None
         if n_bars is None:
             # the course's five sets, also over a corpus of hundreds of measures
@@ -233,9 +236,15 @@ def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature:
     register = line.Register(*(model.register or line.DEFAULT_REGISTER))
     state, prev_pitch = None, None
     played, chords, decoded = [], [], []
+    # the conditioned model samples the whole solo at once, knowing each value's chord and beat
+    sampled = _conditioned_bars(model, bars, beats_per_bar, temperature, top_k, rng, primer) \
+        if model.n_features else None
     for k, bar_chords in enumerate(bars):
-        values, state = _fill_bar(model, beats, state, temperature, top_k, rng,
-                                  primer if k == 0 else None)
+        if sampled is not None:
+            values = sampled[k]
+        else:
+            values, state = _fill_bar(model, beats, state, temperature, top_k, rng,
+                                      primer if k == 0 else None)
         notes = line.decode_bar(values, bar_chords, beats, prev_pitch, register)
         pitches = [n.pitch for n in notes if not n.is_rest]
         if pitches:
@@ -246,6 +255,23 @@ def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature:
         decoded.append(values)
     return Solo(bars=played, chords=chords, values=decoded, mode="bars", beats_per_bar=beats_per_bar,
                 temperature=temperature, seed=label)
+
+
+def _conditioned_bars(model, bars: Progression, beats_per_bar: int, temperature, top_k, rng,
+                      primer) -> List[List[str]]:
+    """The conditioned model's values for every bar, sampled in one call
+    (``sampling_conditioned.sample_solo``), cut into bars as ``_fill_bar`` cuts them."""
+    from .features import solo_tables
+    from .sampling_conditioned import sample_solo
+
+    if primer is not None:
+        raise LstmNumpyError("the conditioned model takes no primer: every value it reads sounds over the "
+                             "changes; leave primer out.")
+    values, where = sample_solo(model, solo_tables(bars, beats_per_bar), len(bars), temperature, top_k, rng)
+    by_bar: List[List[str]] = [[] for _ in bars]
+    for value, bar in zip(values.tolist(), where.tolist()):
+        by_bar[bar].append(model.indices_values[value])
+    return by_bar
 
 
 def _fill_bar(model, beats: Fraction, state, temperature, top_k, rng, primer):

@@ -919,3 +919,89 @@ def dense_weight_gradient(d, Q, dWd):
                     g = dWd[k]
                     for q in range(n4):
                         g[q] += v * dz[q]
+
+
+@njit(cache=True, fastmath=FAST_MATH, error_model="numpy")
+def sample_solo_kernel(x, a, c, uniforms, temperature, top_k, weights, source, Wa, Wx, b, Wy_t,
+                       b_y, Wd, chord_starts, chord_rows, metric, end_twelfth, n_bars, out,
+                       out_bar):
+    """A whole solo of the conditioned model in one call: its features found as it goes.
+
+    x (1,) int64 the first input (-1: the zero input); a, c (1, n_a) the state, updated in place.
+    uniforms (max_steps,): one uniform number per choice (unused when temperature == 0).
+    weights, source, Wa .. b_y: as for ``sample_kernel`` (``sampling_conditioned.Prepared``);
+    Wd (n_d, 4 n_a) the features' weights, halved (``layout.dense_rows``).
+    chord_starts (n_bars, K), chord_rows (n_bars, K, n_chord), metric (twelfths, n_metric): a
+    progression's ``features.SoloTables``; end_twelfth (twelfths, n_values): where a value
+    starting at each twelfth of a bar ends (``line.element_end``, in twelfths; the bar's length
+    when it reaches the bar line). n_bars: bars to fill.
+    out, out_bar (max_steps,) int64: receive each chosen value and the bar it is played in.
+
+    Before each step it finds the features of the onset the next value will have, bar b and
+    twelfth p (the chord in force: the last chord of the bar starting at or before p, else the
+    first), adds their rows of Wd to the bias (so the step itself is ``cell_step``), steps,
+    chooses, and moves p to the chosen value's end; a full bar starts the next. It stops when
+    n_bars bars are full or max_steps values are chosen. Returns how many values were chosen,
+    or -WEIGHTS_CHANGED / -STATE_NOT_FINITE without running a step (see ``sample_kernel``).
+    """
+    for k in range(len(weights)):
+        if not same_values(weights[k], source[k]):
+            return -WEIGHTS_CHANGED
+    if not (all_finite(a) and all_finite(c)):
+        return -STATE_NOT_FINITE
+    n_a = a.shape[1]
+    n4 = 4 * n_a
+    n_values = weights[8].shape[0]
+    n_chord = chord_rows.shape[2]
+    twelfths = metric.shape[0]
+    z = aligned_empty(a, 1, n4)
+    b_step = aligned_empty(a, 1, n4)[0]
+    logits = aligned_empty(a, 1, b_y.shape[0])
+    draw_weights = np.empty(n_values)
+    draw_allowed = np.empty(n_values, dtype=np.bool_)
+    inv_temperature = 1.0 / temperature if temperature > 0.0 else 0.0
+    a_state, c_state = a, c
+    a_next, c_next = aligned_empty(a, 1, n_a), aligned_empty(c, 1, n_a)
+    bar, p, step = 0, 0, 0
+    while bar < n_bars and step < out.shape[0]:
+        chord = 0
+        for k in range(chord_starts.shape[1]):
+            if chord_starts[bar, k] <= p:
+                chord = k
+        for q in range(n4):
+            b_step[q] = b[q]
+        for k in range(n_chord):
+            v = chord_rows[bar, chord, k]
+            if v != 0:
+                for q in range(n4):
+                    b_step[q] += v * Wd[k, q]
+        for k in range(metric.shape[1]):
+            v = metric[p, k]
+            if v != 0:
+                for q in range(n4):
+                    b_step[q] += v * Wd[n_chord + k, q]
+        cell_step(x, a, c, Wa, Wx, b_step, a_next, c_next, z)
+        a, a_next = a_next, a
+        c, c_next = c_next, c
+        affine(a, Wy_t, b_y, logits)
+        if temperature == 0.0:
+            best = 0
+            for v in range(1, n_values):
+                if logits[0, v] > logits[0, best]:
+                    best = v
+            x[0] = best
+        else:
+            x[0] = draw(logits[0, :n_values], inv_temperature, top_k, uniforms[step],
+                        draw_weights, draw_allowed)
+        out[step] = x[0]
+        out_bar[step] = bar
+        p = end_twelfth[p, x[0]]
+        if p >= twelfths:
+            bar += 1
+            p = 0
+        step += 1
+    if step % 2 == 1:  # the final state is in the second pair
+        for q in range(n_a):
+            a_state[0, q] = a[0, q]
+            c_state[0, q] = c[0, q]
+    return step

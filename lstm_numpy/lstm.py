@@ -47,9 +47,10 @@ GATES = ("f", "i", "c", "o")  # the order of the gate blocks wherever the gates 
 PARAMETER_NAMES = ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo", "Wy", "by")
 
 
-def parameter_shapes(n_a: int, n_values: int) -> Dict[str, Tuple[int, int]]:
-    """The shape of each parameter, by name, for n_a hidden units and n_x = n_y = n_values."""
-    shapes = {"W" + g: (n_a, n_a + n_values) for g in GATES}
+def parameter_shapes(n_a: int, n_values: int, n_features: int = 0) -> Dict[str, Tuple[int, int]]:
+    """The shape of each parameter, by name, for n_a hidden units and n_y = n_values, n_x =
+    n_values + n_features (n_features: the conditioned model's n_d, see below; 0 for the course's)."""
+    shapes = {"W" + g: (n_a, n_a + n_values + n_features) for g in GATES}
     shapes.update({"b" + g: (n_a, 1) for g in GATES})
     shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
     return shapes

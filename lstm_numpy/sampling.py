@@ -247,6 +247,9 @@ def _parameters(model: Model, dtype: np.dtype) -> Tuple[np.ndarray, ...]:
 def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
     """Check the ten course arrays, lay them out for the kernel, and keep the result for next time."""
     n_a, n_values = weights[0].shape[0], weights[8].shape[0]
+    if weights[0].shape[1] > n_a + n_values:  # extra input columns: the conditioned model's features
+        raise LstmNumpyError("this is a conditioned model: it reads the chords and the beat of every value, so it "
+                             "improvises over chord changes only (generate_music, or sampling_conditioned.sample_solo).")
     expected = parameter_shapes(n_a, n_values)
     for name, w in zip(PARAMETER_NAMES, weights):
         shape = expected[name]
@@ -258,19 +261,27 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
             raise LstmNumpyError("the model's weights contain NaN or infinite values; "
                                  "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
     Wa, Wx, b, _ = fuse(dict(zip(PARAMETER_NAMES[:8], weights)))
-    Wy, by = weights[8], weights[9]
-    # The Dense layer padded with zeros to whole SIMD registers: a ragged end of each row would
-    # take a slow loop of its own at every step (the logits past n_values are never looked at).
+    Wy_t, b_y = output_layer(weights[8], weights[9])
+    source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
+    prepared = Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
+    _PREPARED[Wa.dtype] = prepared
+    return prepared
+
+
+def output_layer(Wy: np.ndarray, by: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The Dense layer for the steps: Wy_t (n_a, n_y) and b_y (n_y,), transposed and padded.
+
+    Padded with zeros to whole SIMD registers, n_y = ``padded(n_values)``: a ragged end of each
+    row would take a slow loop of its own at every step (the logits past n_values are never
+    looked at).
+    """
     n_values, n_a = Wy.shape
     width = padded(n_values)
     Wy_t = np.zeros((n_a, width), dtype=Wy.dtype)
     Wy_t[:, :n_values] = Wy.T
     b_y = np.zeros(width, dtype=Wy.dtype)
     b_y[:n_values] = by[:, 0]
-    source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
-    prepared = Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
-    _PREPARED[Wa.dtype] = prepared
-    return prepared
+    return Wy_t, b_y
 
 
 def _is_whole(value) -> bool:

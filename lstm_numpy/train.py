@@ -57,6 +57,7 @@ class TrainConfig:
     m: Optional[int] = None  # training windows; None: 60 (the course), more for a larger corpus
     val_fraction: Optional[float] = None  # values held out; None: a tenth (the course preset: none)
     # model and optimizer
+    model: str = "course"  # "conditioned": also reads each value's chord and place in the bar
     n_a: int = 64
     epochs: int = 100
     batch_size: int = 32
@@ -120,6 +121,8 @@ def build_parser() -> cli.ArgumentParser:
                       help=f"share of the values held out for validation, 0 for none (default {DEFAULT_VAL_FRACTION:g}; "
                            "whole pieces when there are several, else the end; none with --preset course)")
     model = p.add_argument_group("model and training")
+    model.add_argument("--model", choices=["course", "conditioned"],
+                       help=f"'conditioned' also reads the chord and the beat of every value (default {d.model})")
     model.add_argument("--n-a", dest="n_a", type=cli.positive_int, help=f"LSTM hidden units (default {d.n_a})")
     model.add_argument("--epochs", type=cli.positive_int, help=f"epochs (default {d.epochs})")
     model.add_argument("--batch-size", type=cli.positive_int, help=f"mini-batch size (default {d.batch_size})")
@@ -230,6 +233,8 @@ class TrainingData:
     m: windows per epoch. fixed: the course's windows (X, Y), drawn once from all the values as
     ``data_processing`` draws them; None when they are drawn afresh every epoch from the training
     part (``corpus.epoch_windows``), so that every value gets to be a target.
+    features: for the conditioned model, (n, n_d) the features of every value of the corpus
+    (``features.measure_features``, aligned with corpus.values); None for the course model.
     """
 
     corpus: "Corpus"
@@ -238,17 +243,35 @@ class TrainingData:
     m: int
     fixed: Optional[tuple]
     register: Tuple[int, int]
+    features: Optional["np.ndarray"] = None
 
     def windows(self, config: TrainConfig, epoch: int):
-        """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype."""
-        from .corpus import epoch_windows
+        """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype, and
+        for the conditioned model D (m, Tx, n_d), their features (else None)."""
+        from .corpus import epoch_seed, epoch_windows
+        from .dataset import window_starts
+        from .features import window_features
 
         if self.fixed is not None:
-            X, Y = self.fixed
+            (X, Y), values, seed = self.fixed, self.corpus.values, config.seed
+            features = self.features
         else:
-            X, Y = epoch_windows(self.corpus.training_values(), len(self.indices_values), self.m,
-                                 config.Tx, config.seed, epoch)
-        return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False)
+            values, seed = self.corpus.training_values(), epoch_seed(config.seed, epoch)
+            X, Y = epoch_windows(values, len(self.indices_values), self.m, config.Tx, config.seed, epoch)
+            features = None if self.features is None else self.part_features(held_out=False)
+        D = None
+        if features is not None:  # the same starts as the windows' own draw
+            D = window_features(features, window_starts(len(values), self.m, config.Tx, seed), config.Tx)
+            D = D.astype(config.dtype, copy=False)
+        return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False), D
+
+    def part_features(self, held_out: bool):
+        """The features of the training part, its pieces joined (held_out False), or a list of
+        the features of each validation range (held_out True)."""
+        import numpy as np
+
+        parts = [self.features[a:b] for a, b in self.corpus.ranges(held_out)]
+        return parts if held_out else np.concatenate(parts)
 
 
 def load_training_data(config: TrainConfig, report: Optional[Callable[[str], None]] = None) -> TrainingData:
@@ -262,7 +285,9 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
     """
     from .corpus import make_corpus, split
     from .dataset import data_processing, get_corpus_data, musical_data, read_corpus, default_corpus_paths
+    from .features import measure_features
     from .line import register_of
+    import numpy as np
 
     fraction = validation_fraction(config)
     if config.preset == "course" and fraction:
@@ -278,12 +303,15 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
         report(str(reading))
     for why in pieces.skipped:
         print(f"skipped {why}", file=sys.stderr)
-    chords, grammars_by_piece, pitches = [], [], []
+    chords, grammars_by_piece, pitches, features = [], [], [], []
     for measures in pieces.pieces:  # piece by piece, to know where each starts
         piece_chords, grammars = musical_data(measures)
         chords += piece_chords
         grammars_by_piece.append(grammars)
         pitches += [note.pitch for measure in measures for note in measure.melody]
+        if config.model == "conditioned":
+            features.append(measure_features(measures))
+    features = np.concatenate(features) if features else None
     register = tuple(register_of(pitches))
     all_values, _, values_indices, indices_values = get_corpus_data([g for p in grammars_by_piece for g in p])
     corpus = make_corpus([get_corpus_data(p)[0] for p in grammars_by_piece], values_indices)
@@ -292,7 +320,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
         m = config.m or windows_for(len(all_values), config.Tx)
         _check_window_memory(m, config, len(vocabulary))
         X, Y, _ = data_processing(all_values, values_indices, m=m, Tx=config.Tx, seed=config.seed)
-        return TrainingData(corpus, vocabulary, chords, m, (X, Y), register)
+        return TrainingData(corpus, vocabulary, chords, m, (X, Y), register, features)
     corpus = split(corpus, fraction, config.seed)
     n_training = len(corpus.training_values())
     if n_training < config.Tx + 1:
@@ -300,7 +328,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
                              f"on, too few for windows of Tx={config.Tx}; use more music, a smaller --val-fraction or a smaller --Tx.")
     m = config.m or windows_for(n_training, config.Tx)
     _check_window_memory(m, config, len(vocabulary))
-    return TrainingData(corpus, vocabulary, chords, m, None, register)
+    return TrainingData(corpus, vocabulary, chords, m, None, register, features)
 
 
 def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
@@ -315,7 +343,8 @@ def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
     parts = data.corpus.parts(held_out=True)
     if not parts:
         return None
-    nats, count = model_cross_entropy(model, parts)
+    features = data.part_features(held_out=True) if data.features is not None else None
+    nats, count = model_cross_entropy(model, parts, features)
     return nats / count * (Tx - 1)
 
 
@@ -401,6 +430,9 @@ def _run(args, locks: ExitStack) -> int:
         if config.epochs < start_epoch:
             raise LstmNumpyError(f"--resume {out}: the run has already trained {start_epoch} epochs, more than "
                                  f"--epochs {config.epochs}; pass --epochs {start_epoch} or more.")
+        if model.kind != config.model:
+            raise LstmNumpyError(f"--resume {out}: the run trained the {model.kind} model; resume it with "
+                                 f"--model {model.kind}, or start a new run with --out.")
         optimizer = _optimizer(config)
         optimizer.load_state_dict(state.optimizer_state)
         data = load_training_data(config, report)
@@ -417,7 +449,8 @@ def _run(args, locks: ExitStack) -> int:
             raise LstmNumpyError("--preset course needs the course file: add --midi path/to/original_metheny.mid.")
         data = load_training_data(config, report)
         model = init_model(data.indices_values, n_a=config.n_a, seed=config.seed, dtype=np.dtype(config.dtype),
-                           chords=data.chords, config=asdict(config), register=data.register)
+                           chords=data.chords, config=asdict(config), register=data.register,
+                           model=config.model)
         optimizer = _optimizer(config)
         history, start_epoch = None, 0
     model.config = asdict(config)
@@ -495,10 +528,10 @@ def _run(args, locks: ExitStack) -> int:
         for epoch in range(start_epoch, config.epochs):
             if stopped_early(history, config.patience):
                 break
-            X, Y = data.windows(config, epoch)
+            X, Y, D = data.windows(config, epoch)
             history = train(model, X, Y, epochs=epoch + 1, batch_size=config.batch_size, optimizer=optimizer,
                             seed=config.seed, start_epoch=epoch, history=history, on_epoch_end=on_epoch_end,
-                            threads=config.threads)
+                            threads=config.threads, D=D)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
