@@ -599,6 +599,18 @@ def features_of_files(paths: Sequence, preset: Optional[str] = None, melody=None
             for path in paths]
 
 
+def training_features(config: Dict) -> List[np.ndarray]:
+    """Per training piece, the features of its values, the files read exactly as training read
+    them (so that they line up with the checkpoint's corpus)."""
+    from .dataset import read_corpus
+    from .features import measure_features
+
+    pieces = read_corpus(config.get("midi") or _default_paths(), preset=config.get("preset"),
+                         melody=config.get("melody"), chords=config.get("chords"),
+                         changes=config.get("changes"), skip_bad=bool(config.get("skip_bad")))
+    return [measure_features(measures) for measures in pieces.pieces]
+
+
 def _default_paths() -> List[str]:
     from .dataset import default_corpus_paths
 
@@ -679,8 +691,7 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
             heldout_values = [[model.indices_values[i] for i in part] for part in corpus.parts(held_out=True)]
             source = "validation part of the training music"
             if model.n_features:
-                every = np.concatenate(features_of_files(config.get("midi") or _default_paths(), config.get("preset"),
-                                                         config.get("melody"), config.get("chords")))
+                every = np.concatenate(training_features(config))
                 heldout_features = [every[a:b] for a, b in corpus.ranges(held_out=True)]
         result["fit"] = dict(fit(model, training_indices, heldout_values, heldout_features), source=source)
     generated = generated_pieces(model, training, n_solos, n_bars, seed, temperature)
