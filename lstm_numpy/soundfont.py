@@ -164,7 +164,8 @@ def _damaged(path) -> SoundFontError:
 
 
 def _preset(available: Sequence[Tuple[int, int, str]], program: int) -> Tuple[int, int, str]:
-    """(bank, program, name) to play ``program`` with: its own in bank 0, else the SoundFont's first.
+    """(bank, program, name) to play ``program`` with: its own in bank 0, else the lowest-numbered
+    instrument of the SoundFont.
 
     Bank 128 holds General MIDI drum kits, which never stand in for an instrument.
     """
@@ -211,7 +212,7 @@ def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], 
 
     parts: (name, program, notes) with name one of PARTS and notes as (start frame, end frame,
         pitch, velocity); program counts from 0, and a program the SoundFont lacks is replaced by
-        its first preset.
+        its lowest-numbered instrument.
     Returns ((n_frames, 2) float32 audio, left and right, not normalized; the name of the preset
     each part played).
     """

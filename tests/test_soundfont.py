@@ -90,7 +90,7 @@ def test_melody_chords_and_bass_all_sound_and_renderings_repeat_exactly(extra, t
     assert np.abs(only_chords).max() == pytest.approx(PEAK, abs=1e-6), "the piano part sounds on its own"
 
 
-def test_a_missing_program_falls_back_to_the_first_preset_and_is_named(extra, tiny, capsys):
+def test_a_missing_program_falls_back_to_the_lowest_numbered_preset_and_is_named(extra, tiny, capsys):
     # The tiny SoundFont has program 0 only; the tenor sax (66) is not in it.
     render_audio([Note(Fraction(0), Fraction(1), 69)], [], soundfont=tiny, program=66)
     err = capsys.readouterr().err
