@@ -911,10 +911,216 @@ IMPROVISE: List[Cell] = [
 ]
 
 
+
+# ---------------------------------------------------------------------------------------------
+# 04: the chords and the beat as input
+# ---------------------------------------------------------------------------------------------
+
+CONDITIONED: List[Cell] = [
+    md("""
+    # 4. The chords and the beat as input
+
+    The course's LSTM reads one thing at every step: the value before. A value such as
+    `C,0.250,<m2,P-4>` says *a chord tone, a sixteenth, about a step down*, but nothing says
+    which chord is sounding, or where in the bar the note falls. The chords reach the music only
+    afterwards, when the decoder turns the values into pitches over them. So the model cannot
+    learn that the third of a dominant chord pulls to the next root, or that a phrase lands on
+    beat one: it never sees either.
+
+    The *conditioned* model (`model="conditioned"`, `--model conditioned` on the command) is told
+    both. Beside the previous value it reads, at every step, a vector of 35 numbers describing
+    where the value it is choosing will sound. This notebook builds those numbers for one bar,
+    shows the cell's equations with the new input, trains both models on the same music, and
+    compares them with the evaluate command's measures and by ear.
+    """),
+    SETUP,
+    code("""
+    OUTPUT = REPO / "notebooks" / "output"   # the files this notebook writes; git ignores them
+    OUTPUT.mkdir(exist_ok=True)
+    # Both models need held-out music to be compared on: the course file is read whole (not the
+    # course's window) with its last fifth held out; the corpus holds out whole pieces.
+    TRAINING_MUSIC = ["--midi", str(COURSE_MIDI), "--val-fraction", "0.2"] if PRESET == "course" else []
+    """),
+    md("""
+    ## The features of one bar
+
+    For every value, `features.measure_features` looks at the onset of its note (or rest):
+
+    * **the chord in force** there, as pitch classes relative to its root (12 columns: C E G Bb
+      over C sets columns 0, 4, 7 and 10), so that a ii-V in any key looks alike, as the values
+      themselves are relative;
+    * **where the harmony goes next**: the interval from this chord's root up to the next
+      chord's root (12 one-hot columns; G7 to C is 5, a fourth up);
+    * **the beat of the bar** (4 one-hot columns) and **the place within the beat** on the grid
+      of quarters and thirds: 0, 1/4, 1/3, 1/2, 2/3, 3/4, or off the grid (7 one-hot columns).
+
+    At step t the model's input is value t and it predicts value t + 1, so it reads value
+    t + 1's features: where the note it is choosing will sound.
+    """),
+    code("""
+    from lstm_numpy import features as F
+    from lstm_numpy.changes import chord_symbol
+    from lstm_numpy.dataset import get_measures, musical_data
+    from lstm_numpy.grammar import chord_in_force
+
+    measures = get_measures(MIDI if PRESET is None else COURSE_MIDI)
+    _, grammars = musical_data(measures)
+    rows = F.measure_features(measures)
+    bar = next(k for k, m in enumerate(measures) if len(m.melody) >= 4 and len(m.chords) >= 1)
+    start = sum(len(m.melody) for m in measures[:bar])
+    measure = measures[bar]
+    print(f"bar {bar}: chords {', '.join(chord_symbol(c.pitches) for c in measure.chords)}")
+    print(f"{'value':22s} {'onset':>6s}  chord  tones (from the root)  next root  beat  place")
+    places = ["0", "1/4", "1/3", "1/2", "2/3", "3/4", "off"]
+    for k, (element, value) in enumerate(zip(measure.melody, grammars[bar].split())):
+        row = rows[start + k]
+        chord = chord_in_force(sorted(measure.chords, key=lambda c: c.offset), element.offset)
+        tones = " ".join(str(i) for i in np.flatnonzero(row[F.CHORD_TONES]))
+        move = int(np.flatnonzero(row[F.ROOT_MOVE])[0])
+        beat = int(np.flatnonzero(row[F.BEAT])[0]) + 1
+        place = places[int(np.flatnonzero(row[F.SUBBEAT])[0])]
+        onset = element.offset - measure.start
+        print(f"{value:22s} {str(onset):>6s}  {chord_symbol(chord.pitches):6s} {tones:22s} +{move:<9d} {beat:4d}  {place}")
+    print(f"features of one bar: {rows[start:start + len(measure.melody)].shape}")
+    """),
+    md("""
+    The same numbers as a picture: one row per value of the bar, one column per feature (dark:
+    set). The four groups are the chord's tones, the root's move, the beat and the place in it.
+    """),
+    code("""
+    from IPython.display import SVG
+
+    def feature_picture(block, cell=14):
+        groups = [(0, "chord tones"), (12, "root move"), (24, "beat"), (28, "place in the beat")]
+        height, width = block.shape[0] * cell + 40, block.shape[1] * cell + 20
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
+        for start, label in groups:
+            parts.append(f'<text x="{10 + start * cell}" y="14" font-size="11">{label}</text>')
+        for i, row in enumerate(block):
+            for j, v in enumerate(row):
+                fill = "#1f5fa8" if v else "#eeeeee"
+                parts.append(f'<rect x="{10 + j * cell}" y="{24 + i * cell}" width="{cell - 2}" '
+                             f'height="{cell - 2}" fill="{fill}"/>')
+        return SVG("".join(parts) + "</svg>")
+
+    feature_picture(rows[start:start + len(measure.melody)])
+    """),
+    md(r"""
+    ## The conditioned cell
+
+    Nothing in the cell's formulas changes: its input is longer. With the one-hot previous
+    value $x^{\langle t \rangle}$ and the features $d^{\langle t \rangle}$ stacked,
+
+    $$\Gamma_f^{\langle t \rangle} = \sigma(W_f [a^{\langle t-1 \rangle}; x^{\langle t \rangle}; d^{\langle t \rangle}] + b_f)$$
+
+    and likewise for the update gate, the candidate and the output gate: each of $W_f, W_i, W_c,
+    W_o$ gains 35 columns, $(n_a, n_a + n_{values} + 35)$. So the plain formulas of notebook 2,
+    `reference_cell_forward`, are the conditioned cell when given `conditioned_input(x, d)`;
+    and the fast path, which looks up the one-hot part as a row and adds $d^{\langle t \rangle}
+    W_d$ for all steps before its compiled loop, gives the same numbers.
+    """),
+    code("""
+    from lstm_numpy import layout, passes
+    from lstm_numpy.lstm import conditioned_input, reference_forward
+    from lstm_numpy.model import init_model
+
+    vocabulary = sorted(set(v for g in grammars for v in g.split()))
+    small = init_model(vocabulary, n_a=8, seed=0, dtype=np.float64, model="conditioned")
+    print("Wf", small.parameters["Wf"].shape, f"= (n_a, n_a + n_values + {small.n_features})")
+
+    T = 6
+    index = {v: i for i, v in enumerate(vocabulary)}
+    values = [index[v] for v in grammars[bar].split()][:T]
+    T = len(values)
+    d = rows[start:start + T]
+    x = np.zeros((len(vocabulary), 1, T))
+    x[values[:-1], 0, np.arange(1, T)] = 1          # step t reads value t - 1 (step 0: the zero input)
+    a_ref = reference_forward(conditioned_input(x, d.T[:, None, :]), np.zeros((8, 1)), small.parameters)[0]
+
+    joined = layout.join(small.parameters)._replace(Wd=layout.dense_rows(small.parameters, small.n_features))
+    x_index = np.array([-1] + values[:-1])[:, None]
+    zeros = np.zeros((1, 8))
+    fast = passes.sequence_forward(x_index, zeros, zeros, joined, features=d[:, None, :])
+    print("the fast path equals the formulas:", np.allclose(fast.A[1:, 0].T, a_ref[:, 0], atol=1e-12))
+    """),
+    md("""
+    ## Two models, the same music
+
+    Both are trained by the command, on the same music and the same split, with the same
+    epochs, size and seed; only `--model` differs. (Few epochs and a small model keep this
+    notebook quick: the README gives figures for full runs.)
+    """),
+    code("""
+    from lstm_numpy.train import main as train_main
+
+    EPOCHS, N_A = 10, 32
+    runs = {}
+    for kind in ("course", "conditioned"):
+        out = OUTPUT / f"run_{kind}"
+        train_main(TRAINING_MUSIC + ["--model", kind, "--epochs", str(EPOCHS), "--n-a", str(N_A),
+                                     "--seed", "0", "--bars", "4", "--out", str(out), "--force", "--quiet"])
+        runs[kind] = out / "checkpoint"
+    """),
+    md("""
+    The evaluate command's fit: the cross-entropy per held-out value (lower is better), beside
+    the unigram and bigram counted on the same training values.
+    """),
+    code("""
+    from lstm_numpy.checkpoint import read_checkpoint
+    from lstm_numpy.evaluate import evaluate, format_fit, format_table, picture
+
+    results = {kind: evaluate(read_checkpoint(path), n_solos=4, n_bars=8) for kind, path in runs.items()}
+    for kind, result in results.items():
+        print(f"--- the {kind} model")
+        print(format_fit(result["fit"]))
+    ratio = results["conditioned"]["fit"]["model_nats"] / results["course"]["fit"]["model_nats"]
+    print(f"conditioned / course cross-entropy: {ratio:.3f}")
+    """),
+    md("""
+    The statistics of their solos (4 solos of 8 bars each, over the training pieces' chords)
+    beside the training music, and the distributions side by side: first the course model's,
+    then the conditioned one's.
+    """),
+    code("""
+    print(format_table({"course": results["course"]["generated"],
+                        "conditioned": results["conditioned"]["generated"],
+                        "training": results["course"]["training"]}))
+    """),
+    code("""
+    picture(results["course"])
+    """),
+    code("""
+    picture(results["conditioned"])
+    """),
+    md("""
+    ## Listening over the same changes
+
+    Both models improvise over the same progression with the same seed. The conditioned one
+    knows, at every step, which chord the next note lands on and on which beat.
+    """),
+    code("""
+    from IPython.display import Audio, display
+
+    from lstm_numpy import generate_music, load_checkpoint, plot_piano_roll, write_solo
+
+    CHANGES = "Dm7 G7 | Cmaj7 | Cm7 F7 | Bbmaj7 | Ebm7 Ab7 | Dbmaj7 | Dm7 G7 | Cmaj7"
+    for kind, path in runs.items():
+        solo = generate_music(load_checkpoint(path), changes=CHANGES, temperature=0.8, seed=1)
+        written = write_solo(OUTPUT / f"changes_{kind}", solo)
+        display(plot_piano_roll(None, solo, title=f"the {kind} model"))
+        display(Audio(filename=str(OUTPUT / f"changes_{kind}.wav")))
+    """),
+    md("""
+    Things to try: more epochs (the README's figures are for 100), `--n-a 64`, other changes.
+    Does the conditioned model's lower loss make its lines land better on the chords?
+    """),
+]
+
 NOTEBOOKS: Dict[str, List[Cell]] = {
     "01_music_as_values.ipynb": MUSIC_AS_VALUES,
     "02_lstm_step_by_step.ipynb": LSTM_STEP_BY_STEP,
     "03_improvise_a_jazz_solo.ipynb": IMPROVISE,
+    "04_chords_and_beat_as_input.ipynb": CONDITIONED,
 }
 
 

@@ -31,7 +31,8 @@ pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
-NAMES = ["01_music_as_values.ipynb", "02_lstm_step_by_step.ipynb", "03_improvise_a_jazz_solo.ipynb"]
+NAMES = ["01_music_as_values.ipynb", "02_lstm_step_by_step.ipynb", "03_improvise_a_jazz_solo.ipynb",
+         "04_chords_and_beat_as_input.ipynb"]
 SWITCH = "USE_COURSE_FILE = True"
 CELL_TIMEOUT = 600  # seconds; the slowest cell (training) takes a few seconds on an idle machine
 
@@ -91,7 +92,7 @@ def rich_outputs(notebook, mime: str) -> List[str]:
 
 # ------------------------------------------------------------------------- the stored notebooks
 
-def test_the_three_notebooks_are_there():
+def test_the_four_notebooks_are_there():
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NAMES
 
 
@@ -186,3 +187,20 @@ def test_03_improvise_a_jazz_solo(music):
     for suffix in (".mid", ".wav", ".svg"):
         written = (NOTEBOOK_DIR / "output" / f"typed_changes{suffix}").stat()
         assert written.st_size > 0 and written.st_mtime >= started - 1, f"typed_changes{suffix} not written"
+
+
+def test_04_chords_and_beat_as_input(music):
+    notebook = run(NAMES[3], music)
+    text = text_of(notebook)
+    check_source(text, music)
+
+    assert re.search(r"features of one bar: \(\d+, 35\)", text)
+    assert "the fast path equals the formulas: True" in text
+    models = re.findall(r"  model    (\S+)", text)
+    assert len(models) == 2 and all(float(nats) > 0 for nats in models)
+    ratio = float(re.search(r"conditioned / course cross-entropy: (\S+)", text).group(1))
+    assert abs(ratio - float(models[1]) / float(models[0])) < 1e-3
+    players = [html for html in rich_outputs(notebook, "text/html") if "<audio" in html]
+    assert len(players) == 2, "expected an audio player for each model"
+    # the features of a bar, two distribution pictures and two piano rolls
+    assert len(rich_outputs(notebook, "image/svg+xml")) >= 5
