@@ -428,8 +428,8 @@ def _course_measures(notes: List[Note], chords: List[Chord], path: Path) -> List
     chord_runs = [list(run) for _, run in groupby(chords, key=lambda c: c.offset // 4)]
     if len(chord_runs) < len(melody_runs):
         raise MidiError(f"{path}: the course grouping found {len(melody_runs)} measures of "
-                        f"melody but only {len(chord_runs)} of chords; use preset=None for this "
-                        "file.")
+                        f"melody but only {len(chord_runs)} of chords, so it is not laid out like "
+                        "the course file; train on it without --preset course.")
     return [Measure(Fraction(4 * (run[0].offset // 4)), Fraction(4), tuple(run), tuple(chord_run))
             for run, chord_run in zip(melody_runs, chord_runs)]
 

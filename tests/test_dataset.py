@@ -560,3 +560,11 @@ def test_short_corpus_is_a_clear_error(tmp_path):
                                           make_track(events_of(chords, tpq, 1), "Piano")], tpq)
     with pytest.raises(LstmNumpyError, match="4 values, too few for windows of Tx=30"):
         dataset.load_music_utils(path)
+
+
+def test_the_course_grouping_refusal_speaks_the_command_lines_words():
+    notes = [Note(Fraction(0), Fraction(1), 60), Note(Fraction(4), Fraction(1), 62)]
+    chords = [Chord(Fraction(0), Fraction(4), (48, 52, 55))]
+    with pytest.raises(MidiError, match="without --preset course") as caught:
+        dataset._course_measures(notes, chords, "solo.mid")
+    assert "preset=" not in str(caught.value)
