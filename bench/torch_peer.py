@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -30,13 +30,14 @@ from torch import nn
 class CourseModel(nn.Module):
     """LSTM(n_a) shared over Tx steps and Dense(n_values) on each step; fused or cell loop."""
 
-    def __init__(self, n_values: int, n_a: int, kind: str = "fused"):
+    def __init__(self, n_values: int, n_a: int, kind: str = "fused", n_in: Optional[int] = None):
         super().__init__()
         self.kind = kind
+        n_in = n_values if n_in is None else n_in  # wider for the conditioned model's features
         if kind == "fused":
-            self.lstm = nn.LSTM(n_values, n_a, batch_first=True)
+            self.lstm = nn.LSTM(n_in, n_a, batch_first=True)
         elif kind == "cell":
-            self.cell = nn.LSTMCell(n_values, n_a)
+            self.cell = nn.LSTMCell(n_in, n_a)
         else:
             raise ValueError(f"kind must be 'fused' or 'cell', not {kind!r}")
         self.dense = nn.Linear(n_a, n_values)
@@ -80,11 +81,15 @@ def as_tensors(X: np.ndarray, Y: np.ndarray):
 
 
 def make_epoch(X: torch.Tensor, targets: torch.Tensor, n_a: int, batch_size: int,
-               kind: str = "fused", lr: float = 0.01):
-    """(epoch, model): epoch() trains one epoch (mini-batches of batch_size), returns its last loss."""
+               kind: str = "fused", lr: float = 0.01, n_values: Optional[int] = None):
+    """(epoch, model): epoch() trains one epoch (mini-batches of batch_size), returns its last loss.
+
+    n_values: the output layer's size; by default X's width (the course model's input is its
+    output's one-hot). Give it when X is wider (the conditioned model's features beside it).
+    """
     torch.manual_seed(0)
-    n_values = X.shape[2]
-    model = CourseModel(n_values, n_a, kind)
+    n_values = X.shape[2] if n_values is None else n_values
+    model = CourseModel(n_values, n_a, kind, n_in=X.shape[2])
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
     m, Tx = targets.shape

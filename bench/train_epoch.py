@@ -30,6 +30,21 @@ def _random_windows(rng, m: int, Tx: int, n_values: int):
     return X, Y
 
 
+def conditioned_features(m: int, Tx: int, seed: int = 1) -> np.ndarray:
+    """(m, Tx, 35) float32 features as the conditioned model reads them: four chord tones, one
+    root move, one beat and one place in the beat set at every step, drawn at random."""
+    from lstm_numpy import features as F
+
+    rng = np.random.default_rng(seed)
+    D = np.zeros((m, Tx, F.N_FEATURES), np.float32)
+    rows, steps = np.meshgrid(np.arange(m), np.arange(Tx), indexing="ij")
+    for group, count in ((F.CHORD_TONES, 4), (F.ROOT_MOVE, 1), (F.BEAT, 1), (F.SUBBEAT, 1)):
+        width = group.stop - group.start
+        for _ in range(count):
+            D[rows, steps, group.start + rng.integers(0, width, size=(m, Tx))] = 1
+    return D
+
+
 def _thread_limit(threads: Optional[int]):
     if threads is None:
         return nullcontext()
@@ -40,17 +55,22 @@ def _thread_limit(threads: Optional[int]):
 
 def bench_train_epoch(n_a: int = 64, Tx: int = 30, m: int = 60, n_values: int = 78,
                       batch_size: int = 60, threads: Optional[int] = None,
-                      epochs: int = 60, dtype=np.float32) -> float:
-    """Median seconds of one training epoch (m windows in batches of batch_size)."""
+                      epochs: int = 60, dtype=np.float32, model: str = "course") -> float:
+    """Median seconds of one training epoch (m windows in batches of batch_size).
+
+    model: "course", or "conditioned" with random features shaped like real ones
+    (``conditioned_features``).
+    """
     from lstm_numpy.model import init_model, train
 
     X, Y = _random_windows(np.random.default_rng(0), m, Tx, n_values)
-    model = init_model([str(i) for i in range(n_values)], n_a=n_a, seed=0, dtype=dtype)
+    D = conditioned_features(m, Tx) if model == "conditioned" else None
+    net = init_model([str(i) for i in range(n_values)], n_a=n_a, seed=0, dtype=dtype, model=model)
     stamps = []
     with _thread_limit(threads):
-        train(model, X, Y, epochs=1, batch_size=batch_size)  # compile or load the kernels
+        train(net, X, Y, epochs=1, batch_size=batch_size, D=D)  # compile or load the kernels
         stamps.append(time.perf_counter())
-        train(model, X, Y, epochs=epochs, batch_size=batch_size, threads=threads or 1,
+        train(net, X, Y, epochs=epochs, batch_size=batch_size, threads=threads or 1, D=D,
               on_epoch_end=lambda epoch, history: stamps.append(time.perf_counter()))
     return float(np.median(np.diff(stamps)[1:]))  # the first epoch also sets up the workspace
 
