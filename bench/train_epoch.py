@@ -4,8 +4,8 @@
 
 ``bench_train_epoch`` is what the benchmark runner calls. It trains on random one-hot windows of
 the requested size (the time of an epoch does not depend on which values they hold) in one call
-of ``train``, as a user would, and times every epoch from the ``on_epoch_end`` callback.
-``threads=n`` limits every thread pool to n and lets ``train`` split each batch between n
+of ``fit``, as a user would, and times every epoch from the ``on_epoch_end`` callback.
+``threads=n`` limits every thread pool to n and lets ``fit`` split each batch between n
 threads. Training's time loops run in numba and use no BLAS (see ``lstm_numpy/kernels.py``), so
 OpenBLAS's choice of kernels for the CPU hardly matters to these figures.
 """
@@ -61,17 +61,17 @@ def bench_train_epoch(n_a: int = 64, Tx: int = 30, m: int = 60, n_values: int = 
     model: "course", or "conditioned" with random features shaped like real ones
     (``conditioned_features``).
     """
-    from lstm_numpy.model import init_model, train
+    from lstm_numpy.model import fit, init_model
 
     X, Y = _random_windows(np.random.default_rng(0), m, Tx, n_values)
     D = conditioned_features(m, Tx) if model == "conditioned" else None
     net = init_model([str(i) for i in range(n_values)], n_a=n_a, seed=0, dtype=dtype, model=model)
     stamps = []
     with _thread_limit(threads):
-        train(net, X, Y, epochs=1, batch_size=batch_size, D=D)  # compile or load the kernels
+        fit(net, X, Y, epochs=1, batch_size=batch_size, D=D)  # compile or load the kernels
         stamps.append(time.perf_counter())
-        train(net, X, Y, epochs=epochs, batch_size=batch_size, threads=threads or 1, D=D,
-              on_epoch_end=lambda epoch, history: stamps.append(time.perf_counter()))
+        fit(net, X, Y, epochs=epochs, batch_size=batch_size, threads=threads or 1, D=D,
+            on_epoch_end=lambda epoch, history: stamps.append(time.perf_counter()))
     return float(np.median(np.diff(stamps)[1:]))  # the first epoch also sets up the workspace
 
 

@@ -36,9 +36,7 @@ _EXPORTS = {
     # the course model, its optimizer and training
     "Model": "model",
     "init_model": "model",
-    # (not "train": that name is the training command's module, lstm_numpy.train, and an import
-    # of it would replace the function here)
-    "train_model": "model:train",
+    "fit": "model",
     "Adam": "optim",
     # improvising
     "predict_and_sample": "sampling",

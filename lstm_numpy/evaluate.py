@@ -54,6 +54,7 @@ Values (the model's words, ``grammar``), when the pieces have them
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import sys
 from collections import Counter
@@ -64,9 +65,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import cli, theory
+from . import cli, grammar, layout, passes, theory
+from .checkpoint import Checkpoint, read_checkpoint
+from .dataset import default_corpus_paths, get_measures, read_corpus
 from .errors import LstmNumpyError
+from .features import measure_features
+from .files import write_atomically
+from .improvise import generate_music
 from .notes import Chord, Note
+from .render import plot_distributions
 
 DEFAULT_SOLOS = 6
 DEFAULT_BARS = 16
@@ -105,8 +112,6 @@ class Piece:
 
 def piece_from_measures(measures, name: str = "", values: Optional[Sequence[str]] = None) -> Piece:
     """A Piece from ``dataset.Measure``s; its values are parsed from them unless given."""
-    from . import grammar
-
     bars = [Bar(m.start, m.length, tuple(n for n in m.melody if not n.is_rest), tuple(m.chords))
             for m in measures]
     if values is None:
@@ -127,8 +132,6 @@ def pieces_from_midi(paths: Sequence, preset: Optional[str] = None, melody=None,
                      changes: Optional[str] = None, skip_bad: bool = False) -> List[Piece]:
     """One Piece per MIDI file, read as training reads it (melody and chords chosen alike, the
     same changes given; with skip_bad, the files training left out are left out here too)."""
-    from .dataset import read_corpus
-
     if not paths:
         return []
     for path in paths:
@@ -442,8 +445,6 @@ def model_cross_entropy(model, sequences: Sequence[np.ndarray], features=None) -
     features: for the conditioned model, one (len(s), n_d) array per sequence, row t the
     features of value t (``features.measure_features``), read at the step that predicts it.
     """
-    from . import layout, passes
-
     if model.n_features and features is None:
         raise LstmNumpyError("the conditioned model is measured on music with its chords and beats: "
                              "pass the features of the values.")
@@ -592,9 +593,6 @@ def features_of_files(paths: Sequence, preset: Optional[str] = None, melody=None
                       ) -> List[np.ndarray]:
     """Per MIDI file, (n, n_d) the features of its values (``features.measure_features``), the
     files read as ``pieces_from_midi`` reads them."""
-    from .dataset import get_measures
-    from .features import measure_features
-
     return [measure_features(get_measures(path, preset=preset, melody=melody, chords=chords))
             for path in paths]
 
@@ -602,9 +600,6 @@ def features_of_files(paths: Sequence, preset: Optional[str] = None, melody=None
 def training_features(config: Dict) -> List[np.ndarray]:
     """Per training piece, the features of its values, the files read exactly as training read
     them (so that they line up with the checkpoint's corpus)."""
-    from .dataset import read_corpus
-    from .features import measure_features
-
     pieces = read_corpus(config.get("midi") or _default_paths(), preset=config.get("preset"),
                          melody=config.get("melody"), chords=config.get("chords"),
                          changes=config.get("changes"), skip_bad=bool(config.get("skip_bad")))
@@ -612,8 +607,6 @@ def training_features(config: Dict) -> List[np.ndarray]:
 
 
 def _default_paths() -> List[str]:
-    from .dataset import default_corpus_paths
-
     return [str(p) for p in default_corpus_paths()]
 
 
@@ -640,8 +633,6 @@ def same_values(model, training: Sequence[Piece], corpus) -> bool:
 def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int, seed: int,
                      temperature: float) -> List[Piece]:
     """n_solos solos of n_bars bars; solo k plays over training piece k's chords (cycling)."""
-    from .improvise import generate_music
-
     pieces = []
     for k in range(n_solos):
         source = training[k % len(training)]
@@ -663,8 +654,6 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
     counted on the training values the checkpoint keeps (for an older checkpoint without them,
     on the training files read again).
     """
-    from .checkpoint import Checkpoint
-
     state = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(model=checkpoint)
     model = state.model
     config = model.config or {}
@@ -713,8 +702,6 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
 def picture(result: Dict, path=None):
     """The distributions side by side (``render.plot_distributions``): the |interval| histogram,
     the durations and the chord-tone shares of every column of ``result``."""
-    from .render import plot_distributions
-
     names = [name for name in ("generated", "training", "reference") if name in result]
     bins = [str(k) for k in range(INTERVAL_BINS - 1)] + [f"{INTERVAL_BINS - 1}+"]
     durations = ["16th", "triplet", "8th", "longer", "other"]
@@ -739,11 +726,6 @@ def format_fit(fit: Dict) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import json
-
-    from .checkpoint import read_checkpoint
-    from .files import write_atomically
-
     args = build_parser().parse_args(argv)
     for path in list(args.heldout) + list(args.reference):
         if not Path(path).is_file():

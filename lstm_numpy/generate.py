@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import cli
+from .changes import parse_changes
+from .checkpoint import load_checkpoint
 from .errors import LstmNumpyError
+from .improvise import generate_music
 from .limits import MAX_BARS
+from .render import write_solo
 
 DEFAULT_BARS = 16
 
@@ -36,11 +40,6 @@ def build_parser() -> cli.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .changes import parse_changes
-    from .checkpoint import load_checkpoint
-    from .improvise import generate_music
-    from .render import write_solo
-
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi"):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -198,41 +197,57 @@ def _split_windows(m: int, parts: int) -> List[np.ndarray]:
     return [np.arange(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
-def _batch_loss_and_gradients(parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                              work: Optional[layout.Workspace] = None, pool=None, works=None, d=None):
-    """The fast path on one batch. x: (T, m) indices or (T, m, n_values); y: (T, m) indices;
-    d: the conditioned model's (T, m, n_d) features, or None.
+class BatchGradients:
+    """Loss, per-step accuracy and the course's gradients of one batch, by the fast path; shared
+    between threads when there are several.
 
-    With a thread pool and one Workspace per thread (``works``), the windows are split between
-    the threads: each runs its own forward and backward pass (NumPy, BLAS and the numba kernels
-    release the GIL), and the gradients, which are sums over windows, are added up at the end.
+    Call it as ``gradients(parameters, x, y, d)`` with x: (T, m) indices or (T, m, n_values), y:
+    (T, m) indices, d: the conditioned model's (T, m, n_d) features, or None. With threads > 1 each batch's windows are split between the calling thread
+    and a pool of threads: each runs its own forward and backward pass (NumPy and the numba
+    kernels release Python's lock), and the gradients, which are sums over windows, are added
+    up at the end. It keeps the pool and one Workspace per thread from batch to batch; use it
+    in a ``with`` block, which shuts the pool down at its end.
     """
-    T, m = y.shape
-    joined = layout.join_compiled(parameters, work=work)  # all threads' weights, built once
-    if joined is None:
-        # the compiled passes assume finite numbers (see kernels.FAST_MATH): report a NaN loss,
-        # as the plain formulas would give, instead of computing with them
-        nan = float("nan")
-        return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
-    if x.ndim == 3:  # dense inputs need the fused weights too
-        joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
-    if d is not None:  # the conditioned model's feature weights
-        joined = joined._replace(Wd=layout.dense_rows(parameters, d.shape[2], joined.W_ay.dtype))
-    if pool is None or m < 2 * len(works):
-        results = [_part_loss_and_gradients(joined, x, y, m, work, d)]
-    else:
-        splits = _split_windows(m, len(works))
-        parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
-                  None if d is None else np.ascontiguousarray(d[:, s])) for s in splits]
-        # the pool's threads take the other parts; the calling thread does the first itself
-        jobs = [pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
-                for (xs, ys, ds), w in zip(parts[1:], works[1:])]
-        results = [_part_loss_and_gradients(joined, *parts[0][:2], m, works[0], parts[0][2])]
-        results += [job.result() for job in jobs]
-    loss = sum(r[0] for r in results)
-    accuracy = sum(r[1] for r in results)
-    dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
-    return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
+
+    def __init__(self, threads: int = 1) -> None:
+        self.works = [layout.Workspace() for _ in range(threads)]
+        self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
+
+    def __enter__(self) -> "BatchGradients":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def __call__(self, parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, d=None):
+        T, m = y.shape
+        works = self.works
+        joined = layout.join_compiled(parameters, work=works[0])  # all threads' weights, built once
+        if joined is None:
+            # the compiled passes assume finite numbers (see kernels.FAST_MATH): report a NaN
+            # loss, as the plain formulas would give, instead of computing with them
+            nan = float("nan")
+            return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
+        if x.ndim == 3:  # dense inputs need the fused weights too
+            joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
+        if d is not None:  # the conditioned model's feature weights
+            joined = joined._replace(Wd=layout.dense_rows(parameters, d.shape[2], joined.W_ay.dtype))
+        if self.pool is None or m < 2 * len(works):
+            results = [_part_loss_and_gradients(joined, x, y, m, works[0], d)]
+        else:
+            splits = _split_windows(m, len(works))
+            parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
+                      None if d is None else np.ascontiguousarray(d[:, s])) for s in splits]
+            # the pool's threads take the other parts; the calling thread does the first itself
+            jobs = [self.pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
+                    for (xs, ys, ds), w in zip(parts[1:], works[1:])]
+            results = [_part_loss_and_gradients(joined, *parts[0][:2], m, works[0], parts[0][2])]
+            results += [job.result() for job in jobs]
+        loss = sum(r[0] for r in results)
+        accuracy = sum(r[1] for r in results)
+        dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
+        return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
 
 
 def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y, D=None):
@@ -246,8 +261,8 @@ def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y, D=None):
     x, y = _as_indices(X, Y, parameters["Wy"].shape[0])
     x = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major
     d = _time_major_features(D, parameters, x.shape)
-    with passes.one_blas_thread():
-        return _batch_loss_and_gradients(parameters, x, np.ascontiguousarray(y.T), d=d)
+    with passes.one_blas_thread(), BatchGradients() as gradients:
+        return gradients(parameters, x, np.ascontiguousarray(y.T), d)
 
 
 def _time_major_features(D, parameters, shape) -> Optional[np.ndarray]:
@@ -270,13 +285,14 @@ def _time_major_features(D, parameters, shape) -> Optional[np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
-          optimizer: Optional[Adam] = None, seed: int = 0, start_epoch: int = 0,
-          history: Optional[Dict[str, list]] = None,
-          on_epoch_end: Optional[Callable[[int, Dict[str, list]], None]] = None,
-          on_batch_end: Optional[Callable[[int, int, float], None]] = None,
-          clip_norm: Optional[float] = None, threads: int = 1, D=None) -> Dict[str, list]:
-    """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches.
+def fit(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
+        optimizer: Optional[Adam] = None, seed: int = 0, start_epoch: int = 0,
+        history: Optional[Dict[str, list]] = None,
+        on_epoch_end: Optional[Callable[[int, Dict[str, list]], None]] = None,
+        on_batch_end: Optional[Callable[[int, int, float], None]] = None,
+        clip_norm: Optional[float] = None, threads: int = 1, D=None) -> Dict[str, list]:
+    """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches
+    (the course's ``model.fit``).
 
     D: the conditioned model's features of every window and step, (m, Tx, n_d)
     (``features.window_features``); None for the course model.
@@ -300,9 +316,10 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     """
     if batch_size < 1 or epochs < 0 or start_epoch < 0 or threads < 1:
         raise LstmNumpyError(
-            "train needs batch_size >= 1, epochs >= 0, start_epoch >= 0 and threads >= 1.")
+            "fit needs batch_size >= 1, epochs >= 0, start_epoch >= 0 and threads >= 1.")
     params = model.parameters
-    x, y = _as_indices(X, Y, model.n_values)
+    x, y = _as_indices(X, Y, model.n_values)  # (m, Tx) indices (x may be dense)
+    n_windows, Tx = y.shape
     d = _time_major_features(D, params, y.T.shape)
     d = None if d is None else np.moveaxis(d, 0, 1)  # by window, as x and y
     if optimizer is None:
@@ -311,48 +328,42 @@ def train(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
         optimizer.clip_norm = clip_norm
     if history is None:
         history = {"loss": [], "accuracy": []}
-    pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
-    works = [layout.Workspace() for _ in range(threads)]
-    compute = partial(_batch_loss_and_gradients, work=works[0], pool=pool, works=works)
     # BLAS on one thread: see passes.one_blas_thread (threads made whole runs up to 8x slower on
-    # a busy 2-core machine); errstate: non-finite numbers are caught below, with a clear message
-    try:
-        with passes.one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
-            _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size,
-                          start_epoch, epochs, on_epoch_end, on_batch_end, d)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    # a busy 2-core machine); errstate: non-finite numbers are caught in _update, with a clear
+    # message
+    with BatchGradients(threads) as gradients, passes.one_blas_thread(), \
+            np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(start_epoch, epochs):
+            order = np.random.default_rng([seed, epoch]).permutation(n_windows)
+            loss_sum = 0.0
+            accuracy_sum = np.zeros(Tx)
+            for batch, start in enumerate(range(0, n_windows, batch_size)):
+                chosen = order[start : start + batch_size]
+                loss, accuracy = _update(params, x[chosen], y[chosen], None if d is None else d[chosen],
+                                         gradients, optimizer, epoch)
+                loss_sum += loss * len(chosen)
+                accuracy_sum += accuracy * len(chosen)
+                if on_batch_end is not None:
+                    on_batch_end(epoch, batch, loss)
+            history["loss"].append(loss_sum / n_windows)
+            history["accuracy"].append((accuracy_sum / n_windows).tolist())
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
     return history
 
 
-def _train_epochs(params, x, y, compute, optimizer, history, seed, batch_size, start_epoch,
-                  epochs, on_epoch_end, on_batch_end, d=None):
-    """The epoch and batch loops of ``train``; x, y: (m, Tx) indices (x may be dense); d: the
-    features (m, Tx, n_d) or None."""
-    n_windows, Tx = y.shape
-    for epoch in range(start_epoch, epochs):
-        order = np.random.default_rng([seed, epoch]).permutation(n_windows)
-        loss_sum = 0.0
-        accuracy_sum = np.zeros(Tx)
-        for batch, start in enumerate(range(0, n_windows, batch_size)):
-            chosen = order[start : start + batch_size]
-            xb = np.ascontiguousarray(np.moveaxis(x[chosen], 0, 1))  # time-major (Tx, m, ...)
-            yb = np.ascontiguousarray(y[chosen].T)
-            db = None if d is None else np.ascontiguousarray(np.moveaxis(d[chosen], 0, 1))
-            loss, accuracy, grads = compute(params, xb, yb, d=db)
-            norm = global_norm(grads)
-            if not (np.isfinite(loss) and np.isfinite(norm)):
-                raise TrainingError(
-                    f"Training diverged in epoch {epoch + 1}: the "
-                    f"{'loss' if not np.isfinite(loss) else 'gradient'} is no longer finite; "
-                    "try a lower learning rate (--lr) or gradient clipping (--clip-norm).")
-            optimizer.step(params, grads, norm=norm)
-            loss_sum += loss * len(chosen)
-            accuracy_sum += accuracy * len(chosen)
-            if on_batch_end is not None:
-                on_batch_end(epoch, batch, loss)
-        history["loss"].append(loss_sum / n_windows)
-        history["accuracy"].append((accuracy_sum / n_windows).tolist())
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+def _update(params, x, y, d, gradients: BatchGradients, optimizer: Adam, epoch: int):
+    """One optimizer step on a batch of windows, x and y (m, Tx) and d (m, Tx, n_d) or None as
+    ``fit`` keeps them; returns the batch's loss and per-step accuracy."""
+    xb = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major (Tx, m, ...)
+    yb = np.ascontiguousarray(y.T)
+    db = None if d is None else np.ascontiguousarray(np.moveaxis(d, 0, 1))
+    loss, accuracy, grads = gradients(params, xb, yb, db)
+    norm = global_norm(grads)
+    if not (np.isfinite(loss) and np.isfinite(norm)):
+        raise TrainingError(
+            f"Training diverged in epoch {epoch + 1}: the "
+            f"{'loss' if not np.isfinite(loss) else 'gradient'} is no longer finite; "
+            "try a lower learning rate (--lr) or gradient clipping (--clip-norm).")
+    optimizer.step(params, grads, norm=norm)
+    return loss, accuracy

@@ -30,10 +30,24 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from . import cli
-from .errors import LstmNumpyError
+import numpy as np
+from tqdm import tqdm
+
+from . import cli, kernels, midi_io
+from .checkpoint import load_training_state, save_checkpoint
+from .corpus import Corpus, epoch_seed, epoch_windows, make_corpus, split
+from .dataset import (data_processing, default_corpus_paths, get_corpus_data, musical_data, read_corpus,
+                      window_starts)
+from .errors import CheckpointError, LstmNumpyError, MidiError
+from .evaluate import model_cross_entropy
+from .features import measure_features, window_features
 from .files import locked, write_atomically
+from .improvise import generate_music
 from .limits import MAX_BARS, MAX_WINDOW_BYTES, gigabytes
+from .line import register_of
+from .model import fit, init_model
+from .optim import Adam
+from .render import plot_loss, write_solo
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
@@ -168,8 +182,6 @@ def saved_config(saved: dict, folder: Path) -> TrainConfig:
     A hand-edited checkpoint.json (its checksum fixed up) could otherwise hold an unknown setting,
     a window of 0 values or a negative seed, and fail deep inside training.
     """
-    from .errors import CheckpointError
-
     def corrupt(what: str) -> CheckpointError:
         return CheckpointError(f"checkpoint {folder} is corrupt: its configuration {what}; train again "
                                f"or restore the folder from a backup.")
@@ -237,21 +249,17 @@ class TrainingData:
     (``features.measure_features``, aligned with corpus.values); None for the course model.
     """
 
-    corpus: "Corpus"
+    corpus: Corpus
     indices_values: List[str]
     chords: list
     m: int
     fixed: Optional[tuple]
     register: Tuple[int, int]
-    features: Optional["np.ndarray"] = None
+    features: Optional[np.ndarray] = None
 
     def windows(self, config: TrainConfig, epoch: int):
         """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype, and
         for the conditioned model D (m, Tx, n_d), their features (else None)."""
-        from .corpus import epoch_seed, epoch_windows
-        from .dataset import window_starts
-        from .features import window_features
-
         if self.fixed is not None:
             (X, Y), values, seed = self.fixed, self.corpus.values, config.seed
             features = self.features
@@ -268,8 +276,6 @@ class TrainingData:
     def part_features(self, held_out: bool):
         """The features of the training part, its pieces joined (held_out False), or a list of
         the features of each validation range (held_out True)."""
-        import numpy as np
-
         parts = [self.features[a:b] for a, b in self.corpus.ranges(held_out)]
         return parts if held_out else np.concatenate(parts)
 
@@ -283,12 +289,6 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
     melody and chords were taken and how many notes each has; files left out by ``skip_bad`` are
     listed on stderr in any case.
     """
-    from .corpus import make_corpus, split
-    from .dataset import data_processing, get_corpus_data, musical_data, read_corpus, default_corpus_paths
-    from .features import measure_features
-    from .line import register_of
-    import numpy as np
-
     fraction = validation_fraction(config)
     if config.preset == "course" and fraction:
         raise LstmNumpyError("--preset course trains on the course's fixed windows with nothing held out; "
@@ -338,8 +338,6 @@ def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
     held-out stretch read from its start, in one pass) times Tx - 1, the targets a training
     window has, so that the two curves can be drawn together.
     """
-    from .evaluate import model_cross_entropy
-
     parts = data.corpus.parts(held_out=True)
     if not parts:
         return None
@@ -354,10 +352,6 @@ def _to_stderr(line: str) -> None:
 
 def list_parts(paths: Sequence[str], config: TrainConfig) -> int:
     """``--list-parts``: every part of each file, and what training would take from it."""
-    from . import midi_io
-    from .dataset import read_corpus
-    from .errors import MidiError
-
     for number, path in enumerate(paths):
         score = midi_io.read_midi(path)
         print(("\n" if number else "") + f"{path}: MIDI type {score.type}, {score.ticks_per_beat} ticks per beat")
@@ -387,9 +381,7 @@ def _check_midi_path(path: Path) -> None:
 
 def _check_window_memory(m: int, config: TrainConfig, n_values: int) -> None:
     """An epoch's one-hot windows, X and Y, must fit in memory (limits.MAX_WINDOW_BYTES)."""
-    from numpy import dtype
-
-    needed = 2 * m * config.Tx * n_values * dtype(config.dtype).itemsize
+    needed = 2 * m * config.Tx * n_values * np.dtype(config.dtype).itemsize
     if needed > MAX_WINDOW_BYTES:
         raise LstmNumpyError(f"{m} windows of {config.Tx} values over {n_values} distinct values would take "
                              f"{gigabytes(needed)} of memory, more than the {gigabytes(MAX_WINDOW_BYTES)} allowed; "
@@ -397,8 +389,6 @@ def _check_window_memory(m: int, config: TrainConfig, n_values: int) -> None:
 
 
 def _optimizer(config: TrainConfig):
-    from .optim import Adam
-
     return Adam(lr=config.lr, beta1=config.beta1, beta2=config.beta2, decay=config.decay, clip_norm=config.clip_norm,
                 weight_decay=weight_decay(config))
 
@@ -412,11 +402,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args, locks: ExitStack) -> int:
-    import numpy as np
-
-    from .checkpoint import load_training_state, save_checkpoint
-    from .model import init_model, train
-
     out = Path(args.resume or args.out)
     sound = cli.sound_options(args)
     report = None if args.quiet else _to_stderr
@@ -484,11 +469,7 @@ def _run(args, locks: ExitStack) -> int:
 
     bar = None
     if not args.quiet and config.epochs > start_epoch:
-        from tqdm import tqdm
-
-        from .kernels import compiled_on_disk
-
-        if not compiled_on_disk():
+        if not kernels.compiled_on_disk():
             print("compiling the kernels once (about 10 s)", file=sys.stderr)
 
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
@@ -529,9 +510,9 @@ def _run(args, locks: ExitStack) -> int:
             if stopped_early(history, config.patience):
                 break
             X, Y, D = data.windows(config, epoch)
-            history = train(model, X, Y, epochs=epoch + 1, batch_size=config.batch_size, optimizer=optimizer,
-                            seed=config.seed, start_epoch=epoch, history=history, on_epoch_end=on_epoch_end,
-                            threads=config.threads, D=D)
+            history = fit(model, X, Y, epochs=epoch + 1, batch_size=config.batch_size, optimizer=optimizer,
+                          seed=config.seed, start_epoch=epoch, history=history, on_epoch_end=on_epoch_end,
+                          threads=config.threads, D=D)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -579,9 +560,6 @@ def _holds_a_run(out: Path) -> bool:
 
 def _pictures_and_solo(model, history, config: TrainConfig, out: Path, sound: Optional[dict] = None) -> List[Path]:
     """The loss curve, and a first solo as MIDI, WAV and piano roll (``sound``: write_solo's sound arguments)."""
-    from .improvise import generate_music
-    from .render import plot_loss, write_solo
-
     others = {"validation": history["val_loss"]} if history.get("val_loss") else None
     loss_path = plot_loss(out / "loss.svg", history, others=others, label="training")
     solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)

@@ -740,15 +740,15 @@ IMPROVISE: List[Cell] = [
     md('''
     ## Training
 
-    `train` runs mini-batch gradient descent with Adam: each epoch shuffles the 60 windows, and
-    for each batch it runs the forward pass, the loss, backpropagation through time and one
-    update. A callback after each epoch moves the progress bar. The loss printed is the course's:
+    `fit` (named after the course's Keras call) runs mini-batch gradient descent with Adam: each
+    epoch shuffles the 60 windows, and for each batch it runs the forward pass, the loss,
+    backpropagation through time and one update. A callback after each epoch moves the progress bar. The loss printed is the course's:
     the cross-entropy summed over the 30 steps, averaged over the windows.
     '''),
     code('''
     from tqdm.auto import tqdm
 
-    from lstm_numpy.model import train
+    from lstm_numpy.model import fit
 
     EPOCHS = 100
 
@@ -757,7 +757,7 @@ IMPROVISE: List[Cell] = [
             bar.set_postfix(loss=f"{history['loss'][-1]:.2f}")
             bar.update(1)
 
-        history = train(model, X, Y, epochs=EPOCHS, batch_size=32, seed=0, on_epoch_end=show_progress)
+        history = fit(model, X, Y, epochs=EPOCHS, batch_size=32, seed=0, on_epoch_end=show_progress)
 
     print(f"loss: {history['loss'][0]:.2f} after epoch 1, {history['loss'][-1]:.2f} after epoch {EPOCHS}")
     '''),

@@ -232,7 +232,7 @@ def test_an_unwritable_out_is_found_before_training(tmp_path, monkeypatch, capsy
     import errno
     import tempfile
 
-    from lstm_numpy import model, train
+    from lstm_numpy import train
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
@@ -242,7 +242,7 @@ def test_an_unwritable_out_is_found_before_training(tmp_path, monkeypatch, capsy
 
     # (the tests may run as root, for whom a read-only permission does not stop a write)
     monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
-    monkeypatch.setattr(model, "train", never)
+    monkeypatch.setattr(train, "fit", never)
     code, err = in_process(train.main, [*TINY, "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and "Traceback" not in err
     assert err.strip() == f"error: --out {tmp_path / 'out'}: cannot write there (read-only file system); choose another folder with --out."
@@ -445,9 +445,9 @@ def test_the_readmes_course_mode_example_runs_clean(trained, tmp_path):
 
 
 def test_training_windows_beyond_memory_are_refused_before_training(tmp_path, monkeypatch, capsys):
-    from lstm_numpy import model, train
+    from lstm_numpy import train
 
     monkeypatch.setattr(train, "MAX_WINDOW_BYTES", 2**20)
-    monkeypatch.setattr(model, "train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("training started"))
     code, err = in_process(train.main, [*TINY, "--m", "5000", "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "lower --m or --Tx" in err and "GB of memory" in err, err

@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lstm_numpy import LstmNumpyError, Model, TrainingError, init_model, lstm_forward
-from lstm_numpy.model import train
-from lstm_numpy.model import loss_and_gradients
+from lstm_numpy.model import fit, loss_and_gradients
 from lstm_numpy.optim import Adam
 
 from conftest import assert_gradient
@@ -136,18 +135,18 @@ def small_problem(dtype=np.float32, seed=0):
 
 def test_training_resumed_from_saved_state_is_bit_identical():
     straight, X, Y = small_problem()
-    history = train(straight, X, Y, epochs=6, batch_size=4, seed=11)
+    history = fit(straight, X, Y, epochs=6, batch_size=4, seed=11)
 
     resumed, _, _ = small_problem()
     adam = Adam()
-    first = train(resumed, X, Y, epochs=3, batch_size=4, seed=11, optimizer=adam)
+    first = fit(resumed, X, Y, epochs=3, batch_size=4, seed=11, optimizer=adam)
     saved_weights = {k: v.copy() for k, v in resumed.parameters.items()}
     saved_state = adam.state_dict()
     # a fresh process: new model object, new optimizer, both loaded from what was saved
     again = Model({k: v.copy() for k, v in saved_weights.items()}, resumed.indices_values)
     adam2 = Adam()
     adam2.load_state_dict(saved_state)
-    rest = train(again, X, Y, epochs=6, batch_size=4, seed=11, optimizer=adam2, start_epoch=3,
+    rest = fit(again, X, Y, epochs=6, batch_size=4, seed=11, optimizer=adam2, start_epoch=3,
                  history={"loss": list(first["loss"]), "accuracy": list(first["accuracy"])})
     for name, value in straight.parameters.items():
         assert again.parameters[name].tobytes() == value.tobytes()
@@ -158,10 +157,10 @@ def test_training_resumed_from_saved_state_is_bit_identical():
 def test_threads_split_each_batch_and_change_only_rounding():
     one, X, Y = small_problem(np.float64)
     two, _, _ = small_problem(np.float64)
-    h1 = train(one, X, Y, epochs=3, batch_size=7, threads=1)
+    h1 = fit(one, X, Y, epochs=3, batch_size=7, threads=1)
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
-    h2 = train(two, X, Y, epochs=3, batch_size=7, threads=2)  # batches of 7 and 3: odd splits
+    h2 = fit(two, X, Y, epochs=3, batch_size=7, threads=2)  # batches of 7 and 3: odd splits
     assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
     np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=1e-12)
@@ -172,16 +171,16 @@ def test_threads_split_each_batch_and_change_only_rounding():
 def test_shuffling_depends_on_the_seed():
     a, X, Y = small_problem()
     b, _, _ = small_problem()
-    train(a, X, Y, epochs=2, batch_size=3, seed=1)
-    train(b, X, Y, epochs=2, batch_size=3, seed=2)
+    fit(a, X, Y, epochs=2, batch_size=3, seed=1)
+    fit(b, X, Y, epochs=2, batch_size=3, seed=2)
     assert not np.array_equal(a.parameters["Wf"], b.parameters["Wf"])
 
 
 def test_full_batch_training_equals_plain_gradient_steps():
-    """One batch per epoch: train is exactly Adam on loss_and_gradients of all windows."""
+    """One batch per epoch: fit is exactly Adam on loss_and_gradients of all windows."""
     model, X, Y = small_problem(np.float64)
     manual = {k: v.copy() for k, v in model.parameters.items()}
-    train(model, X, Y, epochs=3, batch_size=100)
+    fit(model, X, Y, epochs=3, batch_size=100)
     adam = Adam()
     for _ in range(3):
         adam.step(manual, loss_and_gradients(manual, X, Y)[2])
@@ -192,7 +191,7 @@ def test_full_batch_training_equals_plain_gradient_steps():
 def test_callbacks_are_called_per_epoch_and_per_batch():
     model, X, Y = small_problem()
     epochs, batches = [], []
-    train(model, X, Y, epochs=2, batch_size=4,
+    fit(model, X, Y, epochs=2, batch_size=4,
           on_epoch_end=lambda e, h: epochs.append((e, len(h["loss"]))),
           on_batch_end=lambda e, b, loss: batches.append((e, b)))
     assert epochs == [(0, 1), (1, 2)]
@@ -201,7 +200,7 @@ def test_callbacks_are_called_per_epoch_and_per_batch():
 
 def test_training_loss_goes_down():
     model, X, Y = small_problem()
-    history = train(model, X, Y, epochs=300, batch_size=10, optimizer=Adam(lr=0.05, decay=0))
+    history = fit(model, X, Y, epochs=300, batch_size=10, optimizer=Adam(lr=0.05, decay=0))
     assert history["loss"][-1] < 0.5 * history["loss"][0]
 
 
@@ -210,7 +209,7 @@ def test_divergence_stops_training_with_a_clear_error_and_sane_weights():
     model.parameters["Wy"][0, 0] = np.inf
     before = {k: v.copy() for k, v in model.parameters.items()}
     with pytest.raises(TrainingError, match=r"epoch 1: .*--lr.*--clip-norm"):
-        train(model, X, Y, epochs=3)
+        fit(model, X, Y, epochs=3)
     for name, value in before.items():  # no update was applied
         assert np.array_equal(model.parameters[name], value)
 
@@ -222,7 +221,7 @@ def test_clip_norm_clips_every_update_of_training():
     model, X, Y = small_problem(np.float64)
     manual = {k: v.copy() for k, v in model.parameters.items()}
     unclipped = Model({k: v.copy() for k, v in model.parameters.items()}, model.indices_values)
-    train(model, X, Y, epochs=3, batch_size=100, optimizer=Adam(), clip_norm=clip)
+    fit(model, X, Y, epochs=3, batch_size=100, optimizer=Adam(), clip_norm=clip)
     adam = Adam()
     for _ in range(3):
         grads = loss_and_gradients(manual, X, Y)[2]
@@ -231,7 +230,7 @@ def test_clip_norm_clips_every_update_of_training():
         adam.step(manual, {k: g * (clip / norm) for k, g in grads.items()})
     for name, value in manual.items():
         np.testing.assert_allclose(model.parameters[name], value, rtol=1e-12, atol=1e-15)
-    train(unclipped, X, Y, epochs=3, batch_size=100, optimizer=Adam())
+    fit(unclipped, X, Y, epochs=3, batch_size=100, optimizer=Adam())
     assert not np.allclose(unclipped.parameters["Wy"], model.parameters["Wy"], rtol=1e-6, atol=0)
 
 
@@ -256,20 +255,10 @@ def test_course_training_lands_where_keras_lands(course_midi, keras_training):
     high = max(keras_finals + original_finals) + spread
 
     model = init_model(indices_values, n_a=64, seed=0)
-    history = train(model, X, Y, epochs=100, batch_size=32,
+    history = fit(model, X, Y, epochs=100, batch_size=32,
                     optimizer=Adam(lr=0.01, beta1=0.9, beta2=0.999, decay=0.01), seed=0)
     first_keras = keras_training["loss_per_epoch_main"][0]
     assert history["loss"][0] == pytest.approx(first_keras, rel=0.05)
     assert low <= history["loss"][-1] <= high
     accuracy = history["accuracy"][-1]
     assert min(accuracy[3:-1]) >= 0.9  # steps 4 .. 29; step 30's target is all zeros
-
-
-def test_the_package_exports_training_under_a_name_the_command_cannot_shadow():
-    import lstm_numpy
-    import lstm_numpy.train  # the command's module becomes the attribute lstm_numpy.train
-
-    assert lstm_numpy.train_model is train
-    from lstm_numpy import train_model
-
-    assert train_model is train

@@ -17,7 +17,7 @@ from lstm_numpy.errors import LstmNumpyError
 from lstm_numpy import sampling
 from lstm_numpy.layout import fuse
 from lstm_numpy.lstm import PARAMETER_NAMES, reference_cell_forward
-from lstm_numpy.model import init_model, train
+from lstm_numpy.model import fit, init_model
 from lstm_numpy.sampling import (
     SamplerState,
     initial_state,
@@ -49,7 +49,7 @@ def trained(request):
     corpus = list(rng.integers(0, len(VALUES), size=120))
     X, Y = _windows(corpus, rng.integers(0, len(corpus) - 12, size=24), Tx=12)
     model = init_model(VALUES, n_a=8, seed=3, dtype=request.param)
-    train(model, X, Y, epochs=15, batch_size=24)
+    fit(model, X, Y, epochs=15, batch_size=24)
     return model
 
 
@@ -281,7 +281,7 @@ def test_training_between_solos_is_noticed(trained):
     corpus = list(rng.integers(0, len(VALUES), size=60))
     X, Y = _windows(corpus, rng.integers(0, len(corpus) - 12, size=8), Tx=12)
     arrays = dict(model.parameters)
-    train(model, X, Y, epochs=2, batch_size=8)
+    fit(model, X, Y, epochs=2, batch_size=8)
     assert all(model.parameters[k] is v for k, v in arrays.items())
     np.testing.assert_array_equal(predict_and_sample(model, Ty=30)[1][:, 0], _course_solo(model, 30))
     _assert_prepared_from(model)
