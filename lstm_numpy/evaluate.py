@@ -582,8 +582,10 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--bars", type=cli.bar_count, default=DEFAULT_BARS,
                    help=f"bars per solo (default {DEFAULT_BARS})")
     p.add_argument("--seed", type=int, default=0, help="solo k uses seed + k (default 0)")
-    p.add_argument("--temperature", type=cli.non_negative_float, default=1.0,
-                   help="sampling temperature of the solos (default 1.0)")
+    p.add_argument("--temperature", type=cli.non_negative_float, default=cli.DEFAULT_TEMPERATURE,
+                   help=f"sampling temperature of the solos (default {cli.DEFAULT_TEMPERATURE:g})")
+    p.add_argument("--top-k", type=cli.non_negative_int,
+                   help=f"sample only among the k likeliest values; 0 samples among all (default {cli.DEFAULT_TOP_K})")
     p.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
     p.add_argument("--svg", metavar="OUT", help="also draw the distributions side by side in this SVG file")
     return p
@@ -631,20 +633,21 @@ def same_values(model, training: Sequence[Piece], corpus) -> bool:
 
 
 def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int, seed: int,
-                     temperature: float) -> List[Piece]:
+                     temperature: float, top_k: Optional[int] = cli.DEFAULT_TOP_K) -> List[Piece]:
     """n_solos solos of n_bars bars; solo k plays over training piece k's chords (cycling)."""
     pieces = []
     for k in range(n_solos):
         source = training[k % len(training)]
         chords = [list(bar.chords) for bar in source.bars]
         solo = generate_music(model, chords=chords, n_bars=n_bars, temperature=temperature,
-                              seed=seed + k)
+                              top_k=top_k, seed=seed + k)
         pieces.append(piece_from_solo(solo, name=f"solo {k + 1}"))
     return pieces
 
 
 def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_solos: int = DEFAULT_SOLOS,
-             n_bars: int = DEFAULT_BARS, seed: int = 0, temperature: float = 1.0) -> Dict:
+             n_bars: int = DEFAULT_BARS, seed: int = 0, temperature: float = cli.DEFAULT_TEMPERATURE,
+             top_k: Optional[int] = cli.DEFAULT_TOP_K) -> Dict:
     """Everything the command prints: {"fit"?, "generated", "training", "reference"?,
     "intervals", "settings"}; "intervals" holds each column's ``interval_histogram``.
 
@@ -683,7 +686,7 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
                 every = np.concatenate(training_features(config))
                 heldout_features = [every[a:b] for a, b in corpus.ranges(held_out=True)]
         result["fit"] = dict(fit(model, training_indices, heldout_values, heldout_features), source=source)
-    generated = generated_pieces(model, training, n_solos, n_bars, seed, temperature)
+    generated = generated_pieces(model, training, n_solos, n_bars, seed, temperature, top_k)
     training_values = [p.values for p in training]
     result["generated"] = solo_statistics(generated, training_values)
     result["training"] = solo_statistics(training)
@@ -691,7 +694,7 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
     if reference_pieces:
         result["reference"] = solo_statistics(reference_pieces, training_values)
         result["intervals"]["reference"] = interval_histogram(reference_pieces)
-    result["settings"] = {"solos": n_solos, "bars": n_bars, "seed": seed, "temperature": temperature,
+    result["settings"] = {"solos": n_solos, "bars": n_bars, "seed": seed, "temperature": temperature, "top_k": top_k,
                           "training_files": [p.name for p in training],
                           "heldout_files": [str(p) for p in heldout],
                           "reference_files": [str(p) for p in reference],
@@ -735,7 +738,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise LstmNumpyError(f"{option} {given} is a folder; give the name of the file to write.")
     state = read_checkpoint(args.checkpoint)
     result = evaluate(state, args.heldout, args.reference, args.solos, args.bars, args.seed,
-                      args.temperature)
+                      args.temperature, cli.top_k(args.top_k))
     columns = {"generated": result["generated"], "training": result["training"]}
     if "reference" in result:
         columns["reference"] = result["reference"]

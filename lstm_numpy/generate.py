@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from . import cli
 from .changes import parse_changes
 from .checkpoint import load_checkpoint
+from .cli import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from .errors import LstmNumpyError
 from .improvise import generate_music
 from .limits import MAX_BARS
@@ -25,8 +26,10 @@ DEFAULT_BARS = 16
 def build_parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m lstm_numpy.generate", description="Improvise a jazz solo with a trained model.")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder written by lstm_numpy.train (e.g. output/checkpoint)")
-    p.add_argument("--temperature", type=cli.non_negative_float, help="0 is the course's greedy choice; higher is bolder (default 1.0; --mode course: 0)")
-    p.add_argument("--top-k", type=cli.positive_int, help="sample only among the k likeliest values")
+    p.add_argument("--temperature", type=cli.non_negative_float,
+                   help=f"0 is the course's greedy choice; higher is bolder (default {DEFAULT_TEMPERATURE:g}; --mode course: 0)")
+    p.add_argument("--top-k", type=cli.non_negative_int,
+                   help=f"sample only among the k likeliest values; 0 samples among all (default {DEFAULT_TOP_K})")
     p.add_argument("--seed", type=cli.seed, default=0, help="the same seed gives the same solo (default 0)")
     p.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default: 16, or the length of --changes)")
     p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')
@@ -62,10 +65,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "drop --temperature and --top-k, or use --mode bars.")
     if args.top_k is not None and args.top_k > model.n_values:
         raise LstmNumpyError(f"--top-k {args.top_k} is more than the model's {model.n_values} values; "
-                             f"choose from 1 to {model.n_values}.")
-    temperature = 1.0 if args.temperature is None else args.temperature
+                             f"choose from 1 to {model.n_values}, or 0 for all of them.")
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     solo = generate_music(model, changes=changes, n_bars=n_bars, mode=args.mode,
-                          temperature=temperature, top_k=args.top_k, seed=args.seed)
+                          temperature=temperature, top_k=cli.top_k(args.top_k), seed=args.seed)
     written = write_solo(out, solo, tempo_bpm=args.tempo, **sound)
     for path in written:
         print(path)

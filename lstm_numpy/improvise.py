@@ -33,6 +33,7 @@ import numpy as np
 
 from . import grammar, line
 from .changes import parse_changes
+from .cli import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from .errors import LstmNumpyError
 from .limits import MAX_BARS
 from .model import Model
@@ -87,8 +88,8 @@ def generate_music(
     changes: Union[str, Progression, None] = None,
     n_bars: Optional[int] = None,
     mode: str = "bars",
-    temperature: float = 1.0,
-    top_k: Optional[int] = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    top_k: Optional[int] = DEFAULT_TOP_K,
     seed: Union[int, np.random.Generator, None] = None,
     beats_per_bar: int = 4,
     primer: Optional[Sequence[str]] = None,
@@ -106,7 +107,8 @@ def generate_music(
                  course's, see _course_set_count).
     mode:        "bars" (one continuing solo, the default) or "course" (the course's procedure).
     temperature: 0 picks the likeliest value at each step; higher draws bolder ones (bars mode).
-    top_k:       draw only among the k likeliest values (bars mode).
+    top_k:       draw only among the k likeliest values (bars mode); None, or a k at or above
+                 the vocabulary's size, draws among all of them.
     seed:        an int or a numpy Generator; the same seed gives the same solo.
     beats_per_bar: quarter notes per bar.
     primer:      values fed to the LSTM before the solo starts, to set its mood (bars mode).
@@ -134,6 +136,8 @@ def generate_music(
 
     n_bars = _within_limit(n_bars or len(progression))
     bars = [_bar_relative(bar, beats_per_bar) for bar in _cycle(progression, n_bars)]
+    if _is_count(top_k) and top_k > model.n_values:
+        top_k = model.n_values  # the default k with a small vocabulary: every value
     return _bars_solo(model, bars, beats_per_bar, temperature, top_k, rng, primer, label)
 
 
@@ -182,6 +186,10 @@ def _within_limit(n_bars: int) -> int:
         raise LstmNumpyError(f"the chords run for {n_bars} bars, more than the {MAX_BARS} a solo may have; "
                              f"ask for fewer bars (n_bars).")
     return n_bars
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _cycle(progression: Progression, n_bars: int) -> Progression:

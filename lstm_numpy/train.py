@@ -87,7 +87,8 @@ class TrainConfig:
     patience: Optional[int] = None  # stop after this many epochs without a better validation loss
     # the first solo written after training
     bars: int = 16
-    temperature: float = 1.0
+    temperature: float = cli.DEFAULT_TEMPERATURE
+    top_k: int = cli.DEFAULT_TOP_K  # 0: among all values
     tempo: float = 130.0
 
 
@@ -154,6 +155,8 @@ def build_parser() -> cli.ArgumentParser:
     solo = p.add_argument_group("the first solo")
     solo.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
+    solo.add_argument("--top-k", dest="top_k", type=cli.non_negative_int,
+                      help=f"sample only among the k likeliest values; 0 samples among all (default {d.top_k})")
     solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute, {cli.MIN_TEMPO} to {cli.MAX_TEMPO} (default {d.tempo:g})")
     cli.add_sound_options(solo)
     run = p.add_argument_group("output")
@@ -562,7 +565,8 @@ def _pictures_and_solo(model, history, config: TrainConfig, out: Path, sound: Op
     """The loss curve, and a first solo as MIDI, WAV and piano roll (``sound``: write_solo's sound arguments)."""
     others = {"validation": history["val_loss"]} if history.get("val_loss") else None
     loss_path = plot_loss(out / "loss.svg", history, others=others, label="training")
-    solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, seed=config.seed)
+    solo = generate_music(model, n_bars=config.bars, temperature=config.temperature, top_k=config.top_k or None,
+                          seed=config.seed)
     return [loss_path] + write_solo(out / "solo", solo, tempo_bpm=config.tempo, **(sound or {}))
 
 

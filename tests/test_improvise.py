@@ -359,3 +359,34 @@ def test_a_solo_longer_than_the_limit_is_refused():
     long_chords = parse_changes("C7 | F7") * (MAX_BARS // 2 + 1)
     with pytest.raises(LstmNumpyError, match=f"more than the {MAX_BARS}"):
         generate_music(MODEL, chords=long_chords)
+
+
+# ----------------------------------------------------------------------------- sampling defaults
+
+def test_the_default_sampling_is_the_stated_one():
+    from lstm_numpy.cli import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
+
+    small = Model(parameters=tiny_model().parameters, indices_values=list(VOCABULARY), chords=[], config={})
+    assert small.n_values < DEFAULT_TOP_K
+    # a k above the vocabulary's size keeps every value: the default on a small vocabulary
+    assert generate_music(small, changes=CHANGES, n_bars=4, seed=6) == \
+        generate_music(small, changes=CHANGES, n_bars=4, top_k=None, temperature=DEFAULT_TEMPERATURE, seed=6)
+    assert generate_music(small, changes=CHANGES, n_bars=4, top_k=DEFAULT_TOP_K + 5, seed=6) == \
+        generate_music(small, changes=CHANGES, n_bars=4, top_k=None, seed=6)
+    # with a larger vocabulary the default cuts at DEFAULT_TOP_K
+    words = [f"C,{0.25 * (1 + k % 4):.3f}" for k in range(3 * DEFAULT_TOP_K)]
+    rng = np.random.default_rng(1)
+    n_a, n_values = 6, len(words)
+    shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
+    shapes.update({name: (n_a, 1) for name in ("bf", "bi", "bc", "bo")})
+    shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
+    wide = Model({name: rng.normal(0, 0.8, shape) for name, shape in shapes.items()}, words, [], {})
+    default = generate_music(wide, changes=CHANGES, n_bars=4, seed=2)
+    assert default == generate_music(wide, changes=CHANGES, n_bars=4, top_k=DEFAULT_TOP_K, seed=2)
+    assert default != generate_music(wide, changes=CHANGES, n_bars=4, top_k=None, seed=2)
+
+
+def test_top_k_option_of_the_commands():
+    from lstm_numpy import cli
+
+    assert cli.top_k(None) == cli.DEFAULT_TOP_K and cli.top_k(0) is None and cli.top_k(7) == 7
