@@ -35,8 +35,6 @@ class ArgumentParser(argparse.ArgumentParser):
 # own probabilities (temperature 1), drawn among the 20 likeliest values. Chosen by measuring
 # solos against their training music (README, "Improvising"): the greedy choice loops and low
 # temperatures copy the training values; among all values the line wanders, restating few shapes.
-# (Kept here, not in improvise, so that a command can print its options without loading the
-# compiled kernels.)
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_K = 20
 
