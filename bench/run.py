@@ -448,8 +448,12 @@ def main(argv=None) -> int:
     rows = {r.strip() for r in args.rows.split(",")}
     rounds, k = (3, 3) if args.quick else (7, 10)
 
+    from lstm_numpy import machine as kernels_machine
+
     info = machine()
     print("machine:", json.dumps(info))
+    info["kernels"] = kernels_machine.describe()
+    print("the kernels' view (lstm_numpy.machine):", json.dumps(info["kernels"]))
     if torch is None:
         print("PyTorch is not installed: our figures only (pip install torch==2.13.0 for the peer).")
     table = Table()
@@ -471,6 +475,11 @@ def main(argv=None) -> int:
         rows_sound(table, k)
     info["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print("load average after:", info["load_average_after"])
+    info["split_choices"] = kernels_machine.describe()["split_choices"]
+    print("thread splits (measured once per machine and batch shape, kept in "
+          f"{kernels_machine.choices_file()}):")
+    for key, split in info["split_choices"].items():
+        print(f"  {key}: {'split' if split else 'one thread'}")
     if args.json:
         tmp = args.json.with_name(args.json.name + ".tmp")
         tmp.write_text(json.dumps({"machine": info, "floor": floor, "rows": table.rows}, indent=2))

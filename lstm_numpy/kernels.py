@@ -23,9 +23,11 @@ Why they are fast:
   their gradients in place.
 * **Our own products, not BLAS.** ``matmul_add`` and ``affine`` (four rows of a by four rows of
   W per pass) and ``matmul_t_add`` (sixteen dot products at a time) are plain loops that the
-  compiler turns into 512-bit SIMD code on AVX-512 machines; on the course model's shapes they
-  ran 180-220 GFLOP/s on one core of our machine, where OpenBLAS (its AVX2 kernels on this CPU)
-  ran 110-120, and a call costs nothing inside a compiled loop.
+  compiler turns into 512-bit SIMD code on AVX-512 machines (``machine.wide_vectors`` asks for
+  it on Intel's, where LLVM would otherwise stop at 256 bits); on the course model's shapes they
+  ran 180-220 GFLOP/s on one core of an AMD Zen 5, where OpenBLAS (its AVX2 kernels on that CPU)
+  ran 110-120, and a call costs nothing inside a compiled loop. Large weights are taken in
+  panels sized for the machine's L2 cache (``machine.panel``).
 * **Padded, aligned rows.** Rows are padded to a multiple of 16 numbers and start on 64-byte
   boundaries (``layout.padded``, ``aligned_empty``), so SIMD loops have no scalar remainder:
   15-30% on the products and most of the softmax's time.
@@ -47,6 +49,12 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+
+from . import machine
+
+# 512-bit SIMD code on AVX-512 processors, Intel's included (see machine.py); before anything
+# below asks numba for its compiler, which is made once per process
+machine.wide_vectors()
 
 # --------------------------------------------------------------------------------------------
 # Compiler flags
@@ -206,11 +214,11 @@ def same_values(w, copy):
 # Products
 # --------------------------------------------------------------------------------------------
 
-# Large weights are taken in panels of at most PANEL numbers, 512 KiB in float32, so that a
-# panel stays in the core's 1 MiB L2 cache while every row of the other operand passes over it
-# (the course model's weights are one panel). Measured for n_a = 512 on our machine: 1.5 times
-# faster than one pass over all of W.
-PANEL = 131072
+# Large weights are taken in panels of `panel` numbers (``machine.panel``: half the core's L2
+# cache), so that a panel stays in L2 while every row of the other operand passes over it (the
+# course model's weights are one panel). Measured for n_a = 512 on a machine with 1 MiB of L2:
+# 512 KiB panels made the products 1.5 times faster than one pass over all of W. Panels cut
+# the columns of the output, so every sum keeps its order: the panel never changes a result.
 
 
 @njit(fastmath=FAST_MATH, error_model="numpy")
@@ -264,22 +272,22 @@ def affine(a, W, b, out):
 
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def matmul_add(a, W, out):
+def matmul_add(a, W, out, panel):
     """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``).
 
     Four rows of a by four rows of W per pass over a row of out: each W row loaded serves four
     rows of a, and out is loaded and stored once per four rows of W. Columns are taken in
-    panels of PANEL numbers of W. (Column indices are unsigned: numba then leaves out its
+    panels of about `panel` numbers of W. (Column indices are unsigned: numba then leaves out its
     check for negative indices, which otherwise kept the inner loop from becoming SIMD code.)
     """
     B, k = a.shape
     n = out.shape[1]
     k4 = k - k % 4
     B4 = B - B % 4
-    panel = max(16, PANEL // max(k, 1) // 16 * 16)
-    for p in range(0, (n + panel - 1) // panel):
-        j0 = np.uint64(p * panel)
-        width = np.uint64(min(panel, n - p * panel))
+    columns = max(16, panel // max(k, 1) // 16 * 16)
+    for p in range(0, (n + columns - 1) // columns):
+        j0 = np.uint64(p * columns)
+        width = np.uint64(min(columns, n - p * columns))
         for s in range(0, B4, 4):
             for i in range(0, k4, 4):
                 a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
@@ -311,7 +319,7 @@ def matmul_add(a, W, out):
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
-def matmul_t_add(a, Wt, out):
+def matmul_t_add(a, Wt, out, panel):
     """out += a @ Wt.T for a (B, k), Wt (n, k), out (B, n): dot products along rows.
 
     For outputs only n_a wide (the backward pass's gradient on a), ``matmul_add``'s inner loop
@@ -324,11 +332,12 @@ def matmul_t_add(a, Wt, out):
     n = Wt.shape[0]
     zero = a.dtype.type(0)
     B4, n4 = B - B % 4, n - n % 4
-    # panels of Wt: rows by at most 2048 columns, the columns cut into equal pieces (see PANEL);
+    # panels of Wt, about `panel` numbers: rows by at most 2048 columns, the columns cut into
+    # equal pieces (a fixed length, not the machine's: pieces change the order of the sums);
     # the sums add up over the pieces. (n_a = 512: 500 -> 340 us per product, 32 rows of a.)
     pieces = -(-k // 2048)
     piece = max(1, -(-k // pieces))
-    rows = max(4, PANEL // max(piece, 1) // 4 * 4)
+    rows = max(4, panel // max(piece, 1) // 4 * 4)
     for q0 in range(0, n4, rows):
         for k0 in range(0, k, piece):
             _dot_block(a, Wt, out, B4, q0, min(q0 + rows, n4), k0, min(k0 + piece, k), zero)
@@ -583,7 +592,7 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, start, predicted,
-                   dby):
+                   dby, panel):
     """All T steps of ``passes.sequence_forward``, and the output layer when it has one (n_y > 0).
 
     Q (T + 1, m, width): written (see ``passes.SequenceCache``). A, C (T + 1, m, n_a) with A[0],
@@ -591,7 +600,8 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
     x @ Wx + b, x_index (T, m) the row of each step and window (-1: the last row);
     by (width - 4 n_a,) the output bias, zero-padded; y (T, m) targets; scale: the weight of a
     window; start: 1 skips the product at step 0 (a0 = 0). predicted (T, m) and dby
-    (width - 4 n_a,), the gradient on the padded output bias, are written.
+    (width - 4 n_a,), the gradient on the padded output bias, are written. panel: numbers of
+    W_ay the product takes at a time (``machine.panel``).
     Returns the cross-entropy summed over all outputs, times scale.
     """
     T = A.shape[0] - 1
@@ -614,7 +624,7 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
                 Qt[j, n4 + v] = by[v]
         # gates of step t and, from the same a<t>, the logits of output t - 1
         if t >= start:
-            matmul_add(A[t], W_ay, Qt)
+            matmul_add(A[t], W_ay, Qt, panel)
         if t < T:
             _gates_forward(Qt, C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
         else:  # there is no step T: zero gates, which the backward pass relies on
@@ -660,7 +670,7 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
-                    x_index, dWx):
+                    x_index, dWx, panel):
     """All T steps of ``passes.sequence_backward``.
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
@@ -670,6 +680,7 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
     out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
     bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
     all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
+    panel: numbers of a weight matrix the products take at a time (``machine.panel``).
 
     The weight gradient dW = sum over t of a<t>.T @ Q[t] is added a run of `steps` steps at a
     time, as one product over steps * m rows: dW is read and written once per run instead of
@@ -688,9 +699,9 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if t == T - 1:
                     da_next[j, q] += da[j, q]
         # a<t+1> fed step t+1 (through Wa) and output t (through Wy): Q[t + 1] = [dZ<t+1> | dY<t>]
-        matmul_t_add(Q[t + 1], W_back_t, da_next)
+        matmul_t_add(Q[t + 1], W_back_t, da_next, panel)
         if done - (t + 1) == steps:  # Q[t + 1 : done] are final: their share of dWa and dWy.T
-            _add_weight_gradient(A, Q, t + 1, done, chunk, dW)
+            _add_weight_gradient(A, Q, t + 1, done, chunk, dW, panel)
             done = t + 1
         _gates_backward(da_next, dc, Q[t], C[t], tanh_C[t], db, n_a)
         if x_index.shape[0] > 0:  # one-hot input: the product x.T @ dZ adds dZ's rows to dWx
@@ -699,15 +710,15 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if k >= 0:
                     for q in range(n4):
                         dWx[k, q] += Q[t, j, q]
-    _add_weight_gradient(A, Q, 0, done, chunk, dW)  # the rest, step 0's included
+    _add_weight_gradient(A, Q, 0, done, chunk, dW, panel)  # the rest, step 0's included
     for j in range(m):
         for q in range(n_a):
             da[j, q] = zero
-    matmul_t_add(Q[0], W_back_t, da)
+    matmul_t_add(Q[0], W_back_t, da, panel)
 
 
 @njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
-def _add_weight_gradient(A, Q, start, stop, chunk, dW):
+def _add_weight_gradient(A, Q, start, stop, chunk, dW, panel):
     """dW += [a<start> .. a<stop-1>] @ [Q[start]; ..; Q[stop-1]], one product over the run.
 
     The run's states are copied transposed into chunk first, (n_a, rows), so that the product
@@ -723,7 +734,7 @@ def _add_weight_gradient(A, Q, start, stop, chunk, dW):
             column = (t - start) * m + j
             for i in range(n_a):
                 states[i, column] = A[t, j, i]
-    matmul_add(states, Q[start:stop].reshape((rows, Q.shape[2])), dW)
+    matmul_add(states, Q[start:stop].reshape((rows, Q.shape[2])), dW, panel)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from . import layout, passes
+from . import layout, machine, passes
 from .errors import LstmNumpyError, TrainingError
 from .lstm import GATES
 from .notes import Chord
@@ -205,7 +206,8 @@ class BatchGradients:
     (T, m) indices, d: the conditioned model's (T, m, n_d) features, or None. With threads > 1 each batch's windows are split between the calling thread
     and a pool of threads: each runs its own forward and backward pass (NumPy and the numba
     kernels release Python's lock), and the gradients, which are sums over windows, are added
-    up at the end. It keeps the pool and one Workspace per thread from batch to batch; use it
+    up at the end; but only where that measured faster on this machine (``machine.split_pays``),
+    otherwise the calling thread runs the whole batch, as with one thread. It keeps the pool and one Workspace per thread from batch to batch; use it
     in a ``with`` block, which shuts the pool down at its end.
     """
 
@@ -233,17 +235,26 @@ class BatchGradients:
             joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
         if d is not None:  # the conditioned model's feature weights
             joined = joined._replace(Wd=layout.dense_rows(parameters, d.shape[2], joined.W_ay.dtype))
+        one_thread = partial(_part_loss_and_gradients, joined, x, y, m, works[0], d)
         if self.pool is None or m < 2 * len(works):
-            results = [_part_loss_and_gradients(joined, x, y, m, works[0], d)]
+            results = [one_thread()]
         else:
             splits = _split_windows(m, len(works))
             parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
                       None if d is None else np.ascontiguousarray(d[:, s])) for s in splits]
-            # the pool's threads take the other parts; the calling thread does the first itself
-            jobs = [self.pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
-                    for (xs, ys, ds), w in zip(parts[1:], works[1:])]
-            results = [_part_loss_and_gradients(joined, *parts[0][:2], m, works[0], parts[0][2])]
-            results += [job.result() for job in jobs]
+
+            def split():
+                # the pool's threads take the other parts; the calling thread does the first
+                jobs = [self.pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
+                        for (xs, ys, ds), w in zip(parts[1:], works[1:])]
+                first = _part_loss_and_gradients(joined, *parts[0][:2], m, works[0], parts[0][2])
+                return [first] + [job.result() for job in jobs]
+
+            # split only where it measured faster on this machine (machine.split_pays)
+            shape = f"n_a={joined.W_ay.shape[0]} width={joined.W_ay.shape[1]} T={T} m={m} " \
+                    f"inputs={x.shape[2] if x.ndim == 3 else 'one-hot'} " \
+                    f"features={0 if d is None else d.shape[2]} {joined.W_ay.dtype}"
+            results = split() if machine.split_pays(shape, len(works), one_thread, split) else [one_thread()]
         loss = sum(r[0] for r in results)
         accuracy = sum(r[1] for r in results)
         dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
@@ -310,9 +321,11 @@ def fit(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     where an epoch's figures are the batch figures averaged over windows, as Keras reports them.
     Raises TrainingError if the loss or the gradients stop being finite.
 
-    threads: how many threads share each batch (its windows are split between them). BLAS
-    itself stays on one thread. Results depend on it only through rounding (the gradients are
-    summed in another order); a run resumed with the same threads is still bit-identical.
+    threads: how many threads may share each batch (its windows are split between them where
+    that measured faster on this machine, ``machine.split_pays``). BLAS itself stays on one
+    thread. Results depend on it only through rounding (the gradients are summed in another
+    order); the measured decision is kept, so a run resumed with the same threads on the same
+    machine is still bit-identical.
     """
     if batch_size < 1 or epochs < 0 or start_epoch < 0 or threads < 1:
         raise LstmNumpyError(

@@ -449,11 +449,13 @@ def test_fuse_stacks_and_halves_the_gates(dtype):
 def test_blocked_products_equal_numpy(dtype, B, k, n, wide, long, seed):
     """matmul_add and matmul_t_add against NumPy, at sizes with every kind of edge (rows and
     columns not a multiple of 4) and, when wide, with the weights split into several panels;
-    when long, with rows long enough for matmul_t_add to cut them into pieces."""
+    when long, with rows long enough for matmul_t_add to cut them into pieces. The panel is the
+    machine's choice, so a product must give the same numbers, bit for bit, in panels or not."""
     if long:
         k += 2048
-    if wide:  # a panel holds kernels.PANEL numbers: make W three or four panels
-        n = 3 * kernels.PANEL // k + n
+    panel = 4096  # numbers per panel, small enough that W spans several when wide
+    if wide:
+        n = 3 * panel // k + n
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((B, k)).astype(dtype)
     W = rng.standard_normal((k, n)).astype(dtype)
@@ -461,14 +463,16 @@ def test_blocked_products_equal_numpy(dtype, B, k, n, wide, long, seed):
     expected = out.astype(np.float64) + a.astype(np.float64) @ W.astype(np.float64)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     atol = rtol * np.sqrt(k) * 4
-    got = out.copy()
-    kernels.matmul_add(a, W, got)
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
-    got = out.copy()
-    kernels.matmul_t_add(a, np.ascontiguousarray(W.T), got)
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+    whole = k * n + 16  # one panel holds all of W
+    for product, weights in ((kernels.matmul_add, W), (kernels.matmul_t_add, np.ascontiguousarray(W.T))):
+        got = out.copy()
+        product(a, weights, got, panel)
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+        in_one = out.copy()
+        product(a, weights, in_one, whole)
+        np.testing.assert_array_equal(got, in_one)
     got = out.copy()  # the transposed operand the backward pass uses for dW
-    kernels.matmul_add(np.ascontiguousarray(a.T).T, W, got)
+    kernels.matmul_add(np.ascontiguousarray(a.T).T, W, got, panel)
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
 
 

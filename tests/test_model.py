@@ -154,7 +154,10 @@ def test_training_resumed_from_saved_state_is_bit_identical():
     assert len(history["loss"]) == 6 and all(len(a) == 5 for a in history["accuracy"])
 
 
-def test_threads_split_each_batch_and_change_only_rounding():
+def test_threads_split_each_batch_and_change_only_rounding(monkeypatch):
+    from lstm_numpy import machine
+
+    monkeypatch.setattr(machine, "split_pays", lambda *args, **kwargs: True)  # whatever it measures
     one, X, Y = small_problem(np.float64)
     two, _, _ = small_problem(np.float64)
     h1 = fit(one, X, Y, epochs=3, batch_size=7, threads=1)
@@ -166,6 +169,33 @@ def test_threads_split_each_batch_and_change_only_rounding():
     np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], rtol=1e-12)
     for name, value in one.parameters.items():
         np.testing.assert_allclose(two.parameters[name], value, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("pays", [False, True])
+def test_a_batch_is_split_exactly_where_the_measurement_says_it_pays(monkeypatch, pays):
+    """Asked for two threads, training splits a batch only where machine.split_pays says so;
+    without a split it computes exactly what one thread computes."""
+    from lstm_numpy import machine, model as model_module
+
+    asked = []
+    monkeypatch.setattr(machine, "split_pays", lambda shape, threads, *run: asked.append((shape, threads)) or pays)
+    parts = []
+    real_part = model_module._part_loss_and_gradients
+    monkeypatch.setattr(model_module, "_part_loss_and_gradients",
+                        lambda joined, x, *rest: parts.append(x.shape[1]) or real_part(joined, x, *rest))
+    one, X, Y = small_problem(np.float32)
+    two, _, _ = small_problem(np.float32)
+    fit(one, X, Y, epochs=2, batch_size=8, threads=1)
+    parts.clear()
+    fit(two, X, Y, epochs=2, batch_size=8, threads=2)  # batches of 8 and 2 windows
+    # the batch of 2 is too small to split (one window per thread): it is never measured
+    assert len(asked) == 2 and all("m=8 " in shape and threads == 2 for shape, threads in asked)
+    assert parts == ([4, 4, 2] * 2 if pays else [8, 2] * 2)
+    for name, value in one.parameters.items():
+        if pays:
+            np.testing.assert_allclose(two.parameters[name], value, rtol=1e-5, atol=1e-7)
+        else:
+            assert two.parameters[name].tobytes() == value.tobytes()
 
 
 def test_shuffling_depends_on_the_seed():

@@ -1,0 +1,123 @@
+"""The machine's figures the kernels' choices follow, and the choices themselves.
+
+No timing here: the measurements are replaced by given figures, so each test checks what is
+decided from them."""
+
+import json
+
+import pytest
+
+from lstm_numpy import machine
+
+# what sysfs holds for one core of an Intel Xeon with 2 MiB of L2 (cpu0/cache/index0..3)
+XEON = [{"level": "1\n", "type": "Data\n", "size": "48K\n"},
+        {"level": "1\n", "type": "Instruction\n", "size": "64K\n"},
+        {"level": "2\n", "type": "Unified\n", "size": "2048K\n"},
+        {"level": "3\n", "type": "Unified\n", "size": "491520K\n"}]
+
+
+@pytest.mark.parametrize("text, size", [("48K", 48 * 1024), ("2048K\n", 2 * 1024 ** 2), ("1M", 1024 ** 2),
+                                        ("32768", 32768), ("8 KiB", 8192), ("", None), ("large", None)])
+def test_sysfs_sizes_are_read(text, size):
+    assert machine.parse_size(text) == size
+
+
+def test_cache_entries_give_each_level_and_leave_out_instruction_caches():
+    assert machine.caches_from_entries(XEON) == {"L1d": 48 * 1024, "L2": 2 * 1024 ** 2, "L3": 480 * 1024 ** 2}
+    broken = [{"level": "2", "type": "Unified"}, {"type": "Data", "size": "48K"}, {}]
+    assert machine.caches_from_entries(broken) == {}
+
+
+def test_caches_are_read_from_a_sysfs_tree(tmp_path, monkeypatch):
+    for i, entry in enumerate(XEON):
+        folder = tmp_path / f"index{i}"
+        folder.mkdir()
+        for name, text in entry.items():
+            (folder / name).write_text(text)
+    monkeypatch.setattr(machine, "SYSFS_CACHES", tmp_path)
+    monkeypatch.setattr(machine, "_caches", None)
+    sizes, source = machine.caches()
+    assert source == "sysfs" and sizes["L2"] == 2 * 1024 ** 2
+    # the panel is half the L2 cache: 1 MiB, in numbers of the weights' dtype
+    assert machine.panel(4) == 262144 and machine.panel(8) == 131072
+
+
+def test_without_sysfs_or_sysconf_the_caches_are_assumed(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "SYSFS_CACHES", tmp_path / "missing")
+    monkeypatch.setattr(machine, "_read_sysconf", dict)
+    monkeypatch.setattr(machine, "_caches", None)
+    assert machine.caches() == (machine.DEFAULT_CACHES, "assumed")
+    assert machine.panel(4) == 131072  # the 512 KiB panels the kernels were first tuned with
+
+
+def test_usable_cores_follow_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert machine.usable_cores() == 1
+
+
+@pytest.mark.parametrize("one, split, decided", [
+    ([10.0, 10.2, 9.9], [5.5, 5.4, 9.0], True),   # about half the time: split
+    ([10.0, 10.2, 9.9], [9.5, 9.4, 9.6], False),  # under 10% faster: not worth the risk
+    ([10.0, 10.2, 9.9], [12.5, 13.0, 12.7], False),  # slower, as on a machine with busy cores
+])
+def test_the_split_decision_follows_the_figures(one, split, decided):
+    assert machine.split_decision(one, split) is decided
+
+
+class FakeClock:
+    """time.perf_counter for the measurement: each run advances it by its given duration."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def run(self, seconds, calls):
+        def run():
+            calls.append(seconds)
+            self.now += seconds
+        return run
+
+
+@pytest.mark.parametrize("one_seconds, split_seconds", [(0.010, 0.006), (0.010, 0.012)])
+def test_split_pays_measures_once_and_keeps_the_decision(tmp_path, monkeypatch, one_seconds,
+                                                         split_seconds):
+    clock = FakeClock()
+    monkeypatch.setattr(machine.time, "perf_counter", clock)
+    monkeypatch.setattr(machine, "choices_file", lambda: tmp_path / "choices.json")
+    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
+    monkeypatch.setattr(machine, "_choices", {})
+    calls = []
+    one, split = clock.run(one_seconds, calls), clock.run(split_seconds, calls)
+    decided = machine.split_pays("n_a=64 m=60", 2, one, split)
+    assert decided is (split_seconds < one_seconds)
+    measured = len(calls)
+    assert 2 + 2 * 2 <= measured <= 2 + 2 * 7  # warming calls, then both in turns
+    kept = json.loads((tmp_path / "choices.json").read_text())
+    (key, choice), = kept.items()
+    assert "n_a=64 m=60" in key and "threads=2" in key and choice["split"] is decided
+    assert choice["one_thread_ms"][0] == pytest.approx(one_seconds * 1e3)
+    # later calls, in this process or a new one (an empty memory), run nothing
+    assert machine.split_pays("n_a=64 m=60", 2, one, split) is decided
+    monkeypatch.setattr(machine, "_choices", {})
+    assert machine.split_pays("n_a=64 m=60", 2, one, split) is decided
+    assert len(calls) == measured
+    # another shape is measured anew, and both are kept
+    machine.split_pays("n_a=512 m=60", 2, one, split)
+    assert len(json.loads((tmp_path / "choices.json").read_text())) == 2
+
+
+def test_no_split_is_measured_for_more_threads_than_usable_cores(monkeypatch):
+    monkeypatch.setattr(machine, "usable_cores", lambda: 1)
+    def fail():
+        raise AssertionError("measured")
+    assert machine.split_pays("n_a=64 m=60", 2, fail, fail) is False
+
+
+def test_the_description_names_caches_width_and_choices():
+    described = machine.describe()
+    assert set(described["caches"]) >= {"L1d", "L2", "L3"}
+    assert described["usable_cores"] >= 1
+    assert "bit" in described["simd"] or "LLVM" in described["simd"]
+    assert isinstance(described["split_choices"], dict)
