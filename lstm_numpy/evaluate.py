@@ -585,7 +585,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--temperature", type=cli.non_negative_float, default=cli.DEFAULT_TEMPERATURE,
                    help=f"sampling temperature of the solos (default {cli.DEFAULT_TEMPERATURE:g})")
     p.add_argument("--top-k", type=cli.non_negative_int,
-                   help=f"sample only among the k likeliest values; 0 samples among all (default {cli.DEFAULT_TOP_K})")
+                   help="sample only among the k likeliest values; 0, the default, samples among all")
     p.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
     p.add_argument("--svg", metavar="OUT", help="also draw the distributions side by side in this SVG file")
     return p

@@ -29,7 +29,7 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--temperature", type=cli.non_negative_float,
                    help=f"0 is the course's greedy choice; higher is bolder (default {DEFAULT_TEMPERATURE:g}; --mode course: 0)")
     p.add_argument("--top-k", type=cli.non_negative_int,
-                   help=f"sample only among the k likeliest values; 0 samples among all (default {DEFAULT_TOP_K})")
+                   help="sample only among the k likeliest values; 0, the default, samples among all")
     p.add_argument("--seed", type=cli.seed, default=0, help="the same seed gives the same solo (default 0)")
     p.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default: 16, or the length of --changes)")
     p.add_argument("--changes", metavar="CHORDS", help='chord symbols, bars separated by "|", e.g. "Dm7 G7 | Cmaj7"')

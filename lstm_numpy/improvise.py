@@ -137,7 +137,7 @@ def generate_music(
     n_bars = _within_limit(n_bars or len(progression))
     bars = [_bar_relative(bar, beats_per_bar) for bar in _cycle(progression, n_bars)]
     if _is_count(top_k) and top_k > model.n_values:
-        top_k = model.n_values  # the default k with a small vocabulary: every value
+        top_k = model.n_values  # a k above the vocabulary's size: every value
     return _bars_solo(model, bars, beats_per_bar, temperature, top_k, rng, primer, label)
 
 

@@ -88,7 +88,7 @@ class TrainConfig:
     # the first solo written after training
     bars: int = 16
     temperature: float = cli.DEFAULT_TEMPERATURE
-    top_k: int = cli.DEFAULT_TOP_K  # 0: among all values
+    top_k: int = cli.DEFAULT_TOP_K or 0  # 0: among all values
     tempo: float = 130.0
 
 
@@ -156,7 +156,7 @@ def build_parser() -> cli.ArgumentParser:
     solo.add_argument("--bars", type=cli.bar_count, help=f"bars to improvise, at most {MAX_BARS} (default {d.bars})")
     solo.add_argument("--temperature", type=cli.non_negative_float, help=f"0 is greedy; higher is bolder (default {d.temperature})")
     solo.add_argument("--top-k", dest="top_k", type=cli.non_negative_int,
-                      help=f"sample only among the k likeliest values; 0 samples among all (default {d.top_k})")
+                      help="sample only among the k likeliest values; 0, the default, samples among all")
     solo.add_argument("--tempo", type=cli.tempo, help=f"beats per minute, {cli.MIN_TEMPO} to {cli.MAX_TEMPO} (default {d.tempo:g})")
     cli.add_sound_options(solo)
     run = p.add_argument_group("output")

@@ -366,15 +366,13 @@ def test_a_solo_longer_than_the_limit_is_refused():
 def test_the_default_sampling_is_the_stated_one():
     from lstm_numpy.cli import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 
+    assert DEFAULT_TOP_K is None  # the default draws among all values (README, "Improvising")
     small = Model(parameters=tiny_model().parameters, indices_values=list(VOCABULARY), chords=[], config={})
-    assert small.n_values < DEFAULT_TOP_K
-    # a k above the vocabulary's size keeps every value: the default on a small vocabulary
-    assert generate_music(small, changes=CHANGES, n_bars=4, seed=6) == \
-        generate_music(small, changes=CHANGES, n_bars=4, top_k=None, temperature=DEFAULT_TEMPERATURE, seed=6)
-    assert generate_music(small, changes=CHANGES, n_bars=4, top_k=DEFAULT_TOP_K + 5, seed=6) == \
+    # a k above the vocabulary's size keeps every value
+    assert generate_music(small, changes=CHANGES, n_bars=4, top_k=small.n_values + 5, seed=6) == \
         generate_music(small, changes=CHANGES, n_bars=4, top_k=None, seed=6)
-    # with a larger vocabulary the default cuts at DEFAULT_TOP_K
-    words = [f"C,{0.25 * (1 + k % 4):.3f}" for k in range(3 * DEFAULT_TOP_K)]
+    # with a larger vocabulary the default draws among all values, not among the 20 likeliest
+    words = [f"C,{0.25 * (1 + k % 4):.3f}" for k in range(60)]
     rng = np.random.default_rng(1)
     n_a, n_values = 6, len(words)
     shapes = {name: (n_a, n_a + n_values) for name in ("Wf", "Wi", "Wc", "Wo")}
@@ -382,8 +380,9 @@ def test_the_default_sampling_is_the_stated_one():
     shapes.update(Wy=(n_values, n_a), by=(n_values, 1))
     wide = Model({name: rng.normal(0, 0.8, shape) for name, shape in shapes.items()}, words, [], {})
     default = generate_music(wide, changes=CHANGES, n_bars=4, seed=2)
-    assert default == generate_music(wide, changes=CHANGES, n_bars=4, top_k=DEFAULT_TOP_K, seed=2)
-    assert default != generate_music(wide, changes=CHANGES, n_bars=4, top_k=None, seed=2)
+    assert default == generate_music(wide, changes=CHANGES, n_bars=4, top_k=None,
+                                     temperature=DEFAULT_TEMPERATURE, seed=2)
+    assert default != generate_music(wide, changes=CHANGES, n_bars=4, top_k=20, seed=2)
 
 
 def test_top_k_option_of_the_commands():
