@@ -31,30 +31,9 @@ import math
 from typing import Dict, Optional
 
 import numpy as np
-from numba import njit
 
 from .errors import LstmNumpyError
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _adam_update(p, g, m, v, scale, alpha, shrink, beta1, beta2, eps):
-    """One Adam update of 2-d arrays in one pass: the formulas of the module docstring.
-
-    shrink: lr_t * weight_decay for a weight, 0 for a bias (then p - 0 * p is p, exactly).
-
-    The scalars arrive in the arrays' dtype, so float32 stays float32. error_model="numpy":
-    numba's default checks every division for a zero divisor, and that branch kept the loop
-    from becoming SIMD code (17 us instead of 2 for the course's Wf); eps > 0 rules zero out.
-    """
-    one = p.dtype.type(1.0)
-    for r in range(p.shape[0]):
-        pr, gr, mr, vr = p[r], g[r], m[r], v[r]
-        for k in range(p.shape[1]):
-            gk = gr[k] * scale
-            mr[k] = beta1 * mr[k] + (one - beta1) * gk
-            vr[k] = beta2 * vr[k] + (one - beta2) * (gk * gk)
-            pk = pr[k]
-            pr[k] = pk - shrink * pk - alpha * mr[k] / (np.sqrt(vr[k]) + eps)
+from .kernels import adam_update
 
 
 def global_norm(grads: Dict[str, np.ndarray]) -> float:
@@ -130,7 +109,7 @@ class Adam:
             m, v = self.m[name].reshape(p.shape), self.v[name].reshape(p.shape)
             d = p.dtype.type
             shrink = 0.0 if is_bias(name) else lr_t * self.weight_decay
-            _adam_update(p, g, m, v, d(scale), d(alpha), d(shrink), d(self.beta1), d(self.beta2),
+            adam_update(p, g, m, v, d(scale), d(alpha), d(shrink), d(self.beta1), d(self.beta2),
                          d(self.eps))
         self.t = t1
         return norm
