@@ -459,13 +459,12 @@ def model_cross_entropy(model, sequences: Sequence[np.ndarray], features=None) -
     for k, s in enumerate(sequences):
         y[: len(s), k] = s
         x[1 : len(s), k] = s[:-1]
-    joined = layout.join_compiled(model.parameters)
+    joined = layout.join_compiled(model.parameters, n_features=model.n_features)
     if joined is None:
         raise LstmNumpyError("the model's weights are not all finite numbers, so it cannot be "
                              "measured; use a checkpoint saved before training diverged.")
     d = None
     if model.n_features:
-        joined = joined._replace(Wd=layout.dense_rows(model.parameters, model.n_features))
         d = np.zeros((T, m, model.n_features), joined.W_ay.dtype)
         for k, f in enumerate(features):
             d[: len(f), k] = f

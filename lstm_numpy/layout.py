@@ -165,12 +165,13 @@ def join(parameters: Dict[str, np.ndarray], dtype=None) -> JoinedWeights:
 
 
 def join_compiled(parameters: Dict[str, np.ndarray], dtype=None,
-                  work: Optional[Workspace] = None) -> Optional[JoinedWeights]:
+                  work: Optional[Workspace] = None, n_features: int = 0) -> Optional[JoinedWeights]:
     """``join`` of all ten parameters in one compiled pass (``kernels.join_kernel``), for training.
 
     The arrays live in work when given (reused from batch to batch); ``fused`` is left None.
+    n_features: the conditioned model's n_d, whose ``Wd`` (``dense_rows``) the same pass makes.
     Returns None when any parameter is NaN or infinite (the pass checks them on the way).
-    Tested equal to ``join``.
+    Tested equal to ``join`` and ``dense_rows``.
     """
     if dtype is None:
         dtype = np.result_type(*(parameters[k] for k in PARAMETER_NAMES))
@@ -183,9 +184,44 @@ def join_compiled(parameters: Dict[str, np.ndarray], dtype=None,
     W_back_t = work.array("W_back_t", (n_a, width), dtype)
     x_rows = work.array("x_rows", (arrays[0].shape[1] - n_a + 1, n4), dtype)
     by = work.array("by", (width - n4,), dtype)
-    if not kernels.join_kernel(*arrays, W_ay, W_back_t, x_rows, by):
+    Wd = work.array("Wd", (n_features, n4), dtype)
+    if not kernels.join_kernel(*arrays, W_ay, W_back_t, x_rows, by, Wd):
         return None
-    return JoinedWeights(W_ay, W_back_t, x_rows, by, n_y)
+    return JoinedWeights(W_ay, W_back_t, x_rows, by, n_y, Wd=Wd if n_features else None)
+
+
+class SparseFeatures(NamedTuple):
+    """The conditioned model's features as look-ups, as one-hot inputs are: at every step, the
+    columns that are set and their values.
+
+    index: (..., K) int64, the set columns of each step's d<t>, in increasing order;
+    value: (..., K) their values, in the computation's dtype.
+    K is the most columns any step sets (35 features set about 8), rounded up to a multiple
+    of 4 (the kernels take rows four at a time); a step that sets fewer is padded with value 0,
+    which adds nothing. The product d<t> @ Wd is then the sum of K rows of Wd, each times its
+    value, where a dense product would run over all n_d rows, zeros included.
+    """
+
+    index: np.ndarray
+    value: np.ndarray
+
+    def take(self, windows) -> "SparseFeatures":
+        """The features of some windows, by their positions along axis 1 (time-major (T, m, K))."""
+        return SparseFeatures(self.index[:, windows], self.value[:, windows])
+
+
+def sparse_features(d: np.ndarray, dtype=None) -> SparseFeatures:
+    """The SparseFeatures of dense features d (..., n_d) (dtype: the values', default d's)."""
+    d = np.asarray(d)
+    n_set = np.count_nonzero(d, axis=-1)
+    K = -(-max(int(n_set.max(initial=0)), 1) // 4) * 4
+    # the set columns first, each in its order (a stable sort of "is zero"), then K of them
+    index = np.argsort(d == 0, axis=-1, kind="stable")[..., :K]
+    if index.shape[-1] < K:  # fewer columns than K: pad with the first, at value 0
+        index = np.concatenate([index, np.zeros(index.shape[:-1] + (K - index.shape[-1],), index.dtype)], axis=-1)
+    value = np.take_along_axis(d, index, axis=-1).astype(dtype or d.dtype)
+    value[np.arange(K) >= n_set[..., None]] = 0  # the padding
+    return SparseFeatures(np.ascontiguousarray(index, np.int64), np.ascontiguousarray(value))
 
 
 def dense_rows(parameters: Dict[str, np.ndarray], n_features: int, dtype=None) -> np.ndarray:

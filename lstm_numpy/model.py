@@ -203,7 +203,8 @@ class BatchGradients:
     between threads when there are several.
 
     Call it as ``gradients(parameters, x, y, d)`` with x: (T, m) indices or (T, m, n_values), y:
-    (T, m) indices, d: the conditioned model's (T, m, n_d) features, or None. With threads > 1 each batch's windows are split between the calling thread
+    (T, m) indices, d: the conditioned model's (T, m, n_d) features or the same as look-ups
+    (``layout.SparseFeatures``, time-major (T, m, K)), or None. With threads > 1 each batch's windows are split between the calling thread
     and a pool of threads: each runs its own forward and backward pass (NumPy and the numba
     kernels release Python's lock), and the gradients, which are sums over windows, are added
     up at the end; but only where that measured faster on this machine (``machine.split_pays``),
@@ -225,7 +226,9 @@ class BatchGradients:
     def __call__(self, parameters: Dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, d=None):
         T, m = y.shape
         works = self.works
-        joined = layout.join_compiled(parameters, work=works[0])  # all threads' weights, built once
+        n_features = parameters["Wf"].shape[1] - parameters["Wf"].shape[0] - parameters["Wy"].shape[0]
+        # all threads' weights, built once
+        joined = layout.join_compiled(parameters, work=works[0], n_features=n_features if d is not None else 0)
         if joined is None:
             # the compiled passes assume finite numbers (see kernels.FAST_MATH): report a NaN
             # loss, as the plain formulas would give, instead of computing with them
@@ -233,15 +236,15 @@ class BatchGradients:
             return nan, np.full(T, nan), {"d" + k: np.full_like(v, nan) for k, v in parameters.items()}
         if x.ndim == 3:  # dense inputs need the fused weights too
             joined = joined._replace(fused=layout.fuse(parameters, joined.W_ay.dtype))
-        if d is not None:  # the conditioned model's feature weights
-            joined = joined._replace(Wd=layout.dense_rows(parameters, d.shape[2], joined.W_ay.dtype))
+        if d is not None and not isinstance(d, layout.SparseFeatures):
+            d = layout.sparse_features(d, joined.W_ay.dtype)  # fit makes them once, for all batches
         one_thread = partial(_part_loss_and_gradients, joined, x, y, m, works[0], d)
         if self.pool is None or m < 2 * len(works):
             results = [one_thread()]
         else:
             splits = _split_windows(m, len(works))
             parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
-                      None if d is None else np.ascontiguousarray(d[:, s])) for s in splits]
+                      None if d is None else d.take(s)) for s in splits]
 
             def split():
                 # the pool's threads take the other parts; the calling thread does the first
@@ -253,7 +256,7 @@ class BatchGradients:
             # split only where it measured faster on this machine (machine.split_pays)
             shape = f"n_a={joined.W_ay.shape[0]} width={joined.W_ay.shape[1]} T={T} m={m} " \
                     f"inputs={x.shape[2] if x.ndim == 3 else 'one-hot'} " \
-                    f"features={0 if d is None else d.shape[2]} {joined.W_ay.dtype}"
+                    f"features={0 if d is None else n_features} {joined.W_ay.dtype}"
             results = split() if machine.split_pays(shape, len(works), one_thread, split) else [one_thread()]
         loss = sum(r[0] for r in results)
         accuracy = sum(r[1] for r in results)
@@ -333,8 +336,11 @@ def fit(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
     params = model.parameters
     x, y = _as_indices(X, Y, model.n_values)  # (m, Tx) indices (x may be dense)
     n_windows, Tx = y.shape
-    d = _time_major_features(D, params, y.T.shape)
-    d = None if d is None else np.moveaxis(d, 0, 1)  # by window, as x and y
+    # time-major (Tx, m, ...) once, so that a batch is one gather along axis 1; the features
+    # as look-ups (layout.SparseFeatures), made once rather than found in every batch
+    x, y = np.ascontiguousarray(np.moveaxis(x, 0, 1)), np.ascontiguousarray(y.T)
+    d = _time_major_features(D, params, y.shape)
+    d = None if d is None else layout.sparse_features(d)
     if optimizer is None:
         optimizer = Adam(clip_norm=clip_norm)
     elif clip_norm is not None:
@@ -352,7 +358,7 @@ def fit(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
             accuracy_sum = np.zeros(Tx)
             for batch, start in enumerate(range(0, n_windows, batch_size)):
                 chosen = order[start : start + batch_size]
-                loss, accuracy = _update(params, x[chosen], y[chosen], None if d is None else d[chosen],
+                loss, accuracy = _update(params, x[:, chosen], y[:, chosen], None if d is None else d.take(chosen),
                                          gradients, optimizer, epoch)
                 loss_sum += loss * len(chosen)
                 accuracy_sum += accuracy * len(chosen)
@@ -366,12 +372,10 @@ def fit(model: Model, X, Y, *, epochs: int = 100, batch_size: int = 32,
 
 
 def _update(params, x, y, d, gradients: BatchGradients, optimizer: Adam, epoch: int):
-    """One optimizer step on a batch of windows, x and y (m, Tx) and d (m, Tx, n_d) or None as
-    ``fit`` keeps them; returns the batch's loss and per-step accuracy."""
-    xb = np.ascontiguousarray(np.moveaxis(x, 0, 1))  # time-major (Tx, m, ...)
-    yb = np.ascontiguousarray(y.T)
-    db = None if d is None else np.ascontiguousarray(np.moveaxis(d, 0, 1))
-    loss, accuracy, grads = gradients(params, xb, yb, db)
+    """One optimizer step on a batch of windows, time-major as ``fit`` keeps them: x and y
+    (Tx, m), d the features' look-ups (Tx, m, K) or None; returns the batch's loss and
+    per-step accuracy."""
+    loss, accuracy, grads = gradients(params, x, y, d)
     norm = global_norm(grads)
     if not (np.isfinite(loss) and np.isfinite(norm)):
         raise TrainingError(

@@ -23,7 +23,8 @@ import numpy as np
 
 from . import kernels, machine
 from .errors import LstmNumpyError
-from .layout import JoinedWeights, Workspace, _gate_scale, aligned_empty, course_gradients, join, one_hot_indices
+from .layout import (JoinedWeights, SparseFeatures, Workspace, _gate_scale, aligned_empty, course_gradients, join,
+                     one_hot_indices, sparse_features)
 from .lstm import PARAMETER_NAMES, softmax
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ class SequenceCache(NamedTuple):
     loss: with targets, the cross-entropy summed over steps and windows, times scale
     predicted: with targets, (T, m) the most likely value at every step, else None
     dby: with targets, (n_y,) the gradient on by, else None
-    features: the conditioned model's (T, m, n_d) features, else None
+    features: the conditioned model's features as look-ups (``layout.SparseFeatures``), else None
     """
 
     A: np.ndarray
@@ -69,7 +70,7 @@ class SequenceCache(NamedTuple):
     loss: float = 0.0
     predicted: Optional[np.ndarray] = None
     dby: Optional[np.ndarray] = None
-    features: Optional[np.ndarray] = None
+    features: Optional[SparseFeatures] = None
 
     @property
     def G(self) -> np.ndarray:
@@ -89,7 +90,8 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     gradient on its logits are computed in the same pass (what training runs).
     work: a Workspace to reuse memory from (the returned arrays then live in it, until the next
     call with the same workspace).
-    features: the conditioned model's (T, m, n_d) features beside one-hot inputs x; joined then
+    features: the conditioned model's (T, m, n_d) features beside one-hot inputs x, or the same
+    as look-ups (``layout.SparseFeatures``, what training makes once per fit); joined then
     carries their weights (``joined.Wd``, ``layout.dense_rows``).
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
@@ -108,17 +110,19 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     tanh_C = work.array("tanh_C", (T, m, n_a), dtype)
     Q = work.array("Q", (T + 1, m, joined.W_ay.shape[1]), dtype)
     A[0], C[0] = a0, c0
+    check = (joined.W_ay, joined.by, A[0], C[0])
     if features is not None:
         # the conditioned model: each step's input term, its one-hot row plus d<t> @ Wd, is
         # made for all steps at once (it does not depend on the recurrence); the pass through
         # time then copies these rows as it copies one-hot rows
-        if x.ndim != 2 or joined.Wd is None or features.shape != (T, m, joined.Wd.shape[0]):
-            raise LstmNumpyError("features need one-hot inputs as indices (T, m), weights joined with "
-                                 "their Wd (layout.dense_rows), and the shape (T, m, n_d).")
-        features = np.ascontiguousarray(features, dtype)
+        features = _as_sparse(features, x, joined, dtype)
         x_rows = work.array("x_in", (T * m, joined.x_rows.shape[1]), dtype)
-        kernels.dense_input_rows(joined.x_rows, np.asarray(x, np.int64), features, joined.Wd, x_rows)
+        kernels.feature_input_rows(joined.x_rows, np.asarray(x, np.int64), features.index, features.value,
+                                   joined.Wd, x_rows)
         x_index = np.arange(T * m).reshape(T, m)
+        # finite parts make finite sums (or ones too large for the dtype, which saturate the
+        # gates as the formulas would, and make no NaN); the parts are ten times smaller
+        check += (joined.x_rows, joined.Wd, features.value)
     elif x.ndim == 2:
         # row k of x_rows is x @ Wx + b for the one-hot x of value k, and index -1 picks the
         # last row (b alone): the kernel copies rows instead of multiplying
@@ -127,7 +131,9 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
         fused = joined.fused
         x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ fused.Wx[:-1] + fused.b
         x_index = np.arange(T * m).reshape(T, m)
-    if not all(kernels.all_finite(v) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0])):
+    if features is None:
+        check += (x_rows,)
+    if not all(kernels.all_finite(v) for v in check):
         # the kernels assume finite numbers (FAST_MATH): NaN would not even propagate
         raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
                              "values; check them (after training, load a checkpoint saved before "
@@ -143,6 +149,25 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     if targets is None:
         return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
     return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y], features)
+
+
+def _as_sparse(features, x, joined: JoinedWeights, dtype) -> SparseFeatures:
+    """The conditioned model's features, dense (T, m, n_d) or already look-ups, as checked
+    look-ups (``layout.SparseFeatures``) in the computation's dtype."""
+    T, m = x.shape[:2]
+    n_d = None if joined.Wd is None else joined.Wd.shape[0]
+    dense = not isinstance(features, SparseFeatures)
+    if x.ndim != 2 or n_d is None or (features.shape if dense else features.index.shape[:2]) != (
+            (T, m, n_d) if dense else (T, m)):
+        raise LstmNumpyError("features need one-hot inputs as indices (T, m), weights joined with "
+                             "their Wd (layout.dense_rows), and the shape (T, m, n_d).")
+    if dense:
+        return sparse_features(features, dtype)
+    if features.index.size and not 0 <= features.index.min() <= features.index.max() < n_d:
+        raise LstmNumpyError(f"the features' look-ups name columns outside 0..{n_d - 1}; make them "
+                             "with layout.sparse_features.")
+    return SparseFeatures(np.ascontiguousarray(features.index, np.int64),
+                          np.ascontiguousarray(features.value, dtype))
 
 
 def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_dx: bool = False,
@@ -180,7 +205,8 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     steps = max(1, 256 // m)  # steps per weight-gradient product: about 256 rows of Q
     chunk = work.array("chunk", (steps * m * n_a,), dtype)
     n_x = joined.x_rows.shape[0] - 1
-    dWx = np.zeros((n_x, n4), dtype)
+    dWx = aligned_empty((n_x, n4), dtype)  # aligned rows: the features' gradient adds into them
+    dWx[...] = 0
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.asarray(x_index, np.int64), dWx,
@@ -188,7 +214,7 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     dZ = Q[:T, :, :n4]
     features = cache.features
     if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
-        kernels.dense_weight_gradient(features, Q, dWx[n_x - features.shape[2]:])
+        kernels.feature_weight_gradient(features.index, features.value, Q, dWx[n_x - joined.Wd.shape[0]:])
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
     grads = {"dW_joined": dW, "dWx": dWx, "db": db, "da0": da, "dc0": dc}

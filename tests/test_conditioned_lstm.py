@@ -160,3 +160,36 @@ def test_conditioned_model_is_the_course_model_with_wider_inputs():
         loss_and_gradients(conditioned.parameters, X, Y)  # the conditioned model needs them
     with pytest.raises(Exception, match="features"):
         loss_and_gradients(course.parameters, X, Y, np.zeros((2, 3, 35)))
+
+
+@pytest.mark.parametrize("n_d", [1, 3, 6, 9])
+def test_sparse_features_hold_every_set_value(n_d):
+    """The look-ups give back the dense features exactly: every set column with its value, in
+    column order, rows padded to a multiple of 4 with zeros (a step setting none, or all)."""
+    rng = np.random.default_rng(n_d)
+    d = np.where(rng.random((4, 5, n_d)) < 0.4, rng.standard_normal((4, 5, n_d)), 0.0)
+    d[0, 0] = 0  # a step with no feature set
+    d[0, 1] = rng.standard_normal(n_d) + 10  # a step with every feature set
+    sparse = layout.sparse_features(d, np.float32)
+    K = sparse.index.shape[-1]
+    assert K % 4 == 0 and K - 4 < n_d <= K
+    assert sparse.value.dtype == np.float32 and sparse.index.dtype == np.int64
+    rebuilt = np.zeros(d.shape, np.float32)
+    np.add.at(rebuilt, (*np.indices(sparse.index.shape)[:2], sparse.index), sparse.value)
+    np.testing.assert_array_equal(rebuilt, d.astype(np.float32))
+    taken = sparse.take([4, 1])
+    np.testing.assert_array_equal(taken.index, sparse.index[:, [4, 1]])
+
+
+def test_features_given_as_look_ups_name_real_columns():
+    rng = np.random.default_rng(0)
+    p, x, d, _ = random_problem(rng, 3, 4, 2, 2, 3)
+    joined = layout.join(p)._replace(Wd=layout.dense_rows(p, 4))
+    a0 = np.zeros((2, 2))
+    sparse = layout.sparse_features(d)
+    dense = passes.sequence_forward(x, a0, a0, joined, features=d)
+    A = dense.A.copy()
+    np.testing.assert_array_equal(passes.sequence_forward(x, a0, a0, joined, features=sparse).A, A)
+    bad = sparse._replace(index=sparse.index + 4)
+    with pytest.raises(Exception, match="columns outside 0..3"):
+        passes.sequence_forward(x, a0, a0, joined, features=bad)

@@ -494,14 +494,17 @@ def test_non_finite_numbers_are_refused_not_computed_with(where):
 @SETTINGS
 @given(n_x=sizes, n_a=sizes, n_y=st.integers(1, 20), seed=st.integers(0, 2**32 - 1))
 def test_join_compiled_equals_join(dtype, n_x, n_a, n_y, seed):
-    """Training's join_compiled and the readable join, bit for bit; and a NaN or infinity
-    anywhere makes join_compiled return None."""
+    """Training's join_compiled and the readable join (and, for the last n_d input columns, the
+    conditioned model's dense_rows), bit for bit; and a NaN or infinity anywhere makes
+    join_compiled return None."""
     rng = np.random.default_rng(seed)
     p = random_parameters(rng, n_a, n_x, n_y=n_y, dtype=dtype)
-    numpy_version = layout.join(p)
-    compiled = layout.join_compiled(p)
+    n_d = seed % (n_x + 1)
+    numpy_version = layout.join(p)._replace(Wd=layout.dense_rows(p, n_d) if n_d else None)
+    compiled = layout.join_compiled(p, n_features=n_d)
     assert compiled.n_y == numpy_version.n_y == n_y
-    for name in ("W_ay", "W_back_t", "x_rows", "by"):
+    assert (compiled.Wd is None) == (n_d == 0)
+    for name in ("W_ay", "W_back_t", "x_rows", "by") + (("Wd",) if n_d else ()):
         assert getattr(compiled, name).dtype == dtype
         np.testing.assert_array_equal(getattr(compiled, name), getattr(numpy_version, name), name)
     name = sorted(p)[seed % len(p)]
