@@ -509,13 +509,15 @@ def _run(args, locks: ExitStack) -> int:
         _write_json_atomically(out / "history.json", last["history"])
 
     try:
-        for epoch in range(start_epoch, config.epochs):
-            if stopped_early(history, config.patience):
-                break
-            X, Y, D = data.windows(config, epoch)
-            history = fit(model, X, Y, epochs=epoch + 1, batch_size=config.batch_size, optimizer=optimizer,
-                          seed=config.seed, start_epoch=epoch, history=history, on_epoch_end=on_epoch_end,
-                          threads=config.threads, D=D)
+        # one fit for the whole run, so that its scratch memory and threads last from epoch to epoch
+        if data.fixed is not None:  # the course's windows, drawn once
+            X, Y, D = data.windows(config, start_epoch)
+            drawn = {"X": X, "Y": Y, "D": D}
+        else:  # drawn afresh for every epoch
+            drawn = {"windows": lambda epoch: data.windows(config, epoch)}
+        history = fit(model, epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer,
+                      seed=config.seed, start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end,
+                      threads=config.threads, stop=lambda hist: stopped_early(hist, config.patience), **drawn)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -228,6 +228,24 @@ def in_process(main, argv, capsys):
     return exit_.value.code, capsys.readouterr().err
 
 
+def test_a_run_trains_in_one_fit_and_stops_where_patience_says(tmp_path, monkeypatch, capsys):
+    """The whole run is one call of fit (its scratch memory and threads last from epoch to
+    epoch), and --patience still ends it after the first epoch that brought no better
+    validation loss for that many epochs."""
+    from lstm_numpy import train
+
+    calls = []
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **k: calls.append(k.get("start_epoch")) or real_fit(*a, **k))
+    code, err = in_process(train.main, [*TINY, "--epochs", "8", "--patience", "1", "--bars", "1",
+                                        "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert calls == [0]
+    val_loss = json.loads((tmp_path / "run" / "history.json").read_text())["val_loss"]
+    stops = [k for k in range(1, 9) if train.stopped_early({"val_loss": val_loss[:k]}, 1)]
+    assert len(val_loss) == (stops[0] if stops else 8)
+
+
 def test_an_unwritable_out_is_found_before_training(tmp_path, monkeypatch, capsys):
     import errno
     import tempfile

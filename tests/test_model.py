@@ -228,6 +228,31 @@ def test_callbacks_are_called_per_epoch_and_per_batch():
     assert batches == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # 4 + 4 + 2 windows
 
 
+def test_windows_drawn_per_epoch_train_as_one_fit_per_epoch_would():
+    """fit(windows=...) draws each epoch's windows from the function and keeps its workspaces and
+    threads for the whole run: bit for bit what a call per epoch on those windows gives; stop
+    ends it before the epoch it says."""
+    draws = {e: course_like_batch(np.random.default_rng(e), 6 + e, 5, 6) for e in range(4)}
+    per_epoch, _, _ = small_problem()
+    once, _, _ = small_problem()
+    adam, history = Adam(), None
+    for epoch in range(4):
+        history = fit(per_epoch, *draws[epoch], epochs=epoch + 1, start_epoch=epoch, batch_size=4,
+                      optimizer=adam, history=history, seed=3)
+    asked = []
+    whole = fit(once, windows=lambda epoch: asked.append(epoch) or (*draws[epoch], None), epochs=4, batch_size=4,
+                optimizer=Adam(), seed=3)
+    assert asked == [0, 1, 2, 3] and whole == history
+    for name, value in per_epoch.parameters.items():
+        assert once.parameters[name].tobytes() == value.tobytes()
+    stopped, _, _ = small_problem()
+    short = fit(stopped, windows=lambda epoch: (*draws[epoch], None), epochs=4, batch_size=4,
+                stop=lambda h: len(h["loss"]) == 2)
+    assert len(short["loss"]) == 2
+    with pytest.raises(LstmNumpyError, match="either X and Y"):
+        fit(stopped, *draws[0], windows=lambda epoch: (*draws[epoch], None))
+
+
 def test_training_loss_goes_down():
     model, X, Y = small_problem()
     history = fit(model, X, Y, epochs=300, batch_size=10, optimizer=Adam(lr=0.05, decay=0))
