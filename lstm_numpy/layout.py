@@ -214,7 +214,7 @@ def sparse_features(d: np.ndarray, dtype=None) -> SparseFeatures:
     """The SparseFeatures of dense features d (..., n_d) (dtype: the values', default d's)."""
     d = np.asarray(d)
     n_set = np.count_nonzero(d, axis=-1)
-    K = -(-max(int(n_set.max(initial=0)), 1) // 4) * 4
+    K = sparse_width(d)
     # the set columns first, each in its order (a stable sort of "is zero"), then K of them
     index = np.argsort(d == 0, axis=-1, kind="stable")[..., :K]
     if index.shape[-1] < K:  # fewer columns than K: pad with the first, at value 0
@@ -222,6 +222,12 @@ def sparse_features(d: np.ndarray, dtype=None) -> SparseFeatures:
     value = np.take_along_axis(d, index, axis=-1).astype(dtype or d.dtype)
     value[np.arange(K) >= n_set[..., None]] = 0  # the padding
     return SparseFeatures(np.ascontiguousarray(index, np.int64), np.ascontiguousarray(value))
+
+
+def sparse_width(d: np.ndarray) -> int:
+    """K of the look-ups of features d (..., n_d): the most columns any step sets, at least 1,
+    rounded up to a multiple of 4."""
+    return -(-max(int(np.count_nonzero(d, axis=-1).max(initial=0)), 1) // 4) * 4
 
 
 def dense_rows(parameters: Dict[str, np.ndarray], n_features: int, dtype=None) -> np.ndarray:

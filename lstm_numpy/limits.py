@@ -21,7 +21,8 @@ MAX_WAV_SECONDS = 20 * 60
 MAX_MIDI_BYTES = 2 * 2**20
 # Notes in one MIDI file: at five notes a second, a two-hour solo piano recital has 36,000.
 MAX_NOTES = 100_000
-# Training windows, one-hot, as one epoch holds them in memory: X and Y of m x Tx x n_values.
+# Training windows, one-hot, as one epoch holds them in memory: X and Y of m x Tx x n_values (and the
+# conditioned model's features of every step, ``train._check_window_memory``).
 MAX_WINDOW_BYTES = 2 * 2**30
 
 

@@ -43,6 +43,7 @@ from .evaluate import model_cross_entropy
 from .features import measure_features, window_features
 from .files import locked, write_atomically
 from .improvise import generate_music
+from .layout import sparse_width
 from .limits import MAX_BARS, MAX_WINDOW_BYTES, gigabytes
 from .line import register_of
 from .model import fit, init_model
@@ -321,7 +322,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
     vocabulary = [indices_values[i] for i in range(len(indices_values))]
     if config.preset == "course":
         m = config.m or windows_for(len(all_values), config.Tx)
-        _check_window_memory(m, config, len(vocabulary))
+        _check_window_memory(m, config, len(vocabulary), features)
         X, Y, _ = data_processing(all_values, values_indices, m=m, Tx=config.Tx, seed=config.seed)
         return TrainingData(corpus, vocabulary, chords, m, (X, Y), register, features)
     corpus = split(corpus, fraction, config.seed)
@@ -330,7 +331,7 @@ def load_training_data(config: TrainConfig, report: Optional[Callable[[str], Non
         raise LstmNumpyError(f"after holding out {fraction:g} of the values for validation, {n_training} are left to train "
                              f"on, too few for windows of Tx={config.Tx}; use more music, a smaller --val-fraction or a smaller --Tx.")
     m = config.m or windows_for(n_training, config.Tx)
-    _check_window_memory(m, config, len(vocabulary))
+    _check_window_memory(m, config, len(vocabulary), features)
     return TrainingData(corpus, vocabulary, chords, m, None, register, features)
 
 
@@ -382,11 +383,19 @@ def _check_midi_path(path: Path) -> None:
     raise LstmNumpyError(f"{path}: no such file; check the path given to --midi.")
 
 
-def _check_window_memory(m: int, config: TrainConfig, n_values: int) -> None:
-    """An epoch's one-hot windows, X and Y, must fit in memory (limits.MAX_WINDOW_BYTES)."""
-    needed = 2 * m * config.Tx * n_values * np.dtype(config.dtype).itemsize
+def _check_window_memory(m: int, config: TrainConfig, n_values: int, features: Optional[np.ndarray] = None) -> None:
+    """An epoch's windows must fit in memory (limits.MAX_WINDOW_BYTES): the one-hot X and Y, and
+    for the conditioned model (features: (n, n_d) those of every value) their features D, fit's
+    time-major copy of D, and the look-ups fit makes of it (``layout.SparseFeatures``: the K set
+    columns of a step, an int64 index and a value each)."""
+    itemsize = np.dtype(config.dtype).itemsize
+    per_step = 2 * n_values * itemsize
+    if features is not None:
+        per_step += 2 * features.shape[1] * itemsize + sparse_width(features) * (8 + itemsize)
+    needed = m * config.Tx * per_step
     if needed > MAX_WINDOW_BYTES:
-        raise LstmNumpyError(f"{m} windows of {config.Tx} values over {n_values} distinct values would take "
+        raise LstmNumpyError(f"{m} windows of {config.Tx} values over {n_values} distinct values"
+                             f"{'' if features is None else ', with their features,'} would take "
                              f"{gigabytes(needed)} of memory, more than the {gigabytes(MAX_WINDOW_BYTES)} allowed; "
                              f"lower --m or --Tx, or train on less music.")
 

@@ -160,3 +160,18 @@ def test_resuming_as_the_other_model_is_one_sentence(conditioned_run):
     result = run("train", "--resume", str(conditioned_run), "--model", "course", "--epochs", "4", "--quiet")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--model conditioned" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_the_conditioned_models_features_count_in_the_window_memory(monkeypatch):
+    """Windows whose one-hot X and Y just fit are refused when their features would not."""
+    from dataclasses import replace
+
+    from lstm_numpy import train
+    from lstm_numpy.errors import LstmNumpyError
+
+    config = train.TrainConfig(midi=[TINY[1]], m=100)
+    n_values = len(train.load_training_data(config).indices_values)
+    monkeypatch.setattr(train, "MAX_WINDOW_BYTES", 2 * 100 * config.Tx * n_values * 4)  # X and Y, float32
+    train.load_training_data(config)  # the course model's windows fit
+    with pytest.raises(LstmNumpyError, match="with their features, would take"):
+        train.load_training_data(replace(config, model="conditioned"))
