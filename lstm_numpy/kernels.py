@@ -21,13 +21,13 @@ Why they are fast:
   [dZ<t> | dY<t-1>] @ [Wa | Wy.T].T. The buffer Q holds, per step, the gates then the output
   gradient side by side, so both products read it as it is; backward overwrites the gates with
   their gradients in place.
-* **Our own products, not BLAS.** ``matmul_add`` and ``affine`` (four rows of a by four rows of
-  W per pass) and ``matmul_t_add`` (sixteen dot products at a time) are plain loops that the
-  compiler turns into 512-bit SIMD code on AVX-512 machines (``machine.wide_vectors`` asks for
-  it on Intel's, where LLVM would otherwise stop at 256 bits); on the course model's shapes they
-  ran 180-220 GFLOP/s on one core of an AMD Zen 5, where OpenBLAS (its AVX2 kernels on that CPU)
-  ran 110-120, and a call costs nothing inside a compiled loop. Large weights are taken in
-  panels sized for the machine's L2 cache (``machine.panel``).
+* **Our own products, not BLAS.** Training's products are ``matmul_add``: register tiles of
+  6 rows by 2 SIMD vectors whose sums never leave the registers, over strips of the weights
+  sized for the machine's L1 cache (``machine.strip_rows``, ``machine.vector_bytes``). On an
+  Intel Xeon (AVX-512) they ran 125-160 GFLOP/s on one core from the course model's shapes to
+  n_a = 512, where the earlier loops (four rows by four rows of W per pass, sums loaded and
+  stored for every four rows of W) ran 95-120. Sampling's ``affine`` keeps those simpler
+  loops, which suit its one-row products; a call costs nothing inside a compiled loop.
 * **Padded, aligned rows.** Rows are padded to a multiple of 16 numbers and start on 64-byte
   boundaries (``layout.padded``, ``aligned_empty``), so SIMD loops have no scalar remainder:
   15-30% on the products and most of the softmax's time.
@@ -48,7 +48,8 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
 
 from . import machine
 
@@ -211,14 +212,130 @@ def same_values(w, copy):
 
 
 # --------------------------------------------------------------------------------------------
+# SIMD vectors, for the products' register tiles
+# --------------------------------------------------------------------------------------------
+
+# numba has no vector type of its own, and its compiler keeps sums in registers only when they
+# are plain local variables: a tile of sums written as out[s, j] += ... is loaded and stored
+# again for every row of W (the compiler cannot tell that W and out do not overlap). So
+# ``matmul_add`` works on a small vector type, a row of VECTOR_BYTES bytes of one dtype
+# (``machine.vector_bytes``: two registers on AVX-512, one otherwise), with five operations
+# that each compile to one or two instructions.
+VECTOR_BYTES = machine.vector_bytes()
+
+
+class Vector(types.Type):
+    """A SIMD vector of `count` numbers of one dtype, the value of a local variable."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.count = VECTOR_BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"Vector({dtype} x {self.count})")
+
+
+@register_model(Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = ir.FloatType() if fe_type.dtype.bitwidth == 32 else ir.DoubleType()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.count))
+
+
+def _llvm_suffix(vector: ir.VectorType) -> str:
+    return f"v{vector.count}f{32 if vector.element == ir.FloatType() else 64}"
+
+
+def _address(context, builder, array_type, array, i, j):
+    """The address of array[i, j] (no negative indices)."""
+    array = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, array, [i, j])
+
+
+def _lanes_below(builder, count, valid):
+    """A mask of `count` lanes: lane q is on when q < valid."""
+    index = ir.VectorType(valid.type, count)
+    limit = builder.insert_element(ir.Constant(index, ir.Undefined), valid, ir.Constant(ir.IntType(32), 0))
+    limit = builder.shuffle_vector(limit, ir.Constant(index, ir.Undefined),
+                                   ir.Constant(ir.VectorType(ir.IntType(32), count), [0] * count))
+    return builder.icmp_signed("<", ir.Constant(index, list(range(count))), limit)
+
+
+@intrinsic
+def _load(typingctx, array, i, j, valid):
+    """The vector array[i, j : j + count]; lanes from `valid` on (past the row's end) read as 0
+    and touch no memory."""
+    vector = Vector(array.dtype)
+
+    def codegen(context, builder, signature, args):
+        vty = context.get_value_type(vector)
+        at = _address(context, builder, signature.args[0], args[0], args[1], args[2])
+        mask = _lanes_below(builder, vector.count, context.cast(builder, args[3], signature.args[3], types.intp))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [at.type, ir.IntType(32), mask.type, vty]),
+                                            f"llvm.masked.load.{_llvm_suffix(vty)}.p0")
+        return builder.call(fn, [at, ir.Constant(ir.IntType(32), array.dtype.bitwidth // 8), mask, ir.Constant(vty, None)])
+
+    return vector(array, i, j, valid), codegen
+
+
+@intrinsic
+def _store(typingctx, array, i, j, v, valid):
+    """array[i, j : j + count] = v, the lanes before `valid` only."""
+    def codegen(context, builder, signature, args):
+        vty = args[3].type
+        at = _address(context, builder, signature.args[0], args[0], args[1], args[2])
+        mask = _lanes_below(builder, vty.count, context.cast(builder, args[4], signature.args[4], types.intp))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [vty, at.type, ir.IntType(32), mask.type]),
+                                            f"llvm.masked.store.{_llvm_suffix(vty)}.p0")
+        builder.call(fn, [args[3], at, ir.Constant(ir.IntType(32), array.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+
+    return types.void(array, i, j, v, valid), codegen
+
+
+@intrinsic
+def _splat(typingctx, array, i, j):
+    """A vector with array[i, j] in every lane."""
+    vector = Vector(array.dtype)
+
+    def codegen(context, builder, signature, args):
+        vty = context.get_value_type(vector)
+        x = builder.load(_address(context, builder, signature.args[0], args[0], args[1], args[2]))
+        x = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(x, ir.Constant(vty, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count))
+
+    return vector(array, i, j), codegen
+
+
+@intrinsic
+def _fma(typingctx, x, y, total):
+    """total + x * y, lane by lane, rounded once."""
+    def codegen(context, builder, signature, args):
+        vty = args[2].type
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_llvm_suffix(vty)}")
+        return builder.call(fn, list(args))
+
+    return total(x, y, total), codegen
+
+
+@intrinsic
+def _lanes(typingctx, array):
+    """The numbers of array's dtype in one vector, a constant."""
+    count = VECTOR_BYTES // (array.dtype.bitwidth // 8)
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.intp, count)
+
+    return types.intp(array), codegen
+
+
+# --------------------------------------------------------------------------------------------
 # Products
 # --------------------------------------------------------------------------------------------
 
-# Large weights are taken in panels of `panel` numbers (``machine.panel``: half the core's L2
-# cache), so that a panel stays in L2 while every row of the other operand passes over it (the
-# course model's weights are one panel). Measured for n_a = 512 on a machine with 1 MiB of L2:
-# 512 KiB panels made the products 1.5 times faster than one pass over all of W. Panels cut
-# the columns of the output, so every sum keeps its order: the panel never changes a result.
+# matmul_add reads W in strips (2 vectors wide) a few rows deep, sized for the L1 cache; the
+# order of every sum stays that of plain row-by-row accumulation, so neither the depth nor the
+# machine's vector width changes a result. matmul_t_add, the dot-product form, takes large
+# weights in panels of half the L2 cache (``machine.panel``) instead.
 
 
 @njit(fastmath=FAST_MATH, error_model="numpy")
@@ -271,62 +388,90 @@ def affine(a, W, b, out):
                 out[s, j] += a_si * W[i, j]
 
 
-@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def matmul_add(a, W, out, panel):
-    """out += a @ W for a (B, k), W (k, n), out (B, n) (the blocking of ``affine``).
+@njit(cache=True, nogil=True, error_model="numpy")
+def matmul_add(a, W, out, depth):
+    """out += a @ W[:, :n] for a (B, k), W (k, n_W), n_W >= n, out (B, n); W and out with
+    contiguous rows.
 
-    Four rows of a by four rows of W per pass over a row of out: each W row loaded serves four
-    rows of a, and out is loaded and stored once per four rows of W. Columns are taken in
-    panels of about `panel` numbers of W. (Column indices are unsigned: numba then leaves out its
-    check for negative indices, which otherwise kept the inner loop from becoming SIMD code.)
+    The sums stay in registers: a tile of 6 rows of out by 2 vectors (``_tile6``, 12 vectors of
+    sums, 24 registers on AVX-512) takes, for each row i of W, its 2 vectors of W[i] and the 6
+    numbers a[s..s+5, i], one multiply-add per vector and row, and writes out only once per
+    `depth` rows of W. W is walked in strips of 2 vectors (64 columns of float32 on AVX-512) and
+    each strip `depth` rows at a time (``machine.strip_rows``: half the L1 cache), which every
+    tile of rows then reads from L1. The last rows (B % 6) take one row at a time
+    (``_tile1``); the last strip's columns past n are masked off.
+
+    Every out[s, j] is out[s, j] + a[s, 0] W[0, j] + a[s, 1] W[1, j] + ..., added in the order
+    of i with one rounding per multiply-add, whatever the tile, the depth or the machine's
+    vector width: the blocking never changes a result.
     """
     B, k = a.shape
     n = out.shape[1]
-    k4 = k - k % 4
-    B4 = B - B % 4
-    columns = max(16, panel // max(k, 1) // 16 * 16)
-    for p in range(0, (n + columns - 1) // columns):
-        j0 = np.uint64(p * columns)
-        width = np.uint64(min(columns, n - p * columns))
-        for s in range(0, B4, 4):
-            for i in range(0, k4, 4):
-                a00, a01, a02, a03 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
-                a10, a11, a12, a13 = a[s + 1, i], a[s + 1, i + 1], a[s + 1, i + 2], a[s + 1, i + 3]
-                a20, a21, a22, a23 = a[s + 2, i], a[s + 2, i + 1], a[s + 2, i + 2], a[s + 2, i + 3]
-                a30, a31, a32, a33 = a[s + 3, i], a[s + 3, i + 1], a[s + 3, i + 2], a[s + 3, i + 3]
-                for jj in range(width):
-                    j = j0 + jj
-                    w0, w1, w2, w3 = W[i, j], W[i + 1, j], W[i + 2, j], W[i + 3, j]
-                    out[s, j] += a00 * w0 + a01 * w1 + a02 * w2 + a03 * w3
-                    out[s + 1, j] += a10 * w0 + a11 * w1 + a12 * w2 + a13 * w3
-                    out[s + 2, j] += a20 * w0 + a21 * w1 + a22 * w2 + a23 * w3
-                    out[s + 3, j] += a30 * w0 + a31 * w1 + a32 * w2 + a33 * w3
-            for i in range(k4, k):
-                for q in range(4):
-                    a_qi = a[s + q, i]
-                    for jj in range(width):
-                        out[s + q, j0 + jj] += a_qi * W[i, j0 + jj]
-        for s in range(B4, B):  # the last B % 4 rows, one at a time
-            for i in range(0, k4, 4):
-                a0, a1, a2, a3 = a[s, i], a[s, i + 1], a[s, i + 2], a[s, i + 3]
-                for jj in range(width):
-                    j = j0 + jj
-                    out[s, j] += a0 * W[i, j] + a1 * W[i + 1, j] + a2 * W[i + 2, j] + a3 * W[i + 3, j]
-            for i in range(k4, k):
-                a_si = a[s, i]
-                for jj in range(width):
-                    out[s, j0 + jj] += a_si * W[i, j0 + jj]
+    L = _lanes(out)
+    B6 = B - B % 6
+    for j in range(0, n, 2 * L):
+        valid0, valid1 = n - j, n - j - L  # columns of the two vectors inside out
+        for k0 in range(0, k, depth):
+            k1 = min(k, k0 + depth)
+            for s in range(0, B6, 6):
+                _tile6(a, W, out, s, j, L, k0, k1, valid0, valid1)
+            for s in range(B6, B):
+                _tile1(a, W, out, s, j, L, k0, k1, valid0, valid1)
+
+
+@njit(nogil=True, error_model="numpy", inline="always")
+def _tile6(a, W, out, s, j, L, k0, k1, v0, v1):
+    """out[s:s+6, j:j+2L] += a[s:s+6, k0:k1] @ W[k0:k1, j:j+2L], the sums in registers (v0, v1:
+    the valid columns from j and from j + L)."""
+    c00, c01 = _load(out, s, j, v0), _load(out, s, j + L, v1)
+    c10, c11 = _load(out, s + 1, j, v0), _load(out, s + 1, j + L, v1)
+    c20, c21 = _load(out, s + 2, j, v0), _load(out, s + 2, j + L, v1)
+    c30, c31 = _load(out, s + 3, j, v0), _load(out, s + 3, j + L, v1)
+    c40, c41 = _load(out, s + 4, j, v0), _load(out, s + 4, j + L, v1)
+    c50, c51 = _load(out, s + 5, j, v0), _load(out, s + 5, j + L, v1)
+    for i in range(k0, k1):
+        w0, w1 = _load(W, i, j, v0), _load(W, i, j + L, v1)
+        x = _splat(a, s, i)
+        c00, c01 = _fma(x, w0, c00), _fma(x, w1, c01)
+        x = _splat(a, s + 1, i)
+        c10, c11 = _fma(x, w0, c10), _fma(x, w1, c11)
+        x = _splat(a, s + 2, i)
+        c20, c21 = _fma(x, w0, c20), _fma(x, w1, c21)
+        x = _splat(a, s + 3, i)
+        c30, c31 = _fma(x, w0, c30), _fma(x, w1, c31)
+        x = _splat(a, s + 4, i)
+        c40, c41 = _fma(x, w0, c40), _fma(x, w1, c41)
+        x = _splat(a, s + 5, i)
+        c50, c51 = _fma(x, w0, c50), _fma(x, w1, c51)
+    _store(out, s, j, c00, v0), _store(out, s, j + L, c01, v1)
+    _store(out, s + 1, j, c10, v0), _store(out, s + 1, j + L, c11, v1)
+    _store(out, s + 2, j, c20, v0), _store(out, s + 2, j + L, c21, v1)
+    _store(out, s + 3, j, c30, v0), _store(out, s + 3, j + L, c31, v1)
+    _store(out, s + 4, j, c40, v0), _store(out, s + 4, j + L, c41, v1)
+    _store(out, s + 5, j, c50, v0), _store(out, s + 5, j + L, c51, v1)
+
+
+@njit(nogil=True, error_model="numpy", inline="always")
+def _tile1(a, W, out, s, j, L, k0, k1, v0, v1):
+    """``_tile6`` for the one row s."""
+    c0, c1 = _load(out, s, j, v0), _load(out, s, j + L, v1)
+    for i in range(k0, k1):
+        x = _splat(a, s, i)
+        c0, c1 = _fma(x, _load(W, i, j, v0), c0), _fma(x, _load(W, i, j + L, v1), c1)
+    _store(out, s, j, c0, v0), _store(out, s, j + L, c1, v1)
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
 def matmul_t_add(a, Wt, out, panel):
     """out += a @ Wt.T for a (B, k), Wt (n, k), out (B, n): dot products along rows.
 
-    For outputs only n_a wide (the backward pass's gradient on a), ``matmul_add``'s inner loop
-    is too short to run at speed. Here every output is a dot product of two contiguous rows of
-    length k, sixteen at a time (four rows of a by four of Wt), so each pair of loads feeds four
-    multiply-adds and nothing is stored until the end. Fastest when k is a multiple of 16 and
-    the rows are 64-byte aligned (``padded``, ``aligned_empty``).
+    Every output is a dot product of two contiguous rows of length k, sixteen at a time (four
+    rows of a by four of Wt), so each pair of loads feeds four multiply-adds and nothing is
+    stored until the end. Fastest when k is a multiple of 16 and the rows are 64-byte aligned
+    (``padded``, ``aligned_empty``). The backward pass took its gradient on a this way until
+    ``matmul_add`` kept its sums in registers; that form, with the weights stored transposed,
+    measured faster on every shape from the course model's to n_a = 512, and training no
+    longer calls this one.
     """
     B, k = a.shape
     n = Wt.shape[0]
@@ -402,10 +547,11 @@ def _dot_block(a, Wt, out, B4, q_start, q_stop, k_start, k_stop, zero):
 
 @njit(cache=True, nogil=True)
 def join_kernel(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, W_ay, W_back_t, x_rows, by_padded, Wd):
-    """``layout.join_compiled``'s pass: writes W_ay, W_back_t (n_a, width), x_rows (n_x + 1, 4 n_a),
-    by_padded (width - 4 n_a,) and Wd (n_d, 4 n_a), the last n_d input columns' weights (n_d may
-    be 0), from the course's arrays (see ``layout.JoinedWeights``); returns False, writing
-    nothing, if any input is NaN or infinite. The loops write along rows."""
+    """``layout.join_compiled``'s pass: writes W_ay (n_a, width), W_back_t (width, n_b) with
+    n_b >= n_a (zeros past n_a), x_rows (n_x + 1, 4 n_a), by_padded (width - 4 n_a,) and Wd
+    (n_d, 4 n_a), the last n_d input columns' weights (n_d may be 0), from the course's arrays
+    (see ``layout.JoinedWeights``); returns False, writing nothing, if any input is NaN or
+    infinite. The loops write along rows."""
     for w in (Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by):
         if not all_finite(w):
             return False
@@ -422,8 +568,10 @@ def join_kernel(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, W_ay, W_back_t, x_rows, 
         start = g * n_a
         for k in range(n_a):
             for j in range(n_a):
-                W_back_t[k, start + j] = Wg[j, k]
                 W_ay[k, start + j] = Wg[j, k] * scale
+        for j in range(n_a):
+            for k in range(W_back_t.shape[1]):
+                W_back_t[start + j, k] = Wg[j, k] if k < n_a else 0
         for k in range(n_x):
             for j in range(n_a):
                 x_rows[k, start + j] = Wg[j, n_a + k] * scale + bg[j, 0] * scale
@@ -434,9 +582,12 @@ def join_kernel(Wf, Wi, Wc, Wo, bf, bi, bc, bo, Wy, by, W_ay, W_back_t, x_rows, 
                 Wd[k, start + j] = Wg[j, n_in - Wd.shape[0] + k] * scale
     for k in range(n_a):
         for v in range(n_y):
-            W_ay[k, n4 + v] = W_back_t[k, n4 + v] = Wy[v, k]
+            W_ay[k, n4 + v] = Wy[v, k]
         for v in range(n4 + n_y, width):
-            W_ay[k, v] = W_back_t[k, v] = 0
+            W_ay[k, v] = 0
+    for v in range(width - n4):
+        for k in range(W_back_t.shape[1]):
+            W_back_t[n4 + v, k] = Wy[v, k] if v < n_y and k < n_a else 0
     for v in range(width - n4):
         by_padded[v] = by[v, 0] if v < n_y else 0
     return True
@@ -596,7 +747,7 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, start, predicted,
-                   dby, panel):
+                   dby, depth):
     """All T steps of ``passes.sequence_forward``, and the output layer when it has one (n_y > 0).
 
     Q (T + 1, m, width): written (see ``passes.SequenceCache``). A, C (T + 1, m, n_a) with A[0],
@@ -604,8 +755,8 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
     x @ Wx + b, x_index (T, m) the row of each step and window (-1: the last row);
     by (width - 4 n_a,) the output bias, zero-padded; y (T, m) targets; scale: the weight of a
     window; start: 1 skips the product at step 0 (a0 = 0). predicted (T, m) and dby
-    (width - 4 n_a,), the gradient on the padded output bias, are written. panel: numbers of
-    W_ay the product takes at a time (``machine.panel``).
+    (width - 4 n_a,), the gradient on the padded output bias, are written. depth: rows of W_ay
+    the product keeps in L1 at a time (``machine.strip_rows``).
     Returns the cross-entropy summed over all outputs, times scale.
     """
     T = A.shape[0] - 1
@@ -628,7 +779,7 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
                 Qt[j, n4 + v] = by[v]
         # gates of step t and, from the same a<t>, the logits of output t - 1
         if t >= start:
-            matmul_add(A[t], W_ay, Qt, panel)
+            matmul_add(A[t], W_ay, Qt, depth)
         if t < T:
             _gates_forward(Qt, C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
         else:  # there is no step T: zero gates, which the backward pass relies on
@@ -674,17 +825,17 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
-                    x_index, dWx, panel):
+                    x_index, dWx, depth):
     """All T steps of ``passes.sequence_backward``.
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
     overwritten with dZ. A (T + 1, m, n_a): the hidden states a<0..T>.
-    W_back_t (n_a, width) = [Wa | Wy.T | 0], plain. dA (T, m, n_a) upstream gradient on
+    W_back_t (width, n_b) = [Wa | Wy.T | 0].T, plain, its columns past n_a unread. dA (T, m, n_a) upstream gradient on
     a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final state;
     out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
     bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
     all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
-    panel: numbers of a weight matrix the products take at a time (``machine.panel``).
+    depth: rows of a weight matrix the products keep in L1 at a time (``machine.strip_rows``).
 
     The weight gradient dW = sum over t of a<t>.T @ Q[t] is added a run of `steps` steps at a
     time, as one product over steps * m rows: dW is read and written once per run instead of
@@ -703,9 +854,9 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if t == T - 1:
                     da_next[j, q] += da[j, q]
         # a<t+1> fed step t+1 (through Wa) and output t (through Wy): Q[t + 1] = [dZ<t+1> | dY<t>]
-        matmul_t_add(Q[t + 1], W_back_t, da_next, panel)
+        matmul_add(Q[t + 1], W_back_t, da_next, depth)
         if done - (t + 1) == steps:  # Q[t + 1 : done] are final: their share of dWa and dWy.T
-            _add_weight_gradient(A, Q, t + 1, done, chunk, dW, panel)
+            _add_weight_gradient(A, Q, t + 1, done, chunk, dW, depth)
             done = t + 1
         _gates_backward(da_next, dc, Q[t], C[t], tanh_C[t], db, n_a)
         if x_index.shape[0] > 0:  # one-hot input: the product x.T @ dZ adds dZ's rows to dWx
@@ -714,15 +865,15 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if k >= 0:
                     for q in range(n4):
                         dWx[k, q] += Q[t, j, q]
-    _add_weight_gradient(A, Q, 0, done, chunk, dW, panel)  # the rest, step 0's included
+    _add_weight_gradient(A, Q, 0, done, chunk, dW, depth)  # the rest, step 0's included
     for j in range(m):
         for q in range(n_a):
             da[j, q] = zero
-    matmul_t_add(Q[0], W_back_t, da, panel)
+    matmul_add(Q[0], W_back_t, da, depth)
 
 
 @njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
-def _add_weight_gradient(A, Q, start, stop, chunk, dW, panel):
+def _add_weight_gradient(A, Q, start, stop, chunk, dW, depth):
     """dW += [a<start> .. a<stop-1>] @ [Q[start]; ..; Q[stop-1]], one product over the run.
 
     The run's states are copied transposed into chunk first, (n_a, rows), so that the product
@@ -738,7 +889,7 @@ def _add_weight_gradient(A, Q, start, stop, chunk, dW, panel):
             column = (t - start) * m + j
             for i in range(n_a):
                 states[i, column] = A[t, j, i]
-    matmul_add(states, Q[start:stop].reshape((rows, Q.shape[2])), dW, panel)
+    matmul_add(states, Q[start:stop].reshape((rows, Q.shape[2])), dW, depth)
 
 
 # --------------------------------------------------------------------------------------------

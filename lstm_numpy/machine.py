@@ -12,8 +12,12 @@ made here, at run time, from what the operating system and the compiler report:
   ran 20-30% faster. ``wide_vectors`` therefore lets numba use 512-bit registers wherever the
   processor has AVX-512, unless the user chose numba's target themselves (``NUMBA_CPU_NAME`` or
   ``NUMBA_CPU_FEATURES``).
-* **Cache sizes** (``caches``), read from Linux's sysfs, else ``os.sysconf``, else assumed (1 MiB
-  of L2): the products take large weights in panels that fit in the L2 cache (``panel``).
+* **Cache sizes** (``caches``), read from Linux's sysfs, else ``os.sysconf``, else assumed (48 KiB
+  of L1d, 1 MiB of L2): training's products read the weights in strips that fit in half the L1
+  cache (``strip_rows``); the older dot-product form takes panels of half the L2 (``panel``).
+* **Register tiles** (``vector_bytes``): the products keep 6 rows by 2 vectors of sums in
+  registers; a vector is two registers wide where the processor has 32 of them (AVX-512), one
+  where it has 16 (AVX2), so that the tile fills the registers without spilling.
 * **Usable cores** (``usable_cores``): the cores this process may run on, which on a shared or
   containerised machine can be fewer than the machine has.
 * **Whether a batch is split between threads** (``split_pays``): measured, because no figure the
@@ -24,7 +28,7 @@ made here, at run time, from what the operating system and the compiler report:
   when that was clearly faster. The decision is kept in a small file beside numba's cache of
   the kernels, so that every later run on this machine makes the same one.
 
-Panels change no result: they cut the columns of a product, whose sums keep their order. The
+Panels, strips and tiles change no result: every sum keeps its order whatever their sizes. The
 SIMD width changes the order of the sums that the compiler may reorder (``kernels.REDUCE_MATH``),
 as another compiler would: results differ between machines in their last bits, never between
 runs on one machine. A split changes the order in which the gradients are added, so the
@@ -183,15 +187,48 @@ def wide_vectors() -> bool:
 
 def vector_bits() -> str:
     """The SIMD width of the code numba compiles in this process, as a phrase."""
-    from numba.core import config
-    from numba.core.codegen import get_host_cpu_features
-
-    features = (config.CPU_FEATURES or get_host_cpu_features()).split(",")
+    features = _target_features()
     if "+avx512f" in features:
         return "512-bit (AVX-512)" if _WIDE in features else "LLVM's default for this AVX-512 processor"
     if "+avx" in features:
         return "256-bit (AVX2)" if "+avx2" in features else "256-bit (AVX)"
     return "128-bit or less"
+
+
+def _target_features() -> List[str]:
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    return (config.CPU_FEATURES or get_host_cpu_features()).split(",")
+
+
+def vector_bytes() -> int:
+    """Bytes of one vector in the products' register tiles (``kernels.matmul_add``).
+
+    A tile holds 6 rows by 2 vectors of sums, 12 vectors, and reads 2 vectors of weights per
+    step: 14 or 15 registers. That fits a processor with 16 SIMD registers (AVX, AVX2: one
+    register per vector) and leaves most of 32 unused, so with 32 (AVX-512) each vector is two
+    registers wide: 24 registers of sums, 4 of weights, 1 for the broadcast number. A vector of
+    two registers is split into two instructions by the compiler, so the same loops serve both.
+    """
+    features = _target_features()
+    if "+avx512f" in features:
+        register = 64 if _WIDE in features else 32  # LLVM's 256-bit preference splits 512-bit vectors
+        return 2 * register  # 32 registers
+    if "+avx" in features:
+        return 32
+    return 16
+
+
+def strip_rows() -> int:
+    """Rows of a weight strip (2 vectors wide) that a product keeps in the L1 cache at a time.
+
+    ``kernels.matmul_add`` walks W in strips two vectors wide, and each strip ``strip_rows``
+    rows at a time, while every row of the other operand passes over them: half the L1 data
+    cache, the other half left to those rows and the sums. (Intel Xeon, 48 KiB of L1d,
+    AVX-512: 96 rows of 64 float32 numbers.) Any depth gives the same numbers, bit for bit.
+    """
+    return max(16, caches()[0]["L1d"] // 2 // (2 * vector_bytes()))
 
 
 def describe() -> Dict[str, object]:
@@ -202,6 +239,8 @@ def describe() -> Dict[str, object]:
     return {"caches": {k: f"{v // 1024} KiB" for k, v in sizes.items()}, "caches_from": source,
             "usable_cores": usable_cores(), "simd": vector_bits(),
             "panel_float32": f"{panel(4) * 4 // 1024} KiB",
+            "register_tile": f"6 rows x 2 vectors of {vector_bytes()} bytes",
+            "strip_rows": strip_rows(),
             "split_choices": {k: v["split"] for k, v in sorted(_read_choices(choices_file()).items())}}
 
 

@@ -145,7 +145,7 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     scale = 0.0 if targets is None else targets.scale
     loss = kernels.forward_kernel(Q, A, C, tanh_C, joined.W_ay, x_rows,
                                   np.asarray(x_index, np.int64), n_y, joined.by, y,
-                                  dtype.type(scale), start, predicted, dby, machine.panel(dtype.itemsize))
+                                  dtype.type(scale), start, predicted, dby, machine.strip_rows())
     if targets is None:
         return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
     return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y], features)
@@ -210,7 +210,7 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.asarray(x_index, np.int64), dWx,
-                            machine.panel(dtype.itemsize))
+                            machine.strip_rows())
     dZ = Q[:T, :, :n4]
     features = cache.features
     if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows

@@ -476,6 +476,51 @@ def test_blocked_products_equal_numpy(dtype, B, k, n, wide, long, seed):
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=40, deadline=None)
+@given(B=st.integers(1, 20), k=st.integers(1, 70), n=st.integers(1, 150), extra=st.integers(0, 40),
+       depth=st.integers(1, 80), seed=st.integers(0, 2**32 - 1))
+def test_register_tiles_equal_numpy_at_every_edge(dtype, B, k, n, extra, depth, seed):
+    """matmul_add's register tiles (6 rows, 2 vectors) against NumPy: rows not a multiple of 6,
+    columns ending anywhere inside a vector or a strip (masked), any depth of W per pass, and
+    weights wider than out (columns past n unread, as the backward pass's W_back_t has them).
+    Every depth gives the same numbers bit for bit: depth is the machine's choice."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((B, k)).astype(dtype)
+    W = rng.standard_normal((k, n + extra)).astype(dtype)
+    out = rng.standard_normal((B, n)).astype(dtype)
+    expected = out.astype(np.float64) + a.astype(np.float64) @ W[:, :n].astype(np.float64)
+    got = out.copy()
+    kernels.matmul_add(a, W, got, depth)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.sqrt(k) * 4)
+    in_one_pass = out.copy()
+    kernels.matmul_add(a, W, in_one_pass, k)
+    np.testing.assert_array_equal(got, in_one_pass)
+    if extra:  # nothing past column n of out was read or written: a view of a wider out agrees
+        wide = np.concatenate([out, np.full((B, extra), 7.0, dtype)], axis=1)
+        kernels.matmul_add(a, W, wide, depth)
+        np.testing.assert_allclose(wide[:, :n], expected, rtol=rtol, atol=rtol * np.sqrt(k) * 4)
+
+
+def test_register_tiles_write_nothing_past_the_last_row():
+    """The masked vectors of the last strip touch no memory past out's end: out is the front of
+    a larger buffer whose other numbers must stay as they were (and, between rows, each row's
+    numbers are checked against NumPy, so no row writes into the next)."""
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        for B, n in ((1, 1), (7, 5), (13, 17), (6, 33), (8, 70)):
+            buffer = rng.standard_normal(B * n + 64).astype(dtype)
+            guard = buffer[B * n:].copy()
+            out = buffer[: B * n].reshape(B, n)
+            a = rng.standard_normal((B, 9)).astype(dtype)
+            W = rng.standard_normal((9, n)).astype(dtype)
+            expected = out.astype(np.float64) + a.astype(np.float64) @ W.astype(np.float64)
+            kernels.matmul_add(a, W, out, 4)
+            np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(buffer[B * n:], guard)
+
+
 @pytest.mark.parametrize("where", ["Wf", "bo", "a0", "x"])
 def test_non_finite_numbers_are_refused_not_computed_with(where):
     """The compiled passes assume finite numbers; a NaN anywhere is a clear error instead."""

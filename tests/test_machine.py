@@ -121,3 +121,24 @@ def test_the_description_names_caches_width_and_choices():
     assert described["usable_cores"] >= 1
     assert "bit" in described["simd"] or "LLVM" in described["simd"]
     assert isinstance(described["split_choices"], dict)
+
+
+@pytest.mark.parametrize("features, vector", [
+    ("+avx512f,+avx2,+avx,-prefer-256-bit", 128),  # AVX-512 at full width: two 64-byte registers
+    ("+avx512f,+avx2,+avx", 32 * 2),  # LLVM keeps to 256 bits: two 32-byte registers of 32
+    ("+avx2,+avx,-avx512f", 32),  # 16 registers: one per vector
+    ("+sse4.2,-avx", 16),
+])
+def test_register_tiles_follow_the_compiled_simd_width(monkeypatch, features, vector):
+    monkeypatch.setattr(machine, "_target_features", lambda: features.split(","))
+    assert machine.vector_bytes() == vector
+
+
+def test_strips_fill_half_the_l1_cache(monkeypatch):
+    monkeypatch.setattr(machine, "_target_features", lambda: ["+avx512f", "-prefer-256-bit"])
+    monkeypatch.setattr(machine, "_caches", (dict(machine.DEFAULT_CACHES, L1d=48 * 1024), "sysfs"))
+    assert machine.strip_rows() == 96  # 24 KiB of strips 256 bytes wide
+    monkeypatch.setattr(machine, "_caches", (dict(machine.DEFAULT_CACHES, L1d=32 * 1024), "sysfs"))
+    assert machine.strip_rows() == 64
+    monkeypatch.setattr(machine, "_target_features", lambda: ["+avx2", "+avx"])
+    assert machine.strip_rows() == 256  # strips 64 bytes wide
