@@ -830,9 +830,9 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
     overwritten with dZ. A (T + 1, m, n_a): the hidden states a<0..T>.
-    W_back_t (width, n_b) = [Wa | Wy.T | 0].T, plain, its columns past n_a unread. dA (T, m, n_a) upstream gradient on
-    a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the gradient on the final state;
-    out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
+    W_back_t (width, n_b) = [Wa | Wy.T | 0].T, plain, its columns past n_a unread. dA (T, m,
+    n_a) upstream gradient on a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the
+    gradient on the final state; out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
     bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
     all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
     depth: rows of a weight matrix the products keep in L1 at a time (``machine.strip_rows``).
