@@ -250,7 +250,19 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
     if weights[0].shape[1] > n_a + n_values:  # extra input columns: the conditioned model's features
         raise LstmNumpyError("this is a conditioned model: it reads the chords and the beat of every value, so it "
                              "improvises over chord changes only (generate_music, or sampling_conditioned.sample_solo).")
-    expected = parameter_shapes(n_a, n_values)
+    prepared = lay_out(weights)
+    _PREPARED[prepared.Wa.dtype] = prepared
+    return prepared
+
+
+def lay_out(weights: Tuple[np.ndarray, ...], n_features: int = 0) -> Prepared:
+    """The ten arrays checked (shapes, finite numbers) and laid out for the kernels (``Prepared``).
+
+    n_features: the conditioned model's n_d; its Wx then has rows for the features' columns too,
+    which the kernels never index (``sampling_conditioned`` adds their own layout, Wd).
+    """
+    n_a, n_values = weights[0].shape[0], weights[8].shape[0]
+    expected = parameter_shapes(n_a, n_values, n_features)
     for name, w in zip(PARAMETER_NAMES, weights):
         shape = expected[name]
         if w.shape != shape:  # the kernel trusts the shapes: a wrong one would read past an array
@@ -263,9 +275,7 @@ def _prepare(weights: Tuple[np.ndarray, ...]) -> Prepared:
     Wa, Wx, b, _ = fuse(dict(zip(PARAMETER_NAMES[:8], weights)))
     Wy_t, b_y = output_layer(weights[8], weights[9])
     source = tuple(w.copy() for w in weights)  # copies: the model's own arrays may change in place
-    prepared = Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
-    _PREPARED[Wa.dtype] = prepared
-    return prepared
+    return Prepared(source, *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y)))
 
 
 def output_layer(Wy: np.ndarray, by: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

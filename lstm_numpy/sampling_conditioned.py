@@ -26,52 +26,35 @@ from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import grammar, line
+from . import grammar, line, sampling
 from .errors import LstmNumpyError
 from .features import SoloTables
-from .kernels import STATE_NOT_FINITE, WEIGHTS_CHANGED, all_finite, sample_solo_kernel
-from .layout import dense_rows, fuse
-from .lstm import PARAMETER_NAMES, parameter_shapes
+from .kernels import STATE_NOT_FINITE, WEIGHTS_CHANGED, sample_solo_kernel
+from .layout import dense_rows
+from .lstm import PARAMETER_NAMES
 from .model import Model
-from .sampling import _aligned, _check_temperature, _check_top_k, _dtype, _parameters, output_layer
+from .sampling import _check_temperature, _check_top_k, _dtype, _parameters
 
 
 class Prepared(NamedTuple):
-    """The conditioned model's weights laid out for the kernel (as ``sampling.Prepared``), with
-    Wd (n_d, 4 n_a), the features' weights fused and halved (``layout.dense_rows``)."""
+    """The conditioned model's weights laid out for the kernel: the course model's layout
+    (``sampling.Prepared``, made by the same ``sampling.lay_out``) and Wd (n_d, 4 n_a), the
+    features' weights fused and halved (``layout.dense_rows``), on a cache line."""
 
-    source: Tuple[np.ndarray, ...]
-    Wa: np.ndarray
-    Wx: np.ndarray
-    b: np.ndarray
-    Wy_t: np.ndarray
-    b_y: np.ndarray
+    steps: sampling.Prepared
     Wd: np.ndarray
 
 
 _PREPARED: Dict[np.dtype, Prepared] = {}  # one per dtype, checked by value as in sampling.py
-_END_TWELFTHS: Dict[Tuple, np.ndarray] = {}
+# the end_twelfths tables asked for last, by the vocabulary's id: (its values then, the table)
+_END_TWELFTHS: Dict[Tuple[int, int], Tuple[list, np.ndarray]] = {}
 
 
 def _prepare(weights: Tuple[np.ndarray, ...], n_features: int) -> Prepared:
-    n_a, n_values = weights[0].shape[0], weights[8].shape[0]
-    expected = parameter_shapes(n_a, n_values, n_features)
-    for name, w in zip(PARAMETER_NAMES, weights):
-        shape = expected[name]
-        if w.shape != shape:
-            raise LstmNumpyError(f"the model's {name} has shape {w.shape} but needs {shape}; "
-                                 "use a model made by init_model or read by load_checkpoint.")
-    if not all(all_finite(w) for w in weights):
-        raise LstmNumpyError("the model's weights contain NaN or infinite values; "
-                             "load a checkpoint saved before training diverged, or train with a smaller learning rate.")
-    gates = dict(zip(PARAMETER_NAMES[:8], weights))
-    # Wx's rows past the values' belong to the features' columns: the kernel never indexes them
-    Wa, Wx, b, _ = fuse(gates)
-    Wy_t, b_y = output_layer(weights[8], weights[9])
-    Wd = dense_rows(gates, n_features)
-    prepared = Prepared(tuple(w.copy() for w in weights),
-                        *(_aligned(w) for w in (Wa, Wx, b, Wy_t, b_y, Wd)))
-    _PREPARED[Wa.dtype] = prepared
+    steps = sampling.lay_out(weights, n_features)
+    Wd = dense_rows(dict(zip(PARAMETER_NAMES[:4], weights)), n_features)
+    prepared = Prepared(steps, sampling._aligned(Wd))
+    _PREPARED[Wd.dtype] = prepared
     return prepared
 
 
@@ -79,21 +62,26 @@ def end_twelfths(indices_values, beats_per_bar: int) -> np.ndarray:
     """(12 beats_per_bar, n_values) int64: where value v, starting at twelfth p of a bar, ends,
     in twelfths (``line.element_end``; 12 beats_per_bar when it reaches the bar line).
 
-    Kept for the last vocabularies asked for: it depends only on the values' durations.
+    Kept for the last vocabularies asked for: it depends only on the values' durations. Found
+    by the vocabulary's identity and then checked by its values, which for the same list
+    compares object identities only (a key of all its strings, hashed anew on every solo, cost
+    4-10 us, about a tenth of a 50-step solo).
     """
-    key = (tuple(indices_values), beats_per_bar)
-    table = _END_TWELFTHS.get(key)
-    if table is None:
-        bar = Fraction(beats_per_bar)
-        durations = [grammar.parse_value(v).grid_duration for v in key[0]]
-        ends = {}
-        for duration in set(durations):
-            ends[duration] = [int(line.element_end(Fraction(p, 12), duration, bar) * 12)
-                              for p in range(12 * beats_per_bar)]
-        table = np.array([ends[d] for d in durations], np.int64).T.copy()
-        if len(_END_TWELFTHS) > 8:
-            _END_TWELFTHS.clear()
-        _END_TWELFTHS[key] = table
+    vocabulary = indices_values if isinstance(indices_values, list) else list(indices_values)
+    key = (id(indices_values), beats_per_bar)
+    kept = _END_TWELFTHS.get(key)
+    if kept is not None and kept[0] == vocabulary:
+        return kept[1]
+    bar = Fraction(beats_per_bar)
+    durations = [grammar.parse_value(v).grid_duration for v in vocabulary]
+    ends = {}
+    for duration in set(durations):
+        ends[duration] = [int(line.element_end(Fraction(p, 12), duration, bar) * 12)
+                          for p in range(12 * beats_per_bar)]
+    table = np.array([ends[d] for d in durations], np.int64).T.copy()
+    if len(_END_TWELFTHS) > 8:
+        _END_TWELFTHS.clear()
+    _END_TWELFTHS[key] = (list(vocabulary), table)
     return table
 
 
@@ -132,8 +120,8 @@ def sample_solo(model: Model, tables: SoloTables, n_bars: int, temperature: floa
     starts, rows, metric = tables.chord_starts, tables.chord_rows.astype(dtype, copy=False), tables.metric.astype(dtype, copy=False)
     prepared = _PREPARED.get(dtype) or _prepare(weights, model.n_features)
     for _ in range(2):
-        n = sample_solo_kernel(x, a, c, uniforms, temperature, top_k, weights, *prepared, starts,
-                               rows, metric, ends, n_bars, out, out_bar)
+        n = sample_solo_kernel(x, a, c, uniforms, temperature, top_k, weights, *prepared.steps, prepared.Wd,
+                               starts, rows, metric, ends, n_bars, out, out_bar)
         if n != -WEIGHTS_CHANGED:
             break
         prepared = _prepare(weights, model.n_features)  # another model, or this one trained since

@@ -175,3 +175,14 @@ def test_the_conditioned_models_features_count_in_the_window_memory(monkeypatch)
     train.load_training_data(config)  # the course model's windows fit
     with pytest.raises(LstmNumpyError, match="with their features, would take"):
         train.load_training_data(replace(config, model="conditioned"))
+
+
+def test_end_twelfths_follow_the_vocabulary_even_when_changed_in_place():
+    """The table is kept per vocabulary, but checked by its values: a list changed in place, or
+    an equal list, gets the table of its values."""
+    vocabulary = ["C,0.250", "R,1.000"]
+    first = end_twelfths(vocabulary, 4).copy()
+    assert first[0].tolist() == [3, 12]  # a sixteenth from the bar line ends at twelfth 3; a quarter at 12
+    vocabulary[0] = "C,0.500"
+    assert end_twelfths(vocabulary, 4)[0].tolist() == [6, 12]
+    np.testing.assert_array_equal(end_twelfths(["C,0.250", "R,1.000"], 4), first)
