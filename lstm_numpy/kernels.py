@@ -679,11 +679,30 @@ def _gates_forward(Qt, c_prev, c_next, tanh_c, a_next, n_a):
             an[q] = o * th
 
 
+@intrinsic
+def _maxnum(typingctx, a, b):
+    """max(a, b) of two floats of one type, as LLVM's maxnum (compiled code only).
+
+    The compiler turns a loop of these into a SIMD reduction: the maximum is the same in any
+    order. Python's max, or ``a if a > b else b``, compiles to a compare and a select, which
+    it left as a scalar loop (a row of 78 logits: 35 ns instead of 7).
+    """
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        kind = args[0].type
+        maxnum = builder.module.declare_intrinsic("llvm.maxnum", [kind], ir.FunctionType(kind, [kind, kind]))
+        return builder.call(maxnum, args)
+
+    return a(a, b), codegen
+
+
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
 def _row_max(row):
     top = row[0]
     for v in range(1, row.shape[0]):
-        top = max(top, row[v])
+        top = _maxnum(top, row[v])
     return top
 
 
@@ -720,6 +739,11 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
     m, width = Qt.shape
     zero = Qt.dtype.type(0)
     loss = 0.0
+    # -log softmax[k] = log(total) - (logit[k] - top): the rows' logs are summed as the log of
+    # their totals' product, one scalar log call per step instead of one per row. Each total
+    # lies between 1 (exp(top - top)) and n_y, so the product is taken out before it could
+    # overflow.
+    totals = 1.0
     for j in range(m):
         row = Qt[j, start:width]
         top = _row_max(row[:n_y])  # subtracted before exp, so exp cannot overflow
@@ -729,20 +753,22 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
             for v in range(row.shape[0]):
                 row[v] = zero
             continue
-        picked = row[k] - top
+        loss -= row[k] - top
         for v in range(row.shape[0]):
-            row[v] = fast_exp(row[v] - top)
-        for v in range(n_y, row.shape[0]):
-            row[v] = zero
+            e = fast_exp(row[v] - top)
+            row[v] = e if v < n_y else zero  # a select: the loop stays SIMD
         total = _row_sum(row)
-        loss += np.log(np.float64(total)) - picked
+        totals *= np.float64(total)
+        if totals > 1e280:
+            loss += np.log(totals)
+            totals = 1.0
         inv = scale / total
         for v in range(row.shape[0]):
             row[v] *= inv
         row[k] -= scale
         for v in range(row.shape[0]):
             dby[v] += row[v]
-    return loss
+    return loss + np.log(totals)
 
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
@@ -825,17 +851,20 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
-                    x_index, dWx, depth):
+                    x_index, dWx, depth, start, need_da0):
     """All T steps of ``passes.sequence_backward``.
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
     overwritten with dZ. A (T + 1, m, n_a): the hidden states a<0..T>.
     W_back_t (width, n_b) = [Wa | Wy.T | 0].T, plain, its columns past n_a unread. dA (T, m,
     n_a) upstream gradient on a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the
-    gradient on the final state; out, on a0 and c0. dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
+    gradient on the final state; out, on a0 (when need_da0; else left as it is) and c0.
+    dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
     bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
     all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
     depth: rows of a weight matrix the products keep in L1 at a time (``machine.strip_rows``).
+    start: 1 when a0 is all zeros, as in training (its rows would add only zeros to dW), else 0.
+    need_da0: False skips the product giving da0 (training has no use for it).
 
     The weight gradient dW = sum over t of a<t>.T @ Q[t] is added a run of `steps` steps at a
     time, as one product over steps * m rows: dW is read and written once per run instead of
@@ -865,11 +894,13 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if k >= 0:
                     for q in range(n4):
                         dWx[k, q] += Q[t, j, q]
-    _add_weight_gradient(A, Q, 0, done, chunk, dW, depth)  # the rest, step 0's included
-    for j in range(m):
-        for q in range(n_a):
-            da[j, q] = zero
-    matmul_add(Q[0], W_back_t, da, depth)
+    if done > start:  # the rest, step 0's included unless a0 is zero
+        _add_weight_gradient(A, Q, start, done, chunk, dW, depth)
+    if need_da0:
+        for j in range(m):
+            for q in range(n_a):
+                da[j, q] = zero
+        matmul_add(Q[0], W_back_t, da, depth)
 
 
 @njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")

@@ -181,7 +181,7 @@ def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work, d
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
     loss = cache.loss
-    g = passes.sequence_backward(cache, work=work)
+    g = passes.sequence_backward(cache, work=work, need_da0=False)
     return loss, accuracy, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
 
 

@@ -171,7 +171,7 @@ def _as_sparse(features, x, joined: JoinedWeights, dtype) -> SparseFeatures:
 
 
 def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_dx: bool = False,
-                      work: Optional[Workspace] = None) -> Dict[str, np.ndarray]:
+                      work: Optional[Workspace] = None, need_da0: bool = True) -> Dict[str, np.ndarray]:
     """The fast backward pass through time (the formulas of ``reference_backward``, in rows).
 
     cache: from ``sequence_forward``, spent here: its gate values are overwritten with the
@@ -180,7 +180,8 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     gradients on the final state (when the sequence continues beyond T).
     Returns dW_joined (n_a, width) = [dWa | dWy.T | 0] as the kernel wrote it, dWx (n_x, 4 n_a),
     db (4 n_a,) (``layout.course_gradients`` turns them into the course's dWf..dby), da0 and dc0
-    (m, n_a), dby (n_y,) with targets, and dx (T, m, n_x) when need_dx is set (for one-hot
+    (m, n_a) (da0 only when need_da0: training, which does not need it, saves a product),
+    dby (n_y,) with targets, and dx (T, m, n_x) when need_dx is set (for one-hot
     inputs given as indices, the gradient on the one-hot vectors; it needs ``joined.fused``).
     With the conditioned model's features, dWx's last n_d rows are their weights' gradient
     (dWd, the course's layout extended), and need_dx gives dd (T, m, n_d), their own gradient.
@@ -208,16 +209,19 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     dWx = aligned_empty((n_x, n4), dtype)  # aligned rows: the features' gradient adds into them
     dWx[...] = 0
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
+    start = 0 if np.any(A[0]) else 1  # a0 = 0 adds nothing to dW
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.asarray(x_index, np.int64), dWx,
-                            machine.strip_rows())
+                            machine.strip_rows(), start, need_da0)
     dZ = Q[:T, :, :n4]
     features = cache.features
     if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
         kernels.feature_weight_gradient(features.index, features.value, Q, dWx[n_x - joined.Wd.shape[0]:])
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
-    grads = {"dW_joined": dW, "dWx": dWx, "db": db, "da0": da, "dc0": dc}
+    grads = {"dW_joined": dW, "dWx": dWx, "db": db, "dc0": dc}
+    if need_da0:
+        grads["da0"] = da
     if need_dx and features is not None:
         plain = joined.Wd / _gate_scale(n_a, dtype)  # the halving undone, exactly
         grads["dd"] = (dZ.reshape(T * m, n4) @ plain.T).reshape(T, m, -1)
