@@ -398,8 +398,9 @@ def matmul_add(a, W, out, depth):
     numbers a[s..s+5, i], one multiply-add per vector and row, and writes out only once per
     `depth` rows of W. W is walked in strips of 2 vectors (64 columns of float32 on AVX-512) and
     each strip `depth` rows at a time (``machine.strip_rows``: half the L1 cache), which every
-    tile of rows then reads from L1. The last rows (B % 6) take one row at a time
-    (``_tile1``); the last strip's columns past n are masked off.
+    tile of rows then reads from L1. The last rows (B % 6) take two rows at a time
+    (``_tile2``), as fast per row, and one when one is left (``_tile1``); the last strip's
+    columns past n are masked off.
 
     Every out[s, j] is out[s, j] + a[s, 0] W[0, j] + a[s, 1] W[1, j] + ..., added in the order
     of i with one rounding per multiply-add, whatever the tile, the depth or the machine's
@@ -415,8 +416,10 @@ def matmul_add(a, W, out, depth):
             k1 = min(k, k0 + depth)
             for s in range(0, B6, 6):
                 _tile6(a, W, out, s, j, L, k0, k1, valid0, valid1)
-            for s in range(B6, B):
-                _tile1(a, W, out, s, j, L, k0, k1, valid0, valid1)
+            for s in range(B6, B - 1, 2):
+                _tile2(a, W, out, s, j, L, k0, k1, valid0, valid1)
+            if (B - B6) % 2:
+                _tile1(a, W, out, B - 1, j, L, k0, k1, valid0, valid1)
 
 
 @njit(nogil=True, error_model="numpy", inline="always")
@@ -449,6 +452,21 @@ def _tile6(a, W, out, s, j, L, k0, k1, v0, v1):
     _store(out, s + 3, j, c30, v0), _store(out, s + 3, j + L, c31, v1)
     _store(out, s + 4, j, c40, v0), _store(out, s + 4, j + L, c41, v1)
     _store(out, s + 5, j, c50, v0), _store(out, s + 5, j + L, c51, v1)
+
+
+@njit(nogil=True, error_model="numpy", inline="always")
+def _tile2(a, W, out, s, j, L, k0, k1, v0, v1):
+    """``_tile6`` for the two rows s, s + 1."""
+    c00, c01 = _load(out, s, j, v0), _load(out, s, j + L, v1)
+    c10, c11 = _load(out, s + 1, j, v0), _load(out, s + 1, j + L, v1)
+    for i in range(k0, k1):
+        w0, w1 = _load(W, i, j, v0), _load(W, i, j + L, v1)
+        x = _splat(a, s, i)
+        c00, c01 = _fma(x, w0, c00), _fma(x, w1, c01)
+        x = _splat(a, s + 1, i)
+        c10, c11 = _fma(x, w0, c10), _fma(x, w1, c11)
+    _store(out, s, j, c00, v0), _store(out, s, j + L, c01, v1)
+    _store(out, s + 1, j, c10, v0), _store(out, s + 1, j + L, c11, v1)
 
 
 @njit(nogil=True, error_model="numpy", inline="always")
