@@ -209,8 +209,9 @@ class SparseFeatures(NamedTuple):
     value: np.ndarray
 
     def take(self, windows) -> "SparseFeatures":
-        """The features of some windows, by their positions along axis 1 (time-major (T, m, K))."""
-        return SparseFeatures(self.index[:, windows], self.value[:, windows])
+        """The features of some windows, by their positions along axis 1 (time-major (T, m, K)),
+        C-contiguous."""
+        return SparseFeatures(np.take(self.index, windows, axis=1), np.take(self.value, windows, axis=1))
 
 
 def sparse_features(d: np.ndarray, dtype=None) -> SparseFeatures:

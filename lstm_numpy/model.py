@@ -371,8 +371,9 @@ def fit(model: Model, X=None, Y=None, *, epochs: int = 100, batch_size: int = 32
             accuracy_sum = np.zeros(Tx)
             for batch, start in enumerate(range(0, n_windows, batch_size)):
                 chosen = order[start : start + batch_size]
-                loss, accuracy = _update(params, x[:, chosen], y[:, chosen], None if d is None else d.take(chosen),
-                                         gradients, optimizer, epoch)
+                # np.take: C-contiguous, where x[:, chosen] is not (the kernels want contiguous rows)
+                loss, accuracy = _update(params, np.take(x, chosen, axis=1), np.take(y, chosen, axis=1),
+                                         None if d is None else d.take(chosen), gradients, optimizer, epoch)
                 loss_sum += loss * len(chosen)
                 accuracy_sum += accuracy * len(chosen)
                 if on_batch_end is not None:

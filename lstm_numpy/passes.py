@@ -117,7 +117,7 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
         # time then copies these rows as it copies one-hot rows
         features = _as_sparse(features, x, joined, dtype)
         x_rows = work.array("x_in", (T * m, joined.x_rows.shape[1]), dtype)
-        kernels.feature_input_rows(joined.x_rows, np.asarray(x, np.int64), features.index, features.value,
+        kernels.feature_input_rows(joined.x_rows, np.ascontiguousarray(x, np.int64), features.index, features.value,
                                    joined.Wd, x_rows)
         x_index = np.arange(T * m).reshape(T, m)
         # finite parts make finite sums (or ones too large for the dtype, which saturate the
@@ -138,13 +138,13 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
         raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
                              "values; check them (after training, load a checkpoint saved before "
                              "it diverged).")
-    y = np.empty((0, 0), np.int64) if targets is None else np.asarray(targets.y, np.int64)
+    y = np.empty((0, 0), np.int64) if targets is None else np.ascontiguousarray(targets.y, np.int64)
     predicted = np.empty((T, m) if n_y else (0, 0), np.int64)
     dby = np.zeros(joined.by.shape[0], dtype)
     start = 0 if np.any(a0) else 1  # a0 = 0 adds nothing to the first step
     scale = 0.0 if targets is None else targets.scale
     loss = kernels.forward_kernel(Q, A, C, tanh_C, joined.W_ay, x_rows,
-                                  np.asarray(x_index, np.int64), n_y, joined.by, y,
+                                  np.ascontiguousarray(x_index, np.int64), n_y, joined.by, y,
                                   dtype.type(scale), start, predicted, dby, machine.strip_rows())
     if targets is None:
         return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
@@ -211,7 +211,7 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
     start = 0 if np.any(A[0]) else 1  # a0 = 0 adds nothing to dW
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
-                            np.empty((m, n_a), dtype), np.asarray(x_index, np.int64), dWx,
+                            np.empty((m, n_a), dtype), np.ascontiguousarray(x_index, np.int64), dWx,
                             machine.strip_rows(), start, need_da0)
     dZ = Q[:T, :, :n4]
     features = cache.features
