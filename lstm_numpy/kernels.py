@@ -789,9 +789,60 @@ def _softmax_loss(Qt, start, n_y, target, scale, predicted, dby):
     return loss + np.log(totals)
 
 
+# The conditioned model adds d<t> @ Wd to every step's input term, and its backward pass sums
+# d<t>.T @ dZ<t> into the gradient of Wd (``lstm.py``). The features are mostly zeros (about 8
+# of 35 are set: a few chord tones and four one-hot groups), so they arrive as look-ups
+# (``layout.SparseFeatures``: each step's set columns and their values, made once per fit) and
+# a row of Wd is added only where a feature is set, as a one-hot input's row is. Made once,
+# not found per batch: testing 35 columns per step for zero cost more than the sums (the
+# branch is unpredictable), 0.1 ms per course-sized batch. Both run inside the passes through
+# time, where the rows they write or read are in the L1 cache: made for all steps before the
+# forward pass, the input terms (1.8 MB for a course-sized batch) went out to memory and were
+# read back, and the conditioned epoch took 0.3 ms longer.
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _input_term(out, row, ks, vs, Wd):
+    """out[:4 n_a] = row + d<t> @ Wd: the conditioned model's input term of one step and window,
+    its one-hot row (x @ Wx + b) and its set features' rows of Wd times their values (ks, vs
+    (K,): the step's look-ups, ``layout.SparseFeatures``, K a multiple of 4). Four rows of Wd
+    per pass over out, the first pass also copying the row, so out is written K / 4 times
+    rather than K + 1."""
+    n4 = np.uint64(row.shape[0])
+    for b in range(0, ks.shape[0], 4):
+        w0, w1, w2, w3 = Wd[ks[b]], Wd[ks[b + 1]], Wd[ks[b + 2]], Wd[ks[b + 3]]
+        v0, v1, v2, v3 = vs[b], vs[b + 1], vs[b + 2], vs[b + 3]
+        if b == 0:
+            for q in range(n4):
+                out[q] = row[q] + v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
+        else:
+            for q in range(n4):
+                out[q] += v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
+
+
+@njit(nogil=True, fastmath=FAST_MATH, error_model="numpy", inline="always")
+def _feature_gradient(f_index, f_value, dZ, dWd):
+    """dWd += d<t>.T @ dZ<t>: one step's share of the features' weight gradient.
+
+    f_index, f_value (m, K): the step's look-ups (``layout.SparseFeatures``); dZ (m, >= 4 n_a):
+    the step's gradient on the (plain) pre-activations; dWd (n_d, 4 n_a), rows 64-byte aligned.
+    Each set feature adds its value times its window's dZ row to its row of dWd. The padding
+    adds zeros rather than being skipped: a test for it made the sum twice as slow (0.34 ->
+    0.18 ms per course-sized batch of 60, measured as a pass of its own).
+    """
+    n4 = np.uint64(dWd.shape[1])
+    for j in range(f_index.shape[0]):
+        dz = dZ[j]
+        for b in range(f_index.shape[1]):
+            v = f_value[j, b]
+            g = dWd[f_index[j, b]]
+            for q in range(n4):
+                g[q] += v * dz[q]
+
+
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, start, predicted,
-                   dby, depth):
+                   dby, depth, f_index, f_value, Wd):
     """All T steps of ``passes.sequence_forward``, and the output layer when it has one (n_y > 0).
 
     Q (T + 1, m, width): written (see ``passes.SequenceCache``). A, C (T + 1, m, n_a) with A[0],
@@ -801,6 +852,8 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
     window; start: 1 skips the product at step 0 (a0 = 0). predicted (T, m) and dby
     (width - 4 n_a,), the gradient on the padded output bias, are written. depth: rows of W_ay
     the product keeps in L1 at a time (``machine.strip_rows``).
+    f_index, f_value (T, m, K), Wd (n_d, 4 n_a): the conditioned model's features as look-ups
+    and their weights (``_input_term``); (0, 0, 0) and (0, 4 n_a) for the course model.
     Returns the cross-entropy summed over all outputs, times scale.
     """
     T = A.shape[0] - 1
@@ -814,8 +867,11 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
         for j in range(m):
             if t < T:
                 row = x_rows[x_index[t, j]]
-                for q in range(n4):
-                    Qt[j, q] = row[q]
+                if f_index.shape[0] == 0:
+                    for q in range(n4):
+                        Qt[j, q] = row[q]
+                else:  # the conditioned model
+                    _input_term(Qt[j], row, f_index[t, j], f_value[t, j], Wd)
             else:
                 for q in range(n4):
                     Qt[j, q] = zero
@@ -869,7 +925,7 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
-                    x_index, dWx, depth, start, need_da0):
+                    x_index, dWx, depth, start, need_da0, f_index, f_value, dWd):
     """All T steps of ``passes.sequence_backward``.
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
@@ -883,6 +939,9 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
     depth: rows of a weight matrix the products keep in L1 at a time (``machine.strip_rows``).
     start: 1 when a0 is all zeros, as in training (its rows would add only zeros to dW), else 0.
     need_da0: False skips the product giving da0 (training has no use for it).
+    f_index, f_value (T, m, K): the conditioned model's features as look-ups, whose weights'
+    gradient dWd (n_d, 4 n_a, rows 64-byte aligned) receives d<t>.T @ dZ<t> (``_feature_gradient``);
+    (0, 0, 0) for the course model.
 
     The weight gradient dW = sum over t of a<t>.T @ Q[t] is added a run of `steps` steps at a
     time, as one product over steps * m rows: dW is read and written once per run instead of
@@ -912,6 +971,8 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
                 if k >= 0:
                     for q in range(n4):
                         dWx[k, q] += Q[t, j, q]
+        if f_index.shape[0] > 0:
+            _feature_gradient(f_index[t], f_value[t], Q[t], dWd)
     if done > start:  # the rest, step 0's included unless a0 is zero
         _add_weight_gradient(A, Q, start, done, chunk, dW, depth)
     if need_da0:
@@ -1083,70 +1144,8 @@ def compiled_on_disk() -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# The conditioned model's dense inputs (passes.py and sampling.py call them)
+# The conditioned model's solo (sampling_conditioned.py calls it)
 # --------------------------------------------------------------------------------------------
-
-# The conditioned model adds d<t> @ Wd to every step's input term (``lstm.py``). It does not
-# depend on the recurrence, so training computes it for all steps before the pass through
-# time, and the passes above run unchanged on the sums. The features are mostly zeros (about 8
-# of 35 are set: a few chord tones and four one-hot groups), so they arrive as look-ups
-# (``layout.SparseFeatures``: each step's set columns and their values, made once per fit) and
-# a row of Wd is added only where a feature is set, as a one-hot input's row is. Made once,
-# not found per batch: testing 35 columns per step for zero cost more than the sums (the
-# branch is unpredictable), 0.1 ms per course-sized batch.
-
-
-@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def feature_input_rows(x_rows, x_index, f_index, f_value, Wd, out):
-    """out[t * m + j] = x_rows[x_index[t, j]] + d<t>[j] @ Wd: each step's whole input term.
-
-    x_rows (R, 4 n_a): the one-hot input terms x @ Wx + b (``layout.JoinedWeights.x_rows``);
-    x_index (T, m) int64 (-1: the last row); f_index, f_value (T, m, K): the features as
-    look-ups, K a multiple of 4 (``layout.SparseFeatures``); Wd (n_d, 4 n_a) their weights,
-    halved as the gates' are; out (T * m, 4 n_a), written.
-
-    Four rows of Wd per pass over a row of out, the first pass also copying the one-hot row, so
-    out is written K / 4 times rather than K + 1 (0.42 -> 0.13 ms on the course model's batch of
-    60, with the look-ups made beforehand).
-    """
-    T, m, K = f_index.shape
-    n4 = np.uint64(Wd.shape[1])
-    for t in range(T):
-        for j in range(m):
-            row, o = x_rows[x_index[t, j]], out[t * m + j]
-            ks, vs = f_index[t, j], f_value[t, j]
-            for b in range(0, K, 4):
-                w0, w1, w2, w3 = Wd[ks[b]], Wd[ks[b + 1]], Wd[ks[b + 2]], Wd[ks[b + 3]]
-                v0, v1, v2, v3 = vs[b], vs[b + 1], vs[b + 2], vs[b + 3]
-                if b == 0:
-                    for q in range(n4):
-                        o[q] = row[q] + v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
-                else:
-                    for q in range(n4):
-                        o[q] += v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
-
-
-@njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
-def feature_weight_gradient(f_index, f_value, Q, dWd):
-    """dWd += sum over t, j of d<t>[j].T @ dZ<t>[j]: the features' weight gradient.
-
-    f_index, f_value (T, m, K): the features as look-ups (``layout.SparseFeatures``); Q (T + 1,
-    m, width) after the backward pass, whose first 4 n_a columns of steps 0..T-1 hold dZ, the
-    gradient on the (plain) pre-activations; dWd (n_d, 4 n_a), rows 64-byte aligned. Each set
-    feature adds its value times the step's dZ row to its row of dWd. The padding adds zeros
-    rather than being skipped: a test for it made the whole pass twice as slow (0.34 -> 0.18 ms
-    on the course model's batch of 60), more than the padding's own additions cost.
-    """
-    T, m, K = f_index.shape
-    n4 = np.uint64(dWd.shape[1])
-    for t in range(T):
-        for j in range(m):
-            dz = Q[t, j]
-            for b in range(K):
-                v = f_value[t, j, b]
-                g = dWd[f_index[t, j, b]]
-                for q in range(n4):
-                    g[q] += v * dz[q]
 
 
 @njit(cache=True, fastmath=FAST_MATH, error_model="numpy")

@@ -110,20 +110,13 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     tanh_C = work.array("tanh_C", (T, m, n_a), dtype)
     Q = work.array("Q", (T + 1, m, joined.W_ay.shape[1]), dtype)
     A[0], C[0] = a0, c0
-    check = (joined.W_ay, joined.by, A[0], C[0])
+    look_ups = _NO_FEATURES[dtype.type]
     if features is not None:
-        # the conditioned model: each step's input term, its one-hot row plus d<t> @ Wd, is
-        # made for all steps at once (it does not depend on the recurrence); the pass through
-        # time then copies these rows as it copies one-hot rows
+        # the conditioned model: the pass adds the set features' rows of Wd to each step's
+        # one-hot row as it copies it (kernels._input_term)
         features = _as_sparse(features, x, joined, dtype)
-        x_rows = work.array("x_in", (T * m, joined.x_rows.shape[1]), dtype)
-        kernels.feature_input_rows(joined.x_rows, np.ascontiguousarray(x, np.int64), features.index, features.value,
-                                   joined.Wd, x_rows)
-        x_index = np.arange(T * m).reshape(T, m)
-        # finite parts make finite sums (or ones too large for the dtype, which saturate the
-        # gates as the formulas would, and make no NaN); the parts are ten times smaller
-        check += (joined.x_rows, joined.Wd, features.value)
-    elif x.ndim == 2:
+        look_ups = (features.index, features.value, joined.Wd)
+    if x.ndim == 2:
         # row k of x_rows is x @ Wx + b for the one-hot x of value k, and index -1 picks the
         # last row (b alone): the kernel copies rows instead of multiplying
         x_rows, x_index = joined.x_rows, x
@@ -131,9 +124,9 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
         fused = joined.fused
         x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ fused.Wx[:-1] + fused.b
         x_index = np.arange(T * m).reshape(T, m)
-    if features is None:
-        check += (x_rows,)
-    if not all(kernels.all_finite(v) for v in check):
+    # finite parts make finite sums (or ones too large for the dtype, which saturate the gates
+    # as the formulas would, and make no NaN)
+    if not all(kernels.all_finite(v) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0], *look_ups[1:])):
         # the kernels assume finite numbers (FAST_MATH): NaN would not even propagate
         raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
                              "values; check them (after training, load a checkpoint saved before "
@@ -145,10 +138,15 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     scale = 0.0 if targets is None else targets.scale
     loss = kernels.forward_kernel(Q, A, C, tanh_C, joined.W_ay, x_rows,
                                   np.ascontiguousarray(x_index, np.int64), n_y, joined.by, y,
-                                  dtype.type(scale), start, predicted, dby, machine.strip_rows())
+                                  dtype.type(scale), start, predicted, dby, machine.strip_rows(), *look_ups)
     if targets is None:
         return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
     return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y], features)
+
+
+# the course model's features: none (empty look-ups and Wd), one set per dtype
+_NO_FEATURES = {t: (np.empty((0, 0, 0), np.int64), np.empty((0, 0, 0), t), np.empty((0, 0), t))
+                for t in (np.float32, np.float64)}
 
 
 def _as_sparse(features, x, joined: JoinedWeights, dtype) -> SparseFeatures:
@@ -210,13 +208,14 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     dWx[...] = 0
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
     start = 0 if np.any(A[0]) else 1  # a0 = 0 adds nothing to dW
+    features = cache.features
+    look_ups = _NO_FEATURES[dtype.type]
+    if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
+        look_ups = (features.index, features.value, dWx[n_x - joined.Wd.shape[0]:])
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.ascontiguousarray(x_index, np.int64), dWx,
-                            machine.strip_rows(), start, need_da0)
+                            machine.strip_rows(), start, need_da0, *look_ups)
     dZ = Q[:T, :, :n4]
-    features = cache.features
-    if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
-        kernels.feature_weight_gradient(features.index, features.value, Q, dWx[n_x - joined.Wd.shape[0]:])
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
     grads = {"dW_joined": dW, "dWx": dWx, "db": db, "dc0": dc}
