@@ -258,9 +258,12 @@ class BatchGradients:
                     f"inputs={x.shape[2] if x.ndim == 3 else 'one-hot'} " \
                     f"features={0 if d is None else n_features} {joined.W_ay.dtype}"
             results = split() if machine.split_pays(shape, len(works), one_thread, split) else [one_thread()]
-        loss = sum(r[0] for r in results)
-        accuracy = sum(r[1] for r in results)
-        dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
+        if len(results) == 1:  # nothing to add up (sum would copy every array)
+            loss, accuracy, (dW_joined, dWx, db, dby) = results[0]
+        else:
+            loss = sum(r[0] for r in results)
+            accuracy = sum(r[1] for r in results)
+            dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
         return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
 
 

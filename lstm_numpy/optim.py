@@ -41,6 +41,11 @@ def global_norm(grads: Dict[str, np.ndarray]) -> float:
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
+def _layout(a: np.ndarray) -> str:
+    """How numba types an array's memory: "C", "F" or "A" (arrays of one layout share a call)."""
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
+
+
 def is_bias(name: str) -> bool:
     """Whether a parameter is a bias (bf ... bo, by), which weight decay leaves alone."""
     return name.startswith("b")
@@ -93,6 +98,8 @@ class Adam:
         t1 = self.t + 1
         lr_t = self.learning_rate()
         alpha = lr_t * math.sqrt(1 - self.beta2**t1) / (1 - self.beta1**t1)
+        # one kernel call for all arrays of one dtype and layout (a model's are one group)
+        groups: Dict[tuple, list] = {}
         for name, p in params.items():
             if name not in self.m:
                 self.m[name] = np.zeros_like(p)
@@ -107,10 +114,14 @@ class Adam:
                     raise LstmNumpyError(f"Adam updates in place and needs {name} C-contiguous.")
                 p, g = p.reshape(1, -1), g.reshape(1, -1)
             m, v = self.m[name].reshape(p.shape), self.v[name].reshape(p.shape)
-            d = p.dtype.type
             shrink = 0.0 if is_bias(name) else lr_t * self.weight_decay
-            adam_update(p, g, m, v, d(scale), d(alpha), d(shrink), d(self.beta1), d(self.beta2),
-                         d(self.eps))
+            group = groups.setdefault((p.dtype, _layout(p), _layout(m), _layout(v)), [])
+            group.append((p, np.ascontiguousarray(g), m, v, shrink))
+        for (dtype, *_), group in groups.items():
+            ps, gs, ms, vs, shrinks = zip(*group)
+            d = dtype.type
+            adam_update(ps, gs, ms, vs, np.array(shrinks, dtype), d(scale), d(alpha), d(self.beta1),
+                        d(self.beta2), d(self.eps))
         self.t = t1
         return norm
 

@@ -17,6 +17,7 @@ equal to the reference formulas hold training's passes too.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import lru_cache
 from typing import Dict, NamedTuple, Optional
 
 import numpy as np
@@ -138,7 +139,7 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     scale = 0.0 if targets is None else targets.scale
     loss = kernels.forward_kernel(Q, A, C, tanh_C, joined.W_ay, x_rows,
                                   np.ascontiguousarray(x_index, np.int64), n_y, joined.by, y,
-                                  dtype.type(scale), start, predicted, dby, machine.strip_rows(), *look_ups)
+                                  dtype.type(scale), start, predicted, dby, _strip_rows(), *look_ups)
     if targets is None:
         return SequenceCache(A, C, tanh_C, Q, x, joined, features=features)
     return SequenceCache(A, C, tanh_C, Q, x, joined, loss, predicted, dby[:n_y], features)
@@ -214,7 +215,7 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
         look_ups = (features.index, features.value, dWx[n_x - joined.Wd.shape[0]:])
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.ascontiguousarray(x_index, np.int64), dWx,
-                            machine.strip_rows(), start, need_da0, *look_ups)
+                            _strip_rows(), start, need_da0, *look_ups)
     dZ = Q[:T, :, :n4]
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
@@ -229,6 +230,13 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     if cache.dby is not None:
         grads["dby"] = cache.dby
     return grads
+
+
+@lru_cache(maxsize=None)
+def _strip_rows() -> int:
+    """``machine.strip_rows``, read once: it is fixed for the process, and costs a few
+    microseconds per call, twice per batch."""
+    return machine.strip_rows()
 
 
 _blas_controller = None
