@@ -22,6 +22,7 @@ from .errors import LstmNumpyError
 
 SPLIT_STREAM = 1  # the seed's stream that draws the validation pieces (0 is the weights')
 WINDOW_STREAM = 2  # the stream that draws each epoch's windows
+CHORD_DROPOUT_STREAM = 3  # the stream that draws which windows train without their chords
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,26 @@ def solo_features(tables: SoloTables, bar: int, twelfth: int) -> np.ndarray:
     return np.concatenate([tables.chord_rows[bar, k], tables.metric[twelfth]])
 
 
+def hide_chords(D: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """D (m, Tx, n_d) with the chord columns of a random ``share`` of its windows set to zero,
+    and those of the other windows scaled by 1 / (1 - share): training's chord dropout.
+
+    A window either hears its chords or does not; the beat and the place in it are always kept.
+    Why: without it the conditioned model learns where it is in the form from the chords (a
+    piece's run of voicings is a fingerprint of the bar) and recalls the training values there,
+    so music over chords it has not met, or voiced otherwise, misleads it. A model that must
+    also predict without the chords keeps to what they say about the value in general. The scale
+    keeps each chord column's mean input what generation gives it (the chords always heard).
+    One draw per window from ``rng``, so a seeded generator gives the same windows again.
+    """
+    if not share:
+        return D
+    heard = (rng.random(D.shape[0]) >= share) / (1.0 - share)
+    D = D.copy()
+    D[:, :, :N_CHORD] *= heard.astype(D.dtype)[:, None, None]
+    return D
+
+
 def window_features(features: np.ndarray, starts: np.ndarray, Tx: int) -> np.ndarray:
     """(m, Tx, 35) the features of training windows: step t of the window starting at value s
     predicts value s + t + 1, so it reads that value's features.

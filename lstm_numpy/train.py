@@ -2,7 +2,8 @@
 
 With no arguments it trains on the project's own corpus in ``data/`` with the course's settings
 (n_a = 64, Tx = 30, 100 epochs, batch 32, Adam with lr 0.01 and decay 0.01) plus Adam's weight
-decay (1, none with the course preset), and writes, into the output folder it prints:
+decay (1, none with the course preset; the conditioned model also trains half its windows without
+their chords, ``features.hide_chords``), and writes, into the output folder it prints:
 
     checkpoint/      weights, optimizer state, configuration, vocabulary, chords and the
                      training values (as indices, with the part held out for validation)
@@ -35,12 +36,12 @@ from tqdm import tqdm
 
 from . import cli, kernels, midi_io
 from .checkpoint import load_training_state, save_checkpoint
-from .corpus import Corpus, epoch_seed, epoch_windows, make_corpus, split
+from .corpus import CHORD_DROPOUT_STREAM, Corpus, epoch_seed, epoch_windows, make_corpus, split
 from .dataset import (data_processing, default_corpus_paths, get_corpus_data, musical_data, read_corpus,
                       window_starts)
 from .errors import CheckpointError, LstmNumpyError, MidiError
 from .evaluate import model_cross_entropy
-from .features import measure_features, window_features
+from .features import hide_chords, measure_features, window_features
 from .files import locked, write_atomically
 from .improvise import generate_music
 from .layout import sparse_width
@@ -55,6 +56,9 @@ COURSE_M = 60
 DEFAULT_VAL_FRACTION = 0.1
 # Adam's decoupled weight decay on the automatic path, chosen by measuring held-out fit (README).
 DEFAULT_WEIGHT_DECAY = 1.0
+# The share of the conditioned model's training windows that do not hear their chords, chosen by
+# held-out fit on validation splits of the training music (README).
+DEFAULT_CHORD_DROPOUT = 0.5
 
 
 @dataclass
@@ -82,6 +86,7 @@ class TrainConfig:
     decay: float = 0.01
     clip_norm: Optional[float] = None
     weight_decay: Optional[float] = None  # None: DEFAULT_WEIGHT_DECAY (the course preset: none)
+    chord_dropout: Optional[float] = None  # conditioned model: None: DEFAULT_CHORD_DROPOUT (course preset: none)
     dtype: str = "float32"
     seed: int = 0
     threads: int = 1  # threads sharing each batch; more threads change only rounding
@@ -105,6 +110,14 @@ def weight_decay(config: TrainConfig) -> float:
     if config.weight_decay is not None:
         return config.weight_decay
     return 0.0 if config.preset == "course" else DEFAULT_WEIGHT_DECAY
+
+
+def chord_dropout(config: TrainConfig) -> float:
+    """The share of the conditioned model's windows trained without their chords
+    (``features.hide_chords``): as given, else the default, or none for the course preset."""
+    if config.chord_dropout is not None:
+        return config.chord_dropout
+    return 0.0 if config.preset == "course" else DEFAULT_CHORD_DROPOUT
 
 
 def windows_for(corpus_length: int, Tx: int) -> int:
@@ -147,6 +160,9 @@ def build_parser() -> cli.ArgumentParser:
     model.add_argument("--weight-decay", dest="weight_decay", type=cli.non_negative_float,
                        help=f"Adam's decoupled weight decay of the weights, 0 for none (default {DEFAULT_WEIGHT_DECAY:g}; "
                             "none with --preset course)")
+    model.add_argument("--chord-dropout", dest="chord_dropout", type=cli.fraction,
+                       help=f"share of the conditioned model's training windows that do not hear their chords, 0 for "
+                            f"none (default {DEFAULT_CHORD_DROPOUT:g}; none with --preset course)")
     model.add_argument("--clip-norm", type=cli.positive_float, help="clip the gradient's global norm to this value")
     model.add_argument("--dtype", choices=["float32", "float64"], help=f"floating-point type (default {d.dtype})")
     model.add_argument("--threads", type=cli.positive_int, help=f"threads sharing each batch (default {d.threads})")
@@ -191,8 +207,8 @@ def saved_config(saved: dict, folder: Path) -> TrainConfig:
                                f"or restore the folder from a backup.")
 
     defaults = asdict(TrainConfig())
-    # a run saved before weight decay existed trained without it, and resumes without it
-    saved = {"weight_decay": 0.0, **saved}
+    # a run saved before weight decay or chord dropout existed trained without them, and resumes so
+    saved = {"weight_decay": 0.0, "chord_dropout": 0.0, **saved}
     unknown = sorted(set(saved) - set(defaults))
     if unknown:
         raise corrupt(f"has the unknown setting(s) {', '.join(unknown)}")
@@ -263,7 +279,8 @@ class TrainingData:
 
     def windows(self, config: TrainConfig, epoch: int):
         """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype, and
-        for the conditioned model D (m, Tx, n_d), their features (else None)."""
+        for the conditioned model D (m, Tx, n_d), their features (else None), the chords of a
+        share of the windows hidden (``chord_dropout``)."""
         if self.fixed is not None:
             (X, Y), values, seed = self.fixed, self.corpus.values, config.seed
             features = self.features
@@ -274,7 +291,9 @@ class TrainingData:
         D = None
         if features is not None:  # the same starts as the windows' own draw
             D = window_features(features, window_starts(len(values), self.m, config.Tx, seed), config.Tx)
-            D = D.astype(config.dtype, copy=False)
+            # which windows train without their chords: drawn from (seed, epoch) alone, as the windows
+            hidden = np.random.default_rng([config.seed, CHORD_DROPOUT_STREAM, epoch])
+            D = hide_chords(D.astype(config.dtype, copy=False), chord_dropout(config), hidden)
         return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False), D
 
     def part_features(self, held_out: bool):

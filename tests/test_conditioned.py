@@ -77,6 +77,47 @@ def test_solo_tables_give_the_features_measure_features_gives():
     assert columns(F.solo_features(tables, 1, 0))[1] == {2}  # Bb -> C7: the progression repeats
 
 
+def test_hidden_chords_are_zero_for_whole_windows_and_the_heard_ones_scaled():
+    D = np.ones((400, 5, F.N_FEATURES))
+    out = F.hide_chords(D, 0.25, np.random.default_rng(3))
+    chords, metric = out[:, :, :F.N_CHORD], out[:, :, F.N_CHORD:]
+    assert np.array_equal(metric, D[:, :, F.N_CHORD:])  # the beat is always heard
+    heard = chords[:, 0, 0] > 0
+    # a window hears all its chord columns at every step, scaled by 1 / (1 - 0.25), or none
+    assert np.array_equal(chords[heard], np.full((heard.sum(), 5, F.N_CHORD), 4 / 3))
+    assert not chords[~heard].any()
+    assert 0.15 < 1 - heard.mean() < 0.35  # about a quarter hidden
+    assert np.array_equal(F.hide_chords(D, 0.25, np.random.default_rng(3)), out)  # the seed decides
+    assert F.hide_chords(D, 0.0, np.random.default_rng(3)) is D
+    assert np.array_equal(D, np.ones_like(D))  # the windows given are left alone
+
+
+def test_chord_dropout_is_the_conditioned_default_except_on_the_course_path_and_in_older_runs(tmp_path):
+    from lstm_numpy.train import DEFAULT_CHORD_DROPOUT, TrainConfig, chord_dropout, saved_config
+
+    assert 0 < chord_dropout(TrainConfig(model="conditioned")) == DEFAULT_CHORD_DROPOUT < 1
+    assert chord_dropout(TrainConfig(model="conditioned", preset="course")) == 0
+    assert chord_dropout(TrainConfig(model="conditioned", chord_dropout=0.2)) == 0.2
+    # a run saved before the setting existed trained without it: resuming must not add it
+    assert chord_dropout(saved_config({"model": "conditioned"}, tmp_path)) == 0
+
+
+def test_training_windows_hide_the_chords_of_some_windows_only():
+    from dataclasses import replace
+
+    from lstm_numpy.train import TrainConfig, load_training_data
+
+    config = TrainConfig(midi=[TINY[1]], model="conditioned", chord_dropout=0.5, dtype="float64", m=64)
+    data = load_training_data(config)
+    D = data.windows(config, epoch=2)[2]
+    plain = data.windows(replace(config, chord_dropout=0.0), epoch=2)[2]
+    assert np.array_equal(D[:, :, F.N_CHORD:], plain[:, :, F.N_CHORD:])
+    heard = D[:, :, :F.N_CHORD].any(axis=(1, 2))
+    assert 0 < heard.sum() < len(heard)
+    assert np.array_equal(D[heard, :, :F.N_CHORD], 2 * plain[heard, :, :F.N_CHORD])
+    assert np.array_equal(data.windows(config, epoch=2)[2], D)  # (seed, epoch) decide, as for a resumed run
+
+
 def test_sampling_kernel_finds_the_features_the_plain_formulas_use():
     """Greedy sampling in one compiled call equals stepping the reference cell in Python with
     the features found by the plain definitions (float64)."""
