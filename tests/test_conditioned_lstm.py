@@ -193,3 +193,33 @@ def test_features_given_as_look_ups_name_real_columns():
     bad = sparse._replace(index=sparse.index + 4)
     with pytest.raises(Exception, match="columns outside 0..3"):
         passes.sequence_forward(x, a0, a0, joined, features=bad)
+
+
+def test_conditioned_training_split_between_threads_changes_only_rounding(monkeypatch):
+    """Each thread's part of a batch takes its own windows' feature look-ups: two threads train
+    what one does, up to the order of the sums."""
+    from lstm_numpy import machine
+    from lstm_numpy.model import fit
+
+    monkeypatch.setattr(machine, "split_pays", lambda *args, **kwargs: True)
+    rng = np.random.default_rng(5)
+    n_v, n_d, m, T = 5, 6, 9, 4
+    _, x, d, y = random_problem(rng, n_v, n_d, 3, m, T)
+    X = np.zeros((m, T, n_v))
+    Y = np.zeros((T, m, n_v))
+    for t in range(T):
+        for j in range(m):
+            if x[t, j] >= 0:
+                X[j, t, x[t, j]] = 1
+            Y[t, j, y[t, j]] = 1
+    vocabulary = [f"C,0.{k + 1}" for k in range(n_v)]
+    one, two = (init_model(vocabulary, n_a=3, seed=2, dtype=np.float64, model="conditioned") for _ in range(2))
+    D = np.zeros((m, T, 35))
+    D[..., :n_d] = np.moveaxis(d, 0, 1)
+    h1 = fit(one, X, Y, D=D, epochs=2, batch_size=7, threads=1)
+    h2 = fit(two, X, Y, D=D, epochs=2, batch_size=7, threads=2)  # batches of 7 and 2: odd splits
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-12)
+    for name, value in one.parameters.items():
+        np.testing.assert_allclose(two.parameters[name], value, rtol=1e-9, atol=1e-12)
+    assert not np.array_equal(one.parameters["Wf"], init_model(vocabulary, n_a=3, seed=2, dtype=np.float64,
+                                                                model="conditioned").parameters["Wf"])
