@@ -24,6 +24,19 @@ def random_problem(rng, n_v, n_d, n_a, m, T, dtype=np.float64):
     return p, x, d, y
 
 
+def one_hot_windows(x, y, n_v, dtype=np.float64):
+    """Training's X (m, T, n_v) and Y (T, m, n_v), one-hot, from time-major indices x and y (T, m)."""
+    T, m = x.shape
+    X = np.zeros((m, T, n_v), dtype)
+    Y = np.zeros((T, m, n_v), dtype)
+    for t in range(T):
+        for j in range(m):
+            if x[t, j] >= 0:
+                X[j, t, x[t, j]] = 1
+            Y[t, j, y[t, j]] = 1
+    return X, Y
+
+
 def course_input(x, d, n_v):
     """The reference's input (n_v + n_d, m, T): the one-hot rows over the features."""
     T, m = x.shape
@@ -112,13 +125,7 @@ def test_training_loss_and_gradients_with_features_equal_the_reference(dtype, to
     rng = np.random.default_rng(7)
     n_v, n_d, n_a, m, T = 6, 5, 4, 5, 6
     p, x, d, y = random_problem(rng, n_v, n_d, n_a, m, T, dtype)
-    X = np.zeros((m, T, n_v), dtype)
-    Y = np.zeros((T, m, n_v), dtype)
-    for t in range(T):
-        for j in range(m):
-            if x[t, j] >= 0:
-                X[j, t, x[t, j]] = 1
-            Y[t, j, y[t, j]] = 1
+    X, Y = one_hot_windows(x, y, n_v, dtype)
     loss, _, grads = loss_and_gradients(p, X, Y, np.moveaxis(d, 0, 1))
     ref_loss, ref = reference_loss_and_gradients({k: v.astype(np.float64) for k, v in p.items()},
                                                  x, d.astype(np.float64), y)
@@ -132,13 +139,7 @@ def test_training_gradient_on_the_feature_weights_matches_finite_differences():
     rng = np.random.default_rng(3)
     n_v, n_d, n_a, m, T = 4, 5, 3, 3, 4
     p, x, d, y = random_problem(rng, n_v, n_d, n_a, m, T)
-    X = np.zeros((m, T, n_v))
-    Y = np.zeros((T, m, n_v))
-    for t in range(T):
-        for j in range(m):
-            if x[t, j] >= 0:
-                X[j, t, x[t, j]] = 1
-            Y[t, j, y[t, j]] = 1
+    X, Y = one_hot_windows(x, y, n_v)
     D = np.moveaxis(d, 0, 1)
     _, _, grads = loss_and_gradients(p, X, Y, D)
     for name in ("Wi", "Wc"):  # the features' columns, nudged in place
@@ -205,13 +206,7 @@ def test_conditioned_training_split_between_threads_changes_only_rounding(monkey
     rng = np.random.default_rng(5)
     n_v, n_d, m, T = 5, 6, 9, 4
     _, x, d, y = random_problem(rng, n_v, n_d, 3, m, T)
-    X = np.zeros((m, T, n_v))
-    Y = np.zeros((T, m, n_v))
-    for t in range(T):
-        for j in range(m):
-            if x[t, j] >= 0:
-                X[j, t, x[t, j]] = 1
-            Y[t, j, y[t, j]] = 1
+    X, Y = one_hot_windows(x, y, n_v)
     vocabulary = [f"C,0.{k + 1}" for k in range(n_v)]
     one, two = (init_model(vocabulary, n_a=3, seed=2, dtype=np.float64, model="conditioned") for _ in range(2))
     D = np.zeros((m, T, 35))
