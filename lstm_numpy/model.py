@@ -32,7 +32,7 @@ from . import layout, machine, passes
 from .errors import LstmNumpyError, TrainingError
 from .lstm import GATES
 from .notes import Chord
-from .optim import Adam, global_norm
+from .optim import Adam
 
 
 @dataclass
@@ -404,11 +404,11 @@ def _update(params, x, y, d, gradients: BatchGradients, optimizer: Adam, epoch: 
     (Tx, m), d the features' look-ups (Tx, m, K) or None; returns the batch's loss and
     per-step accuracy."""
     loss, accuracy, grads = gradients(params, x, y, d)
-    norm = global_norm(grads)
+    # the step computes the gradients' norm on its way and updates nothing when it is not finite
+    norm = optimizer.step(params, grads) if np.isfinite(loss) else float("nan")
     if not (np.isfinite(loss) and np.isfinite(norm)):
         raise TrainingError(
             f"Training diverged in epoch {epoch + 1}: the "
             f"{'loss' if not np.isfinite(loss) else 'gradient'} is no longer finite; "
             "try a lower learning rate (--lr) or gradient clipping (--clip-norm).")
-    optimizer.step(params, grads, norm=norm)
     return loss, accuracy
