@@ -35,6 +35,8 @@ d<t> describes the onset of value t + 1, the value it is choosing; that is what 
 For training, the onsets are read from the pieces (``measure_features``: every value is a note
 or rest of a measure, so its onset is known); for generation, from the changes and the
 durations sampled so far, inside the sampling kernel (``SoloTables`` holds what it reads).
+Training hides the chords of some windows (``hide_chords``), so that the model learns to predict
+without them too.
 """
 
 from __future__ import annotations
