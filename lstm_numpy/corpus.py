@@ -7,7 +7,8 @@ very values the model learned from.
 The validation part (``split``) is a fraction of the values: whole pieces when there are several,
 drawn with the run's seed; the end of the piece when there is one. The rest is the training part,
 from which training draws its windows: the course's fixed windows (``data_processing`` once), or
-windows drawn afresh every epoch (``epoch_windows``), so that over a run every value is a target.
+windows drawn afresh every epoch (``epoch_windows``, one-hot; training takes the same windows as
+value indices, ``epoch_window_indices``), so that over a run every value is a target.
 """
 
 from __future__ import annotations
@@ -118,6 +119,27 @@ def epoch_windows(training: np.ndarray, n_values: int, m: int, Tx: int, seed: in
     identity = {i: i for i in range(n_values)}
     X, Y, _ = data_processing(training.tolist(), identity, m=m, Tx=Tx, seed=epoch_seed(seed, epoch))
     return X, Y
+
+
+def epoch_window_indices(training: np.ndarray, m: int, Tx: int, seed: int, epoch: int
+                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of ``epoch_windows`` as value indices, without their one-hot arrays:
+    x, y (m, Tx) int64, what X and Y hold one-hot (x[:, 0] and y[:, -1] are -1, the all-zero
+    x<1> and y<Tx>), and the windows' starts (m,).
+
+    Training uses these: the one-hot arrays of a large corpus are tens of megabytes per epoch
+    (the default corpus: 262 windows x 30 x 429 values, twice), which took longer to build and
+    read back than a third of the epoch's training.
+    """
+    from .dataset import window_starts
+
+    starts = window_starts(len(training), m, Tx, epoch_seed(seed, epoch))
+    windows = np.asarray(training, np.int64)[starts[:, None] + np.arange(Tx)]  # (m, Tx)
+    x = windows.copy()
+    x[:, 0] = -1  # the course drops each window's first value: the model starts from x = 0
+    y = np.full_like(windows, -1)
+    y[:, :-1] = windows[:, 1:]  # the value after each step; nothing follows the window
+    return x, y, starts
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

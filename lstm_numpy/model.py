@@ -148,9 +148,17 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
     """Check X (m, Tx, n_values) and Y (Tx, m, n_values); return x (m, Tx) and y (m, Tx) indices.
 
     x is the one-hot index (-1: all-zero row) or, if X isn't one-hot, X itself (m, Tx, n_values).
+    X and Y may also be the indices themselves, both (m, Tx) integers (``corpus.epoch_window_indices``).
     """
     X = np.asarray(X)
     Y = np.asarray(Y)
+    if X.ndim == 2 and np.issubdtype(X.dtype, np.integer):
+        if Y.shape != X.shape or not np.issubdtype(Y.dtype, np.integer):
+            raise LstmNumpyError(f"X holds value indices (m, Tx) = {X.shape}, so Y must too, not {Y.shape} "
+                                 f"of {Y.dtype}.")
+        if not all(v.size == 0 or -1 <= v.min() <= v.max() < n_values for v in (X, Y)):
+            raise LstmNumpyError(f"value indices must lie in -1 .. {n_values - 1} (-1: an all-zero row).")
+        return X.astype(np.int64, copy=False), Y.astype(np.int64, copy=False)
     if X.ndim != 3 or X.shape[2] != n_values:
         raise LstmNumpyError(
             f"X has shape {X.shape}, expected (m, Tx, {n_values}); pass the X of load_music_utils.")
@@ -311,7 +319,8 @@ def fit(model: Model, X=None, Y=None, *, epochs: int = 100, batch_size: int = 32
         windows: Optional[Callable[[int], tuple]] = None,
         stop: Optional[Callable[[Dict[str, list]], bool]] = None) -> Dict[str, list]:
     """Train ``model`` in place on X (m, Tx, n_values), Y (Tx, m, n_values) with mini-batches
-    (the course's ``model.fit``).
+    (the course's ``model.fit``). X and Y may also be their value indices, both (m, Tx) ints,
+    -1 for an all-zero row (``corpus.epoch_window_indices``).
 
     D: the conditioned model's features of every window and step, (m, Tx, n_d)
     (``features.window_features``); None for the course model.

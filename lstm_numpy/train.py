@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from . import cli, kernels, midi_io
 from .checkpoint import load_training_state, save_checkpoint
-from .corpus import CHORD_DROPOUT_STREAM, Corpus, epoch_seed, epoch_windows, make_corpus, split
+from .corpus import CHORD_DROPOUT_STREAM, Corpus, epoch_window_indices, make_corpus, split
 from .dataset import (data_processing, default_corpus_paths, get_corpus_data, musical_data, read_corpus,
                       window_starts)
 from .errors import CheckpointError, LstmNumpyError, MidiError
@@ -264,7 +264,7 @@ class TrainingData:
     register: the melody's lowest and highest pitch, which the solos keep to (``line.register_of``).
     m: windows per epoch. fixed: the course's windows (X, Y), drawn once from all the values as
     ``data_processing`` draws them; None when they are drawn afresh every epoch from the training
-    part (``corpus.epoch_windows``), so that every value gets to be a target.
+    part (``corpus.epoch_window_indices``), so that every value gets to be a target.
     features: for the conditioned model, (n, n_d) the features of every value of the corpus
     (``features.measure_features``, aligned with corpus.values); None for the course model.
     """
@@ -278,23 +278,25 @@ class TrainingData:
     features: Optional[np.ndarray] = None
 
     def windows(self, config: TrainConfig, epoch: int):
-        """X (m, Tx, n_values), Y (Tx, m, n_values) for this epoch, in the config's dtype, and
-        for the conditioned model D (m, Tx, n_d), their features (else None), the chords of a
-        share of the windows hidden (``chord_dropout``)."""
+        """This epoch's windows as ``fit`` takes them: X (m, Tx, n_values), Y (Tx, m, n_values)
+        one-hot in the config's dtype (the course's fixed windows), or both as value indices
+        (m, Tx) (windows drawn afresh, ``corpus.epoch_window_indices``); and for the
+        conditioned model D (m, Tx, n_d), their features (else None), the chords of a share of
+        the windows hidden (``chord_dropout``)."""
         if self.fixed is not None:
-            (X, Y), values, seed = self.fixed, self.corpus.values, config.seed
-            features = self.features
+            (X, Y), features = self.fixed, self.features
+            starts = window_starts(len(self.corpus.values), self.m, config.Tx, config.seed) if features is not None else None
+            X, Y = X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False)
         else:
-            values, seed = self.corpus.training_values(), epoch_seed(config.seed, epoch)
-            X, Y = epoch_windows(values, len(self.indices_values), self.m, config.Tx, config.seed, epoch)
+            X, Y, starts = epoch_window_indices(self.corpus.training_values(), self.m, config.Tx, config.seed, epoch)
             features = None if self.features is None else self.part_features(held_out=False)
         D = None
         if features is not None:  # the same starts as the windows' own draw
-            D = window_features(features, window_starts(len(values), self.m, config.Tx, seed), config.Tx)
+            D = window_features(features, starts, config.Tx)
             # which windows train without their chords: drawn from (seed, epoch) alone, as the windows
             hidden = np.random.default_rng([config.seed, CHORD_DROPOUT_STREAM, epoch])
             D = hide_chords(D.astype(config.dtype, copy=False), chord_dropout(config), hidden)
-        return X.astype(config.dtype, copy=False), Y.astype(config.dtype, copy=False), D
+        return X, Y, D
 
     def part_features(self, held_out: bool):
         """The features of the training part, its pieces joined (held_out False), or a list of

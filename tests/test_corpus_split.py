@@ -72,6 +72,20 @@ def test_epoch_windows_are_fresh_each_epoch_and_repeatable():
     assert np.array_equal(Y0[:-1], X0[:, 1:].transpose(1, 0, 2))
 
 
+@pytest.mark.parametrize("epoch", [0, 5])
+def test_epoch_window_indices_are_the_one_hot_windows(epoch):
+    """Training takes each epoch's windows as value indices: exactly what epoch_windows holds
+    one-hot, -1 for its all-zero x<1> and y<Tx>, from the same starts."""
+    from lstm_numpy.corpus import epoch_window_indices
+    from lstm_numpy.layout import one_hot_indices
+
+    training = np.random.default_rng(epoch).integers(0, 7, 50)
+    X, Y = epoch_windows(training, 7, m=9, Tx=6, seed=4, epoch=epoch)
+    x, y, starts = epoch_window_indices(training, m=9, Tx=6, seed=4, epoch=epoch)
+    assert np.array_equal(x, one_hot_indices(X, axis=2)) and np.array_equal(y, one_hot_indices(Y, axis=2).T)
+    assert np.array_equal(starts, _starts(epoch, m=9, n=50, Tx=6, seed=4))
+
+
 def test_every_value_becomes_a_target_over_epochs():
     training = np.arange(60) % 4
     targeted = np.zeros(60, bool)
@@ -86,10 +100,10 @@ def test_every_value_becomes_a_target_over_epochs():
     assert targeted[1:-1].all()
 
 
-def _starts(epoch, m, n, Tx):
+def _starts(epoch, m, n, Tx, seed=0):
     from lstm_numpy.corpus import WINDOW_STREAM
 
-    seed = int(np.random.SeedSequence([0, WINDOW_STREAM, epoch]).generate_state(1)[0])
+    seed = int(np.random.SeedSequence([seed, WINDOW_STREAM, epoch]).generate_state(1)[0])
     rng = np.random.RandomState(seed)
     return [rng.choice(n - Tx) for _ in range(m)]
 

@@ -253,6 +253,23 @@ def test_windows_drawn_per_epoch_train_as_one_fit_per_epoch_would():
         fit(stopped, *draws[0], windows=lambda epoch: (*draws[epoch], None))
 
 
+def test_windows_given_as_value_indices_train_as_their_one_hot_arrays():
+    from lstm_numpy.layout import one_hot_indices
+
+    one_hot, X, Y = small_problem()
+    indexed, _, _ = small_problem()
+    h1 = fit(one_hot, X, Y, epochs=2, batch_size=4)
+    x, y = one_hot_indices(X, axis=2), one_hot_indices(Y, axis=2).T  # both (m, Tx)
+    h2 = fit(indexed, x, y, epochs=2, batch_size=4)
+    assert h1 == h2
+    for name, value in one_hot.parameters.items():
+        assert indexed.parameters[name].tobytes() == value.tobytes()
+    with pytest.raises(LstmNumpyError, match="must lie in -1"):
+        fit(indexed, x + 6, y, epochs=1)
+    with pytest.raises(LstmNumpyError, match="so Y must too"):
+        fit(indexed, x, Y, epochs=1)
+
+
 def test_training_loss_goes_down():
     model, X, Y = small_problem()
     history = fit(model, X, Y, epochs=300, batch_size=10, optimizer=Adam(lr=0.05, decay=0))
