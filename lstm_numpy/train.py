@@ -408,7 +408,9 @@ def _check_window_memory(m: int, config: TrainConfig, n_values: int, features: O
     """An epoch's windows must fit in memory (limits.MAX_WINDOW_BYTES): the one-hot X and Y, and
     for the conditioned model (features: (n, n_d) those of every value) their features D, fit's
     time-major copy of D, and the look-ups fit makes of it (``layout.SparseFeatures``: the K set
-    columns of a step, an int64 index and a value each)."""
+    columns of a step, an int64 index and a value each). Windows drawn afresh every epoch are
+    kept as value indices (``corpus.epoch_window_indices``), far smaller than one-hot; they are
+    counted as one-hot all the same, the measure the limit was set in."""
     itemsize = np.dtype(config.dtype).itemsize
     per_step = 2 * n_values * itemsize
     if features is not None:
