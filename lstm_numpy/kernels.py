@@ -925,7 +925,7 @@ def _gates_backward(da_next, dc, Qt, c_prev, tanh_c, db, n_a):
 
 @njit(cache=True, nogil=True, fastmath=FAST_MATH, error_model="numpy")
 def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db, da_next,
-                    x_index, dWx, depth, start, need_da0, f_index, f_value, dWd):
+                    x_index, dWx, depth, need_da0, f_index, f_value, dWd):
     """All T steps of ``passes.sequence_backward``.
 
     Q, C, tanh_C: the forward pass's (Q[T]'s gate columns zero); Q's gate columns are
@@ -933,12 +933,12 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
     W_back_t (width, n_b) = [Wa | Wy.T | 0].T, plain, its columns past n_a unread. dA (T, m,
     n_a) upstream gradient on a<1..T>, or (0, m, n_a) for none. da, dc (m, n_a): in, the
     gradient on the final state; out, on a0 (when need_da0; else left as it is) and c0.
-    dW (n_a, width) and db (4 n_a,) receive [dWa | dWy.T | 0] and the gate
+    dW (n_a, width) and db (4 n_a,) are written: [dWa | dWy.T | 0] and the gate
     bias gradient. da_next (m, n_a): scratch. x_index (T, m): one-hot inputs as indices (-1: an
-    all-zero input), whose dWx (n_x, 4 n_a) rows receive dZ's rows; (0, 0) for dense inputs.
-    depth: rows of a weight matrix the products keep in L1 at a time (``machine.strip_rows``).
-    start: 1 when a0 is all zeros, as in training (its rows would add only zeros to dW), else 0.
-    need_da0: False skips the product giving da0 (training has no use for it).
+    all-zero input), whose dWx (n_x, 4 n_a, written) rows receive dZ's rows; (0, 0) for dense
+    inputs. depth: rows of a weight matrix the products keep in L1 at a time
+    (``machine.strip_rows``). need_da0: False skips the product giving da0 (training has no use
+    for it). When a0 is all zeros, as in training, its rows are left out of dW (they add zeros).
     f_index, f_value (T, m, K): the conditioned model's features as look-ups, whose weights'
     gradient dWd (n_d, 4 n_a, rows 64-byte aligned) receives d<t>.T @ dZ<t> (``_feature_gradient``);
     (0, 0, 0) for the course model.
@@ -952,6 +952,14 @@ def backward_kernel(Q, A, steps, chunk, C, tanh_C, W_back_t, dA, da, dc, dW, db,
     m, n_a = da.shape
     n4 = 4 * n_a
     zero = Q.dtype.type(0)
+    dW[:, :] = zero
+    db[:] = zero
+    dWx[:, :] = zero
+    start = 1  # the first step whose a<t> can add to dW
+    for j in range(m):
+        for q in range(n_a):
+            if A[0, j, q] != zero:
+                start = 0
     done = T + 1  # Q[done:] are added into dW already
     for t in range(T - 1, -1, -1):
         for j in range(m):

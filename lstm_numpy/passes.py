@@ -198,24 +198,21 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     dA = np.zeros((0, m, n_a), dtype) if dA is None else np.ascontiguousarray(dA, dtype)
     da = np.zeros((m, n_a), dtype) if da_T is None else np.array(da_T, dtype)
     dc = np.zeros((m, n_a), dtype) if dc_T is None else np.array(dc_T, dtype)
-    dW = aligned_empty((n_a, width), dtype)
-    dW[...] = 0
-    db = np.zeros(n4, dtype)
+    dW = aligned_empty((n_a, width), dtype)  # dW, db and dWx: zeroed by the kernel
+    db = np.empty(n4, dtype)
     # the hidden states as (n_a, m) blocks: the weight-gradient product reads them transposed
     steps = max(1, 256 // m)  # steps per weight-gradient product: about 256 rows of Q
     chunk = work.array("chunk", (steps * m * n_a,), dtype)
     n_x = joined.x_rows.shape[0] - 1
     dWx = aligned_empty((n_x, n4), dtype)  # aligned rows: the features' gradient adds into them
-    dWx[...] = 0
     x_index = x if x.ndim == 2 else np.empty((0, 0), np.int64)  # one-hot: dWx in the kernel
-    start = 0 if np.any(A[0]) else 1  # a0 = 0 adds nothing to dW
     features = cache.features
     look_ups = _NO_FEATURES[dtype.type]
     if features is not None:  # dWd = sum over steps of d<t>.T @ dZ<t>, in dWx's last rows
         look_ups = (features.index, features.value, dWx[n_x - joined.Wd.shape[0]:])
     kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, dA, da, dc, dW, db,
                             np.empty((m, n_a), dtype), np.ascontiguousarray(x_index, np.int64), dWx,
-                            _strip_rows(), start, need_da0, *look_ups)
+                            _strip_rows(), need_da0, *look_ups)
     dZ = Q[:T, :, :n4]
     if x.ndim == 3:
         dWx = x.reshape(T * m, n_x).astype(dtype, copy=False).T @ dZ.reshape(T * m, n4)
