@@ -26,7 +26,10 @@ made here, at run time, from what the operating system and the compiler report:
   longer than one on the course model. So the first time ``train`` is asked for several threads
   on batches of a given shape, it times the batch both ways, a few times each, and splits only
   when that was clearly faster. The decision is kept in a small file beside numba's cache of
-  the kernels, so that every later run on this machine makes the same one.
+  the kernels, so that every later run on this machine makes the same one, as long as the
+  code it timed is unchanged: the key holds a fingerprint of the timed modules' source
+  (``code_stamp``), so an edited or upgraded kernel is timed anew. A decision measured while
+  the machine was busy can be wrong; deleting the file measures again.
 
 Panels, strips and tiles change no result: every sum keeps its order whatever their sizes. The
 SIMD width changes the order of the sums that the compiler may reorder (``kernels.REDUCE_MATH``),
@@ -38,6 +41,8 @@ first did, and reproduces it bit for bit. (Deleting the file measures again.)
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import re
@@ -286,6 +291,20 @@ def _processor() -> str:
     return f"{ll.get_host_cpu_name()} x{usable_cores()}"
 
 
+# The modules whose code a batch's time depends on: a choice measured with other code is stale.
+_TIMED_MODULES = ("kernels.py", "layout.py", "passes.py", "model.py")
+
+
+@functools.lru_cache(maxsize=None)
+def code_stamp() -> str:
+    """A short fingerprint of the timed modules' source: part of every choice's key, so that a
+    changed kernel (an upgrade, an edit) is measured anew instead of trusting old timings."""
+    digest = hashlib.sha256()
+    for name in _TIMED_MODULES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def split_pays(shape: str, threads: int, one_thread: Callable[[], object],
                split: Callable[[], object], budget: float = 0.5, most: int = 7) -> bool:
     """Whether batches of this shape run faster split between `threads` threads, measured once.
@@ -299,7 +318,7 @@ def split_pays(shape: str, threads: int, one_thread: Callable[[], object],
     """
     if threads > usable_cores():
         return False  # the threads would take turns on fewer cores
-    key = f"{_processor()} {shape} threads={threads}"
+    key = f"{_processor()} {shape} threads={threads} code={code_stamp()}"
     if key not in _choices:
         path = choices_file()
         kept = _read_choices(path).get(key)

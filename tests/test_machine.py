@@ -142,3 +142,36 @@ def test_strips_fill_half_the_l1_cache(monkeypatch):
     assert machine.strip_rows() == 64
     monkeypatch.setattr(machine, "_target_features", lambda: ["+avx2", "+avx"])
     assert machine.strip_rows() == 256  # strips 64 bytes wide
+
+
+def test_a_choice_measured_with_other_code_is_measured_again(tmp_path, monkeypatch):
+    """The key holds the timed modules' fingerprint: a kept decision from other code is stale."""
+    clock = FakeClock()
+    monkeypatch.setattr(machine.time, "perf_counter", clock)
+    monkeypatch.setattr(machine, "choices_file", lambda: tmp_path / "choices.json")
+    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
+    monkeypatch.setattr(machine, "_choices", {})
+    calls = []
+    one, split = clock.run(0.010, calls), clock.run(0.006, calls)
+    machine.split_pays("n_a=64 m=60", 2, one, split)
+    measured = len(calls)
+    monkeypatch.setattr(machine, "_choices", {})
+    monkeypatch.setattr(machine, "code_stamp", lambda: "other-code")  # as after an edit
+    machine.split_pays("n_a=64 m=60", 2, one, split)
+    assert len(calls) > measured
+    assert len(json.loads((tmp_path / "choices.json").read_text())) == 2
+
+
+def test_the_code_stamp_changes_when_a_timed_module_changes(tmp_path, monkeypatch):
+    for name in machine._TIMED_MODULES:
+        (tmp_path / name).write_text(f"# {name}\n")
+    monkeypatch.setattr(machine, "__file__", str(tmp_path / "machine.py"))
+    machine.code_stamp.cache_clear()
+    try:
+        before = machine.code_stamp()
+        (tmp_path / "kernels.py").write_text("# kernels.py, edited\n")
+        machine.code_stamp.cache_clear()
+        after = machine.code_stamp()
+    finally:
+        machine.code_stamp.cache_clear()
+    assert len(before) == len(after) == 12 and before != after
