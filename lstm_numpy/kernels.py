@@ -334,8 +334,9 @@ def _lanes(typingctx, array):
 
 # matmul_add reads W in strips (2 vectors wide) a few rows deep, sized for the L1 cache; the
 # order of every sum stays that of plain row-by-row accumulation, so neither the depth nor the
-# machine's vector width changes a result. matmul_t_add, the dot-product form, takes large
-# weights in panels of half the L2 cache (``machine.panel``) instead.
+# machine's vector width changes a result. Every product of training is one, the gradient on a
+# included: with the weights stored transposed (``W_back_t``) it measured faster than dot
+# products along rows on every shape from the course model's to n_a = 512.
 
 
 @njit(fastmath=FAST_MATH, error_model="numpy")
@@ -347,9 +348,10 @@ def affine(a, W, b, out):
     four examples per pass, so each row of W loaded serves four examples. (Faster than BLAS here
     at every batch size from 1 to 128, and it keeps SciPy, which numba's np.dot needs, out of it.)
 
-    These are ``matmul_add``'s loops with the bias written first, kept as a copy on
-    purpose: sampling steps call it inlined, and copying b and then calling matmul_add measured
-    0.85 -> 0.92 us per batch-1 step, 4 us per 50-step solo, more than sampling's margin.
+    These are the loops ``matmul_add`` had before its register tiles, with the bias written
+    first. Sampling steps call it inlined on one or a few rows; copying b and then calling the
+    products' kernel measured 0.85 -> 0.92 us per batch-1 step (4 us per 50-step solo, more
+    than sampling's margin) when that kernel still had these loops.
     """
     B, k = a.shape
     n = out.shape[1]
@@ -477,85 +479,6 @@ def _tile1(a, W, out, s, j, L, k0, k1, v0, v1):
         x = _splat(a, s, i)
         c0, c1 = _fma(x, _load(W, i, j, v0), c0), _fma(x, _load(W, i, j + L, v1), c1)
     _store(out, s, j, c0, v0), _store(out, s, j + L, c1, v1)
-
-
-@njit(cache=True, nogil=True, fastmath=REDUCE_MATH, error_model="numpy")
-def matmul_t_add(a, Wt, out, panel):
-    """out += a @ Wt.T for a (B, k), Wt (n, k), out (B, n): dot products along rows.
-
-    Every output is a dot product of two contiguous rows of length k, sixteen at a time (four
-    rows of a by four of Wt), so each pair of loads feeds four multiply-adds and nothing is
-    stored until the end. Fastest when k is a multiple of 16 and the rows are 64-byte aligned
-    (``padded``, ``aligned_empty``). The backward pass took its gradient on a this way until
-    ``matmul_add`` kept its sums in registers; that form, with the weights stored transposed,
-    measured faster on every shape from the course model's to n_a = 512, and training no
-    longer calls this one.
-    """
-    B, k = a.shape
-    n = Wt.shape[0]
-    zero = a.dtype.type(0)
-    B4, n4 = B - B % 4, n - n % 4
-    # panels of Wt, about `panel` numbers: rows by at most 2048 columns, the columns cut into
-    # equal pieces (a fixed length, not the machine's: pieces change the order of the sums);
-    # the sums add up over the pieces. (n_a = 512: 500 -> 340 us per product, 32 rows of a.)
-    pieces = -(-k // 2048)
-    piece = max(1, -(-k // pieces))
-    rows = max(4, panel // max(piece, 1) // 4 * 4)
-    for q0 in range(0, n4, rows):
-        for k0 in range(0, k, piece):
-            _dot_block(a, Wt, out, B4, q0, min(q0 + rows, n4), k0, min(k0 + piece, k), zero)
-    for s in range(B):  # the edges: the last B % 4 rows, the last n % 4 columns
-        for q in range(n4 if s < B4 else 0, n):
-            total = zero
-            for i in range(k):
-                total += a[s, i] * Wt[q, i]
-            out[s, q] += total
-
-
-@njit(nogil=True, fastmath=REDUCE_MATH, error_model="numpy", inline="always")
-def _dot_block(a, Wt, out, B4, q_start, q_stop, k_start, k_stop, zero):
-    """matmul_t_add's inner blocks: rows 0..B4 of a against rows q_start..q_stop of Wt, over
-    columns k_start..k_stop (unsigned column indices: see matmul_add)."""
-    for s in range(0, B4, 4):
-        for q in range(q_start, q_stop, 4):
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
-            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-            for ii in range(k_stop - k_start):
-                i = np.uint64(k_start + ii)
-                a0, a1, a2, a3 = a[s, i], a[s + 1, i], a[s + 2, i], a[s + 3, i]
-                w0, w1, w2, w3 = Wt[q, i], Wt[q + 1, i], Wt[q + 2, i], Wt[q + 3, i]
-                s00 += a0 * w0
-                s01 += a0 * w1
-                s02 += a0 * w2
-                s03 += a0 * w3
-                s10 += a1 * w0
-                s11 += a1 * w1
-                s12 += a1 * w2
-                s13 += a1 * w3
-                s20 += a2 * w0
-                s21 += a2 * w1
-                s22 += a2 * w2
-                s23 += a2 * w3
-                s30 += a3 * w0
-                s31 += a3 * w1
-                s32 += a3 * w2
-                s33 += a3 * w3
-            out[s, q] += s00
-            out[s, q + 1] += s01
-            out[s, q + 2] += s02
-            out[s, q + 3] += s03
-            out[s + 1, q] += s10
-            out[s + 1, q + 1] += s11
-            out[s + 1, q + 2] += s12
-            out[s + 1, q + 3] += s13
-            out[s + 2, q] += s20
-            out[s + 2, q + 1] += s21
-            out[s + 2, q + 2] += s22
-            out[s + 2, q + 3] += s23
-            out[s + 3, q] += s30
-            out[s + 3, q + 1] += s31
-            out[s + 3, q + 2] += s32
-            out[s + 3, q + 3] += s33
 
 
 # --------------------------------------------------------------------------------------------

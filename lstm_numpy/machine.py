@@ -14,7 +14,7 @@ made here, at run time, from what the operating system and the compiler report:
   ``NUMBA_CPU_FEATURES``).
 * **Cache sizes** (``caches``), read from Linux's sysfs, else ``os.sysconf``, else assumed (48 KiB
   of L1d, 1 MiB of L2): training's products read the weights in strips that fit in half the L1
-  cache (``strip_rows``); the older dot-product form takes panels of half the L2 (``panel``).
+  cache (``strip_rows``). The other levels are reported by ``describe``, not used.
 * **Register tiles** (``vector_bytes``): the products keep 6 rows by 2 vectors of sums in
   registers; a vector is two registers wide where the processor has 32 of them (AVX-512), one
   where it has 16 (AVX2), so that the tile fills the registers without spilling.
@@ -31,7 +31,7 @@ made here, at run time, from what the operating system and the compiler report:
   (``code_stamp``), so an edited or upgraded kernel is timed anew. A decision measured while
   the machine was busy can be wrong; deleting the file measures again.
 
-Panels, strips and tiles change no result: every sum keeps its order whatever their sizes. The
+Strips and tiles change no result: every sum keeps its order whatever their sizes. The
 SIMD width changes the order of the sums that the compiler may reorder (``kernels.REDUCE_MATH``),
 as another compiler would: results differ between machines in their last bits, never between
 runs on one machine. A split changes the order in which the gradients are added, so the
@@ -138,16 +138,6 @@ def caches() -> Tuple[Dict[str, int], str]:
     return _caches
 
 
-def panel(itemsize: int) -> int:
-    """How many numbers of a weight matrix the products take at a time: half the L2 cache.
-
-    A panel stays in L2 while every row of the other operand passes over it; the other half is
-    left to those rows, the output and whatever else the step reads. (1 MiB of L2 gives 512 KiB
-    panels, which measured 1.5 times faster than one pass over all of W at n_a = 512.)
-    """
-    return max(4096, caches()[0]["L2"] // 2 // itemsize)
-
-
 # --------------------------------------------------------------------------------------------
 # Cores
 # --------------------------------------------------------------------------------------------
@@ -243,7 +233,6 @@ def describe() -> Dict[str, object]:
     sizes, source = caches()
     return {"caches": {k: f"{v // 1024} KiB" for k, v in sizes.items()}, "caches_from": source,
             "usable_cores": usable_cores(), "simd": vector_bits(),
-            "panel_float32": f"{panel(4) * 4 // 1024} KiB",
             "register_tile": f"6 rows x 2 vectors of {vector_bytes()} bytes",
             "strip_rows": strip_rows(),
             "split_choices": {k: v["split"] for k, v in sorted(_read_choices(choices_file()).items())}}

@@ -37,9 +37,7 @@ def test_caches_are_read_from_a_sysfs_tree(tmp_path, monkeypatch):
     monkeypatch.setattr(machine, "SYSFS_CACHES", tmp_path)
     monkeypatch.setattr(machine, "_caches", None)
     sizes, source = machine.caches()
-    assert source == "sysfs" and sizes["L2"] == 2 * 1024 ** 2
-    # the panel is half the L2 cache: 1 MiB, in numbers of the weights' dtype
-    assert machine.panel(4) == 262144 and machine.panel(8) == 131072
+    assert source == "sysfs" and sizes["L1d"] == 48 * 1024 and sizes["L2"] == 2 * 1024 ** 2
 
 
 def test_without_sysfs_or_sysconf_the_caches_are_assumed(tmp_path, monkeypatch):
@@ -47,7 +45,6 @@ def test_without_sysfs_or_sysconf_the_caches_are_assumed(tmp_path, monkeypatch):
     monkeypatch.setattr(machine, "_read_sysconf", dict)
     monkeypatch.setattr(machine, "_caches", None)
     assert machine.caches() == (machine.DEFAULT_CACHES, "assumed")
-    assert machine.panel(4) == 131072  # the 512 KiB panels the kernels were first tuned with
 
 
 def test_usable_cores_follow_the_affinity_mask(monkeypatch):
