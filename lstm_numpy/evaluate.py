@@ -4,6 +4,15 @@
 over the chords of its training pieces, computes the statistics below for them, for the training
 pieces and for any reference files, and prints them side by side; ``--json OUT`` writes them.
 
+Like is compared with like. The solos start at bars spread evenly over the whole form
+(``solo_starts``: the training pieces' bars laid end to end, solo k from bar k B / N of the B),
+each playing on over its piece's changes and wrapping round, so that together they are heard over
+the same changes as the training figures. A piece's music differs from one stretch of its form to
+another (a soloist may play the chords plainly at the top and move away from them later), so the
+command also measures the training music over exactly the bars the solos were played over, each
+bar as often as a solo played over it (``training_over_solo_bars``, the "solos' bars" column):
+that column, not the whole pieces', is what the solos are held to.
+
 The music is *pieces*: a melody (notes, rests left out) over chords, cut into bars. A piece comes
 from a MIDI file (read as training reads it: ``dataset.get_measures``), or from an
 ``improvise.Solo``. Times are in quarter notes (beats); a note's *onset* is its offset, and its
@@ -71,7 +80,7 @@ from .dataset import default_corpus_paths, get_measures, read_corpus
 from .errors import LstmNumpyError
 from .features import measure_features
 from .files import write_atomically
-from .improvise import generate_music
+from .improvise import generate_music, shifted
 from .notes import Chord, Note
 from .render import plot_distributions
 
@@ -631,16 +640,55 @@ def same_values(model, training: Sequence[Piece], corpus) -> bool:
     return again == corpus.values.tolist()
 
 
+def solo_starts(bar_counts: Sequence[int], n_solos: int) -> List[Tuple[int, int]]:
+    """Where each of n_solos solos starts: (piece, bar), spread evenly over the form.
+
+    bar_counts: the number of bars of each training piece. The pieces' bars are laid end to end
+    (B bars in all) and solo k starts at bar floor(k B / n_solos) of that line, so the solos'
+    starts are spread over every piece's changes in proportion to its length, not bunched at the
+    tops of the pieces. Pieces without bars are passed over.
+    """
+    total = sum(bar_counts)
+    if total <= 0:
+        raise LstmNumpyError("the training pieces have no bars to improvise over; train on music with bars.")
+    ends = np.cumsum(bar_counts)
+    starts = []
+    for k in range(n_solos):
+        bar = k * total // n_solos
+        piece = int(np.searchsorted(ends, bar, side="right"))  # the piece whose bars hold this one
+        starts.append((piece, bar - int(ends[piece] - bar_counts[piece])))
+    return starts
+
+
 def generated_pieces(model, training: Sequence[Piece], n_solos: int, n_bars: int, seed: int,
                      temperature: float, top_k: Optional[int] = cli.DEFAULT_TOP_K) -> List[Piece]:
-    """n_solos solos of n_bars bars; solo k plays over training piece k's chords (cycling)."""
+    """n_solos solos of n_bars bars, with seeds seed + k. Solo k starts where ``solo_starts``
+    puts it and plays on over its piece's changes, wrapping round to the piece's first bar, so
+    the solos together are heard over the whole form, as the training figures are."""
     pieces = []
-    for k in range(n_solos):
-        source = training[k % len(training)]
-        chords = [list(bar.chords) for bar in source.bars]
+    for k, (index, bar) in enumerate(solo_starts([len(p.bars) for p in training], n_solos)):
+        chords = [list(b.chords) for b in training[index].bars]
         solo = generate_music(model, chords=chords, n_bars=n_bars, temperature=temperature,
-                              top_k=top_k, seed=seed + k)
+                              top_k=top_k, seed=seed + k, start_bar=bar)
         pieces.append(piece_from_solo(solo, name=f"solo {k + 1}"))
+    return pieces
+
+
+def training_over_solo_bars(training: Sequence[Piece], n_solos: int, n_bars: int) -> List[Piece]:
+    """The training music over exactly the bars the solos were played over: per solo, the
+    n_bars bars of its piece from its start (``solo_starts``), wrapping round as the solo does,
+    laid one after another from time 0 (so a bar heard twice counts twice). Values are left out:
+    the copies of values are measured on the whole pieces only."""
+    pieces = []
+    for k, (index, bar) in enumerate(solo_starts([len(p.bars) for p in training], n_solos)):
+        source = training[index].bars
+        bars, start = [], Fraction(0)
+        for j in range(n_bars):
+            old = source[(bar + j) % len(source)]
+            by = start - old.start
+            bars.append(Bar(start, old.length, tuple(shifted(old.notes, by)), tuple(shifted(old.chords, by))))
+            start += old.length
+        pieces.append(Piece(bars, name=f"bars of solo {k + 1}"))
     return pieces
 
 
@@ -689,12 +737,18 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
     training_values = [p.values for p in training]
     result["generated"] = solo_statistics(generated, training_values)
     result["training"] = solo_statistics(training)
-    result["intervals"] = {"generated": interval_histogram(generated), "training": interval_histogram(training)}
+    # the training music over exactly the solos' bars: what the solos are fairly held to
+    same_bars = training_over_solo_bars(training, n_solos, n_bars)
+    result["training_solo_bars"] = solo_statistics(same_bars)
+    result["intervals"] = {"generated": interval_histogram(generated), "training": interval_histogram(training),
+                           "training_solo_bars": interval_histogram(same_bars)}
     if reference_pieces:
         result["reference"] = solo_statistics(reference_pieces, training_values)
         result["intervals"]["reference"] = interval_histogram(reference_pieces)
     result["settings"] = {"solos": n_solos, "bars": n_bars, "seed": seed, "temperature": temperature, "top_k": top_k,
                           "training_files": [p.name for p in training],
+                          "solo_starts": [[training[i].name, bar] for i, bar in
+                                          solo_starts([len(p.bars) for p in training], n_solos)],
                           "heldout_files": [str(p) for p in heldout],
                           "reference_files": [str(p) for p in reference],
                           "preset": config.get("preset"), "epoch": state.epoch}
@@ -704,7 +758,7 @@ def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_sol
 def picture(result: Dict, path=None):
     """The distributions side by side (``render.plot_distributions``): the |interval| histogram,
     the durations and the chord-tone shares of every column of ``result``."""
-    names = [name for name in ("generated", "training", "reference") if name in result]
+    names = [name for name in ("generated", "training", "training_solo_bars", "reference") if name in result]
     bins = [str(k) for k in range(INTERVAL_BINS - 1)] + [f"{INTERVAL_BINS - 1}+"]
     durations = ["16th", "triplet", "8th", "longer", "other"]
     tones = [("chord_tones", "chord tones"), ("chord_tones_13", "on 1 and 3"),
@@ -738,7 +792,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     state = read_checkpoint(args.checkpoint)
     result = evaluate(state, args.heldout, args.reference, args.solos, args.bars, args.seed,
                       args.temperature, cli.top_k(args.top_k))
-    columns = {"generated": result["generated"], "training": result["training"]}
+    columns = {"generated": result["generated"], "training": result["training"],
+               "solos' bars": result["training_solo_bars"]}
     if "reference" in result:
         columns["reference"] = result["reference"]
     print(format_table(columns))

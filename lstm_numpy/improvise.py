@@ -93,6 +93,7 @@ def generate_music(
     seed: Union[int, np.random.Generator, None] = None,
     beats_per_bar: int = 4,
     primer: Optional[Sequence[str]] = None,
+    start_bar: int = 0,
 ) -> Solo:
     """Improvise a solo with ``model`` over a chord progression.
 
@@ -112,6 +113,9 @@ def generate_music(
     seed:        an int or a numpy Generator; the same seed gives the same solo.
     beats_per_bar: quarter notes per bar.
     primer:      values fed to the LSTM before the solo starts, to set its mood (bars mode).
+    start_bar:   the bar of the progression the solo starts at (counted from 0); it plays on from
+                 there and wraps round to the progression's first bar, so a solo can be heard
+                 over any stretch of a form. 0, the default, starts at the top.
     """
     if mode not in MODES:
         raise LstmNumpyError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
@@ -120,6 +124,11 @@ def generate_music(
     if n_bars is not None and (not isinstance(n_bars, int) or isinstance(n_bars, bool) or not 0 < n_bars <= MAX_BARS):
         raise LstmNumpyError(f"n_bars must be a whole number from 1 to {MAX_BARS}, got {n_bars!r}.")
     progression = _progression(model, chords, changes, beats_per_bar)
+    if not _is_count(start_bar) or start_bar < 0:
+        raise LstmNumpyError(f"start_bar must be a whole number from 0 up, got {start_bar!r}.")
+    # rotated after the empty bars are filled, so a bar keeps the chord held from the one before it
+    start_bar %= len(progression)
+    progression = progression[start_bar:] + progression[:start_bar]
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     label = seed if not isinstance(seed, np.random.Generator) else None
 
@@ -216,7 +225,8 @@ def _bar_relative(bar: Sequence[Chord], beats_per_bar: int) -> List[Chord]:
     return [replace(chord, offset=Fraction(chord.offset) % beats_per_bar) for chord in bar]
 
 
-def _shift(items, by: Fraction):
+def shifted(items, by: Fraction):
+    """Notes or chords moved later in time by ``by`` quarter notes."""
     return [replace(item, offset=item.offset + by) for item in items]
 
 
@@ -229,8 +239,8 @@ def _course_solo(model: Model, sets: Progression, rng: np.random.Generator, labe
     for k, set_chords in enumerate(sets):
         start = Fraction(COURSE_SET_STEP * k)
         notes = grammar.course_postprocess(values, set_chords, rng)  # puts "C,0.25" in front itself
-        bars.append(_shift(notes, start))
-        chords.append(_shift(set_chords, start))
+        bars.append(shifted(notes, start))
+        chords.append(shifted(set_chords, start))
         decoded.append([COURSE_PREFIX] + values)
     return Solo(bars=bars, chords=chords, values=decoded, mode="course", beats_per_bar=COURSE_SET_STEP,
                 temperature=0.0, seed=label)
@@ -258,8 +268,8 @@ def _bars_solo(model: Model, bars: Progression, beats_per_bar: int, temperature:
         if pitches:
             prev_pitch = pitches[-1]
         start = k * beats
-        played.append(_shift(notes, start))
-        chords.append(_shift(_held_until_next(bar_chords, beats), start))
+        played.append(shifted(notes, start))
+        chords.append(shifted(_held_until_next(bar_chords, beats), start))
         decoded.append(values)
     return Solo(bars=played, chords=chords, values=decoded, mode="bars", beats_per_bar=beats_per_bar,
                 temperature=temperature, seed=label)

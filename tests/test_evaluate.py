@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_numpy.evaluate import STATISTICS, Bar, Piece, piece_from_solo, pieces_from_midi, solo_statistics
+from lstm_numpy.evaluate import (STATISTICS, Bar, Piece, generated_pieces, piece_from_solo, pieces_from_midi,
+                                 solo_starts, solo_statistics, training_over_solo_bars)
 from lstm_numpy.improvise import Solo
 from lstm_numpy.midi_io import write_midi
 from lstm_numpy.notes import Chord, Note
@@ -152,6 +153,59 @@ def test_midi_file_read_as_training_reads_it(tmp_path):
     assert len(read.values) == 8                           # seven notes and one rest
 
 
+
+# ------------------------------------------------------------------- the solos' place in the form
+
+def test_solo_starts_are_spread_over_the_whole_form():
+    # pieces of 3 and 5 bars laid end to end: 8 bars, four solos start every 2 bars
+    assert solo_starts([3, 5], 4) == [(0, 0), (0, 2), (1, 1), (1, 3)]
+    # one piece of 162 bars, 12 solos: every 13.5 bars, rounded down
+    assert solo_starts([162], 12) == [(0, b) for b in (0, 13, 27, 40, 54, 67, 81, 94, 108, 121, 135, 148)]
+    assert solo_starts([0, 4], 2) == [(1, 0), (1, 2)]        # a piece without bars gets no solo
+    assert solo_starts([2], 3) == [(0, 0), (0, 0), (0, 1)]   # more solos than bars
+
+
+def four_bar_piece() -> Piece:
+    """Four bars over C major, one whole-bar note each: C, D, E, F# (bar k from beat 4k).
+
+    chord tones: bars 0 and 2 (C, E); intervals C-D 2, D-E 2, E-F# 2."""
+    pitches = (60, 62, 64, 66)
+    bars = [Bar(F(4 * k), F(4), (Note(F(4 * k), F(4), p),), (Chord(F(4 * k), F(4), (60, 64, 67)),))
+            for k, p in enumerate(pitches)]
+    return Piece(bars)
+
+
+def test_training_figures_over_the_solos_bars_by_construction():
+    piece = four_bar_piece()
+    # two solos of 3 bars: starts 0 and 2, so bars 0 1 2 and 2 3 0 (wrapping round)
+    pieces = training_over_solo_bars([piece], 2, 3)
+    assert [[n.pitch for n in p.notes] for p in pieces] == [[60, 62, 64], [64, 66, 60]]
+    assert [[b.start for b in p.bars] for p in pieces] == [[0, 4, 8], [0, 4, 8]]
+    assert [n.offset for n in pieces[1].notes] == [0, 4, 8]
+    assert all(c.offset == b.start for p in pieces for b in p.bars for c in b.chords)
+    s = solo_statistics(pieces)
+    # chord tones C D E | E F# C: 4 of 6, against 2 of 4 over the whole piece
+    assert s["chord_tones"] == pytest.approx(400 / 6)
+    assert solo_statistics([piece])["chord_tones"] == pytest.approx(50)
+    # intervals 2 2 | 2 6 (F# down to C across the wrap): mean 3
+    assert s["mean_interval"] == pytest.approx(3)
+    assert s["rest_time"] == 0 and s["pieces"] == 2 and s["notes"] == 6
+
+
+def test_generated_solos_play_over_the_bars_they_are_compared_with():
+    from test_improvise import tiny_model
+    piece = four_bar_piece()
+    for k, bar in enumerate(piece.bars):                     # a chord per bar, root 60 + k
+        piece.bars[k] = Bar(bar.start, bar.length, bar.notes, (Chord(bar.start, F(4), (60 + k, 64 + k)),))
+    solos = generated_pieces(tiny_model(), [piece], n_solos=2, n_bars=3, seed=5, temperature=1.0)
+    # solo 1 from bar 0, solo 2 from bar 2 (not both from the top), wrapping round to bar 0
+    assert [[b.chords[0].pitches[0] for b in s.bars] for s in solos] == [[60, 61, 62], [62, 63, 60]]
+    bars = training_over_solo_bars([piece], 2, 3)
+    assert [[b.chords[0].pitches for b in p.bars] for p in bars] == \
+        [[b.chords[0].pitches for b in s.bars] for s in solos]
+    again = generated_pieces(tiny_model(), [piece], n_solos=2, n_bars=3, seed=5, temperature=1.0)
+    assert [s.values for s in again] == [s.values for s in solos]
+
 # ------------------------------------------------------------------------------ the command
 
 def run(module, *args):
@@ -174,10 +228,10 @@ def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
                  "--bars", "4", "--json", str(out), "--svg", str(tmp_path / "figures.svg"))
     assert result.returncode == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
-    assert header[-3:] == ["generated", "training", "reference"]
+    assert header[-5:] == ["generated", "training", "solos'", "bars", "reference"]
     figures = json.loads(out.read_text())
-    assert {"generated", "training", "reference"} <= set(figures)
-    for column in ("generated", "training", "reference"):
+    assert {"generated", "training", "training_solo_bars", "reference"} <= set(figures)
+    for column in ("generated", "training", "training_solo_bars", "reference"):
         assert set(figures[column]) == set(STATISTICS)
     assert figures["generated"]["pieces"] == 2
     assert figures["generated"]["onsets_per_bar"] * 2 * 4 == figures["generated"]["notes"]
@@ -189,7 +243,7 @@ def test_command_prints_the_table_and_writes_json(checkpoint, tmp_path):
     # the picture: one bar per column in each of 13 interval bins, 5 durations, 4 chord-tone shares
     svg = ET.parse(tmp_path / "figures.svg").getroot()
     bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.get("class") == "bar"]
-    assert len(bars) == 3 * (13 + 5 + 4)
+    assert len(bars) == 4 * (13 + 5 + 4)
     assert sum(figures["intervals"]["training"]) == pytest.approx(100)
     titles = [e.find("{http://www.w3.org/2000/svg}title").text for e in bars]
     assert f"training, 8th: {figures['training']['dur_8th']:.1f}%" in titles

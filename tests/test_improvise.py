@@ -222,6 +222,29 @@ def test_a_model_without_chords_asks_for_changes():
         generate_music(tiny_model(chords=[]))
 
 
+
+def test_a_solo_can_start_anywhere_in_the_changes_and_wraps_round():
+    # four bars of distinct chords: bar k's root is 60 + k
+    changes = [[Chord(Fraction(0), Fraction(4), (60 + k, 64 + k, 67 + k))] for k in range(4)]
+    solo = generate_music(tiny_model(), chords=changes, n_bars=6, seed=3, start_bar=2)
+    # bars 2 3 0 1 2 3 of the changes, each in its own place on the solo's time line
+    assert [bar[0].pitches[0] for bar in solo.chords] == [62, 63, 60, 61, 62, 63]
+    assert [bar[0].offset for bar in solo.chords] == [0, 4, 8, 12, 16, 20]
+    # start_bar 0 is the solo from the top, the same draw for the same seed
+    top = generate_music(tiny_model(), chords=changes, n_bars=6, seed=3)
+    assert top.values == generate_music(tiny_model(), chords=changes, n_bars=6, seed=3, start_bar=0).values
+    assert top.values == generate_music(tiny_model(), chords=changes, n_bars=6, seed=3, start_bar=4).values
+    with pytest.raises(LstmNumpyError, match="start_bar"):
+        generate_music(tiny_model(), chords=changes, start_bar=-1)
+
+
+def test_an_empty_bar_keeps_its_held_chord_when_a_solo_starts_on_it():
+    bars = course_like_chords(4)
+    bars[2] = []
+    solo = generate_music(tiny_model(chords=bars), seed=0, start_bar=2)
+    # the solo starts on the empty bar 2, which holds bar 1's last chord, not the first chord there is
+    assert [c.pitches for c in solo.chords[0]] == [bars[1][-1].pitches]
+
 # ------------------------------------------------------------------------------------ course mode
 
 def greedy_values(model, Ty=50):
