@@ -695,8 +695,10 @@ def training_over_solo_bars(training: Sequence[Piece], n_solos: int, n_bars: int
 def evaluate(checkpoint, heldout: Sequence = (), reference: Sequence = (), n_solos: int = DEFAULT_SOLOS,
              n_bars: int = DEFAULT_BARS, seed: int = 0, temperature: float = cli.DEFAULT_TEMPERATURE,
              top_k: Optional[int] = cli.DEFAULT_TOP_K) -> Dict:
-    """Everything the command prints: {"fit"?, "generated", "training", "reference"?,
-    "intervals", "settings"}; "intervals" holds each column's ``interval_histogram``.
+    """Everything the command prints: {"fit"?, "generated", "training", "training_solo_bars",
+    "reference"?, "intervals", "settings"}; "training_solo_bars" is the training music over the
+    solos' own bars (``training_over_solo_bars``), "intervals" holds each column's
+    ``interval_histogram``, "settings" where each solo started ("solo_starts": [file, bar]).
 
     checkpoint: a ``checkpoint.Checkpoint`` (``read_checkpoint``), or a Model. The fit is
     measured on the ``heldout`` files (read in automatic mode), or else on the part of the

@@ -1077,14 +1077,16 @@ CONDITIONED: List[Cell] = [
     print(f"conditioned / course cross-entropy: {ratio:.3f}")
     """),
     md("""
-    The statistics of their solos (4 solos of 8 bars each, over the training pieces' chords)
-    beside the training music, and the distributions side by side: first the course model's,
-    then the conditioned one's.
+    The statistics of their solos (4 solos of 8 bars each, starting at bars spread over the
+    training pieces' changes) beside the training music, whole and over exactly the bars the
+    solos were played over (the same bars for both models), and the distributions side by side:
+    first the course model's, then the conditioned one's.
     """),
     code("""
     print(format_table({"course": results["course"]["generated"],
                         "conditioned": results["conditioned"]["generated"],
-                        "training": results["course"]["training"]}))
+                        "training": results["course"]["training"],
+                        "solos' bars": results["course"]["training_solo_bars"]}))
     """),
     code("""
     picture(results["course"])
