@@ -424,6 +424,17 @@ def matmul_add(a, W, out, depth):
                 _tile1(a, W, out, B - 1, j, L, k0, k1, valid0, valid1)
 
 
+# _tile6, _tile2 and _tile1 are one loop written out for 6, 2 and 1 rows, each sum a variable of
+# its own: only as separate variables do the sums stay in registers (a loop over the tile's rows
+# would keep them in an array, in memory).
+# Sharing more measured worse (float32, Intel Xeon with AVX-512, time.thread_time, medians of 21
+# alternating runs, load average 1-1.5): pairs of rows alone for every row ran the course
+# model's products and n_a = 512's 1.3-1.46 times slower (each W[i] loaded for 2 rows, not 6,
+# and too few independent sums to hide the multiply-add's latency); helpers for a row's two
+# sums (load, multiply-add, store) ran as fast and gave the same numbers, but compiling
+# matmul_add took 0.2 s longer (0.93 -> 1.14 s in float32), which every fresh clone would pay.
+
+
 @njit(nogil=True, error_model="numpy", inline="always")
 def _tile6(a, W, out, s, j, L, k0, k1, v0, v1):
     """out[s:s+6, j:j+2L] += a[s:s+6, k0:k1] @ W[k0:k1, j:j+2L], the sums in registers (v0, v1:
