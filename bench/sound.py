@@ -65,13 +65,13 @@ def bench_sound(soundfont: Optional[str] = None, repeats: int = 5) -> Dict[str, 
     played, or None when the package finds none or the extra ``audio`` is missing: then only
     "numpy" is timed), "seconds_of_music" and "notes".
     """
-    from bench.data_pipeline import _median_seconds
+    from bench.data_pipeline import median_seconds
     from lstm_numpy import soundfont as sf
     from lstm_numpy.render import render_audio
 
     melody, chords = solo_32_bars()
     figures: Dict[str, object] = {"notes": len(melody), "seconds_of_music": 4 * BARS * 60 / TEMPO}
-    figures["numpy"] = _median_seconds(
+    figures["numpy"] = median_seconds(
         lambda: render_audio(melody, chords, TEMPO, soundfont=sf.NONE, bass=True), repeats)
     path, _ = sf.choose_soundfont(soundfont)
     figures["soundfont"] = None if path is None else str(path)
