@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import sys
 import tempfile
 from pathlib import Path
@@ -190,7 +191,17 @@ def sound_options(args) -> dict:
 
 
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> None:
-    """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes."""
+    """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes.
+
+    ``argv`` None: the arguments are the command line's, and this process is the command's own.
+    """
+    if argv is None:
+        # numba, setting up its compiler (even only to load cached kernels), imports SciPy's BLAS
+        # module to learn whether it may compile np.dot: 0.15-0.3 s where SciPy is installed,
+        # which lstm_numpy does not need. No kernel uses np.dot (kernels.py writes its own
+        # products), so a command's process tells numba there is none, as on a machine without
+        # SciPy. A notebook importing lstm_numpy does not come here and keeps numba's np.dot.
+        sys.modules.setdefault("scipy.linalg.cython_blas", None)
     try:
         code = main(argv)
     except LstmNumpyError as error:
@@ -204,4 +215,9 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
     except KeyboardInterrupt:
         print("interrupted.", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    if argv is None:
+        # Read from the command line, so the process ends here. Python's last garbage collection
+        # would walk every object numba made (about 0.2 s) only to free memory the operating
+        # system takes back anyway; frozen objects are skipped. Every file is written and closed.
+        gc.freeze()
     sys.exit(code or 0)
