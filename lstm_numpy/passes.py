@@ -16,6 +16,7 @@ equal to the reference formulas hold training's passes too.
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from functools import lru_cache
 from typing import Dict, NamedTuple, Optional
@@ -236,7 +237,7 @@ def _strip_rows() -> int:
     return machine.strip_rows()
 
 
-_blas_controller = None
+_blas_controller = None  # (how many modules were imported, the controller made then)
 
 
 def one_blas_thread():
@@ -255,9 +256,12 @@ def one_blas_thread():
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         return nullcontext()
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+    # The controller lists the BLAS libraries loaded when it is made; one loaded later (by an
+    # import: SciPy's, PyTorch's) would keep its threads. So it is made again once the process
+    # has imported more modules, and kept otherwise (making it reads every loaded library).
+    if _blas_controller is None or _blas_controller[0] != len(sys.modules):
+        _blas_controller = (len(sys.modules), ThreadpoolController())
+    return _blas_controller[1].limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------------------------
