@@ -127,8 +127,9 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
         x_rows = x.reshape(T * m, -1).astype(dtype, copy=False) @ fused.Wx[:-1] + fused.b
         x_index = np.arange(T * m).reshape(T, m)
     # finite parts make finite sums (or ones too large for the dtype, which saturate the gates
-    # as the formulas would, and make no NaN)
-    if not all(kernels.all_finite(v) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0], *look_ups[1:])):
+    # as the formulas would, and make no NaN); flattened (a view), so that one compiled
+    # all_finite serves every shape rather than one per number of dimensions
+    if not all(kernels.all_finite(v.reshape(-1)) for v in (joined.W_ay, x_rows, joined.by, A[0], C[0], *look_ups[1:])):
         # the kernels assume finite numbers (FAST_MATH): NaN would not even propagate
         raise LstmNumpyError("the LSTM's weights, initial state or inputs contain NaN or infinite "
                              "values; check them (after training, load a checkpoint saved before "

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from . import cli, kernels, midi_io
 from .checkpoint import load_training_state, save_checkpoint
@@ -506,6 +505,8 @@ def _run(args, locks: ExitStack) -> int:
     if not args.quiet and config.epochs > start_epoch:
         if not kernels.compiled_on_disk():
             print("compiling the kernels once (about 10 s)", file=sys.stderr)
+
+        from tqdm import tqdm  # here: a --quiet run does without its import
 
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)
 
