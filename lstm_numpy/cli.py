@@ -201,6 +201,7 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
         # which lstm_numpy does not need. No kernel uses np.dot (kernels.py writes its own
         # products), so a command's process tells numba there is none, as on a machine without
         # SciPy. A notebook importing lstm_numpy does not come here and keeps numba's np.dot.
+        # (In a command's process scipy.linalg cannot be imported either: nothing here needs it.)
         sys.modules.setdefault("scipy.linalg.cython_blas", None)
     try:
         code = main(argv)

@@ -469,3 +469,29 @@ def test_training_windows_beyond_memory_are_refused_before_training(tmp_path, mo
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("training started"))
     code, err = in_process(train.main, [*TINY, "--m", "5000", "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "lower --m or --Tx" in err and "GB of memory" in err, err
+
+
+COMMAND_PROCESS = """
+import atexit, gc, sys
+import numpy as np
+from lstm_numpy import cli, kernels
+
+def main(argv):
+    kernels.all_finite(np.zeros(3, np.float32))  # numba sets its compiler up here
+    from numba.np import arraymath
+    print(arraymath._HAVE_BLAS, "scipy.linalg" in sys.modules)
+    atexit.register(lambda: print(gc.get_freeze_count() > 0))  # runs after cli.run's exit
+    return 0
+
+cli.run(main)
+"""
+
+
+def test_a_command_process_skips_scipys_blas_and_the_last_garbage_collection():
+    """A command's process keeps numba from importing SciPy's BLAS module (no kernel uses
+    np.dot) and freezes its objects before exiting; both only cost time."""
+    pytest.importorskip("scipy")  # without SciPy there is nothing to skip
+    result = subprocess.run([sys.executable, "-c", COMMAND_PROCESS], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True"]
