@@ -77,14 +77,21 @@ class FakeClock:
         return run
 
 
-@pytest.mark.parametrize("one_seconds, split_seconds", [(0.010, 0.006), (0.010, 0.012)])
-def test_split_pays_measures_once_and_keeps_the_decision(tmp_path, monkeypatch, one_seconds,
-                                                         split_seconds):
+def _measuring_in(tmp_path, monkeypatch) -> FakeClock:
+    """A fake clock for split_pays's measurement, its choices kept in tmp_path, two usable
+    cores and no decision remembered yet."""
     clock = FakeClock()
     monkeypatch.setattr(machine.time, "perf_counter", clock)
     monkeypatch.setattr(machine, "choices_file", lambda: tmp_path / "choices.json")
     monkeypatch.setattr(machine, "usable_cores", lambda: 2)
     monkeypatch.setattr(machine, "_choices", {})
+    return clock
+
+
+@pytest.mark.parametrize("one_seconds, split_seconds", [(0.010, 0.006), (0.010, 0.012)])
+def test_split_pays_measures_once_and_keeps_the_decision(tmp_path, monkeypatch, one_seconds,
+                                                         split_seconds):
+    clock = _measuring_in(tmp_path, monkeypatch)
     calls = []
     one, split = clock.run(one_seconds, calls), clock.run(split_seconds, calls)
     decided = machine.split_pays("n_a=64 m=60", 2, one, split)
@@ -143,11 +150,7 @@ def test_strips_fill_half_the_l1_cache(monkeypatch):
 
 def test_a_choice_measured_with_other_code_is_measured_again(tmp_path, monkeypatch):
     """The key holds the timed modules' fingerprint: a kept decision from other code is stale."""
-    clock = FakeClock()
-    monkeypatch.setattr(machine.time, "perf_counter", clock)
-    monkeypatch.setattr(machine, "choices_file", lambda: tmp_path / "choices.json")
-    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
-    monkeypatch.setattr(machine, "_choices", {})
+    clock = _measuring_in(tmp_path, monkeypatch)
     calls = []
     one, split = clock.run(0.010, calls), clock.run(0.006, calls)
     machine.split_pays("n_a=64 m=60", 2, one, split)
