@@ -26,12 +26,17 @@ def folder_bytes(folder: Path):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    result = run("train", *TINY, "--epochs", "3", "--out", str(out))
+def train_tiny(tmp_path_factory, name, *options):
+    """A 3-epoch training run on the tiny settings (plus options) in a fresh folder; its path."""
+    out = tmp_path_factory.mktemp(name)
+    result = run("train", *TINY, *options, "--epochs", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_tiny(tmp_path_factory, "run")
 
 
 def test_train_writes_everything(trained):

@@ -15,7 +15,7 @@ from lstm_numpy.model import init_model
 from lstm_numpy.notes import Chord, Note
 from lstm_numpy.sampling_conditioned import end_twelfths, sample_solo
 
-from test_cli import TINY, folder_bytes, run
+from test_cli import TINY, folder_bytes, run, train_tiny
 
 C7 = (48, 52, 55, 58)  # C E G Bb
 F7 = (53, 57, 60, 63)  # F A C Eb
@@ -168,10 +168,7 @@ CONDITIONED = TINY + ["--model", "conditioned"]
 
 @pytest.fixture(scope="module")
 def conditioned_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("conditioned")
-    result = run("train", *CONDITIONED, "--epochs", "3", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
+    return train_tiny(tmp_path_factory, "conditioned", "--model", "conditioned")
 
 
 def test_train_generate_and_evaluate_the_conditioned_model(conditioned_run, tmp_path):
