@@ -190,6 +190,37 @@ def sound_options(args) -> dict:
     return {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
 
 
+def _load_cached_kernels_without_registries() -> None:
+    """Let numba read kernels back from its disk cache without first setting up its whole compiler.
+
+    Before reading a cached kernel numba "refreshes" its compiler: it imports and registers the
+    implementation of everything it can compile (lists, strings, dicts, linalg, random...) and
+    starts its runtime, about 0.12 s, of which reading machine code back needs only the runtime
+    (the memory functions the kernels call). So a command's process starts the runtime alone there.
+    A kernel that is not in the cache is still compiled as usual: numba's compiler refreshes
+    everything itself before it compiles. (numba holds its compiler lock while it reads a kernel,
+    so no other thread sees the context in between.)
+    """
+    import functools
+
+    from numba.core.caching import Cache
+    from numba.core.runtime import rtsys
+
+    load = Cache.load_overload
+    if getattr(load, "runtime_only", False):
+        return  # already done in this process
+
+    def load_overload(cache, signature, target_context):
+        target_context.refresh = functools.partial(rtsys.initialize, target_context)
+        try:
+            return load(cache, signature, target_context)
+        finally:
+            del target_context.refresh
+
+    load_overload.runtime_only = True
+    Cache.load_overload = load_overload
+
+
 def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> None:
     """Run a tool's ``main(argv)`` and turn user errors and Ctrl-C into exit codes.
 
@@ -203,6 +234,7 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
         # SciPy. A notebook importing lstm_numpy does not come here and keeps numba's np.dot.
         # (In a command's process scipy.linalg cannot be imported either: nothing here needs it.)
         sys.modules.setdefault("scipy.linalg.cython_blas", None)
+        _load_cached_kernels_without_registries()
     try:
         code = main(argv)
     except LstmNumpyError as error:

@@ -500,3 +500,34 @@ def test_a_command_process_skips_scipys_blas_and_the_last_garbage_collection():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "True"]
+
+
+CACHED_KERNEL_PROCESS = """
+import sys
+import numpy as np
+from numba import njit
+from lstm_numpy import cli, kernels
+
+def main(argv):
+    finite = kernels.all_finite(np.zeros(3, np.float32))  # compiled, or read back from the cache
+    registries = "numba.np.linalg" in sys.modules  # imported when numba sets up its whole compiler
+    twice = njit(lambda x: 2 * x)(np.arange(3.0))  # never cached: compiled here
+    print(finite, registries, twice.tolist())
+    return 0
+
+cli.run(main)
+"""
+
+
+def test_a_command_process_reads_cached_kernels_without_setting_up_numbas_compiler(tmp_path):
+    """A kernel read back from numba's cache needs only numba's runtime, not the registration of
+    everything numba can compile; a kernel compiled afterwards in the same process still compiles."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    outputs = []
+    for _ in range(2):  # the first run compiles all_finite into the empty cache, the second reads it back
+        result = subprocess.run([sys.executable, "-c", CACHED_KERNEL_PROCESS], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.strip().split(maxsplit=2))
+    assert outputs[0] == ["True", "True", "[0.0, 2.0, 4.0]"]
+    assert outputs[1] == ["True", "False", "[0.0, 2.0, 4.0]"]
