@@ -1,6 +1,7 @@
-"""MIDI files in and out: from mido's messages to exact Notes and Chords, and back.
+"""MIDI files in and out: from the file's note events to exact Notes and Chords, and back.
 
-Reading follows what music21 5.x did to the course file (see the specification of the original
+The bytes are read by ``lstm_numpy.smf`` (mido's reading, made faster for plain files), and files
+are written with mido. Reading follows what music21 5.x did to the course file (see the specification of the original
 pipeline), so that the course's corpus comes out identical, but works on any file:
 
 1. every message gets its absolute tick time;
@@ -40,6 +41,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, 
 
 import mido
 
+from . import smf
 from .errors import MidiError
 from .files import write_atomically
 from .limits import MAX_MIDI_BYTES, MAX_NOTES
@@ -129,7 +131,7 @@ def read_midi(path: PathLike) -> MidiScore:
     ticks-per-beat header that is zero, negative or SMPTE-based, and a file with no notes at all.
     """
     path = Path(path)
-    midi = _parse_with_mido(path)
+    midi = _parse(path)
     tpq = midi.ticks_per_beat
     if not isinstance(tpq, int) or tpq <= 0:
         raise MidiError(f"{path}: the header gives {tpq} ticks per beat (zero, negative or SMPTE "
@@ -144,21 +146,12 @@ def read_midi(path: PathLike) -> MidiScore:
     signatures: List[TimeSignature] = []
     programs: Dict[Tuple[int, int], int] = {}
     for index, track in enumerate(midi.tracks):
-        name, events = "", []
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type in ("note_on", "note_off"):
-                events.append((tick, msg))
-            elif msg.type == "track_name" and not name:
-                name = str(msg.name).strip()
-            elif msg.type == "program_change":
-                programs.setdefault((index, msg.channel), msg.program)
-            elif msg.type == "time_signature":
-                if 1 <= msg.numerator <= 64 and 1 <= msg.denominator <= 64:
-                    signatures.append(TimeSignature(tick, msg.numerator, msg.denominator))
-        names.append(name)
-        notes.extend(pair_notes(events, track=index))
+        for channel, program in track.programs:
+            programs.setdefault((index, channel), program)
+        signatures += [TimeSignature(tick, numerator, denominator) for tick, numerator, denominator in track.meters
+                       if 1 <= numerator <= 64 and 1 <= denominator <= 64]
+        names.append(track.name)
+        notes.extend(pair_notes(track.notes, track=index))
         if len(notes) > MAX_NOTES:
             raise MidiError(f"{path}: the file holds more than {MAX_NOTES:,} notes, more than this "
                             f"program learns from one file; split it into shorter pieces.")
@@ -174,8 +167,8 @@ def read_midi(path: PathLike) -> MidiScore:
                      programs)
 
 
-def _parse_with_mido(path: Path) -> mido.MidiFile:
-    """mido.MidiFile, with every way a file can fail turned into one MidiError."""
+def _parse(path: Path) -> smf.MidiData:
+    """The file's tracks (``smf.read``), with every way a file can fail turned into one MidiError."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -196,7 +189,7 @@ def _parse_with_mido(path: Path) -> mido.MidiFile:
     try:
         # mido parses untrusted bytes and can fail in many ways (EOFError, OSError, KeyError,
         # ValueError, struct.error, ...): each means the same thing to a user.
-        return mido.MidiFile(file=io.BytesIO(data))
+        return smf.read(data)
     except EOFError:
         raise MidiError(f"{path}: the file ends in the middle of the MIDI data (truncated); "
                         "download or export it again.") from None
@@ -205,10 +198,11 @@ def _parse_with_mido(path: Path) -> mido.MidiFile:
                         "re-export the file from a sequencer.") from None
 
 
-def pair_notes(events: Sequence[Tuple[int, "mido.Message"]], track: int = 0) -> List[RawNote]:
+def pair_notes(events: Sequence[Tuple[int, int, int, int]], track: int = 0) -> List[RawNote]:
     """Pair each note-on with the event that ends it, as music21 5.x did.
 
-    events: (absolute tick, note_on or note_off message) of one track, in file order.
+    events: (absolute tick, channel, pitch, velocity) of one track's note-ons and note-offs, in
+        file order (``smf.Track.notes``); velocity 0 for a note-off.
 
     A note-on with velocity > 0 ends at the next *note event* of the same channel and pitch, where
     a note event is any note_off or note_on, even one with velocity > 0 (a music21 quirk: a
@@ -219,18 +213,17 @@ def pair_notes(events: Sequence[Tuple[int, "mido.Message"]], track: int = 0) -> 
     pairs each unused start with the very next event of that key.
     """
     by_key: Dict[Tuple[int, int], List[int]] = defaultdict(list)
-    for i, (_, msg) in enumerate(events):
-        by_key[(msg.channel, msg.note)].append(i)
+    for i, (_, channel, pitch, _) in enumerate(events):
+        by_key[(channel, pitch)].append(i)
 
     notes = []
     for (channel, pitch), positions in by_key.items():
         k = 0
         while k < len(positions):
-            tick, msg = events[positions[k]]
-            if msg.type == "note_on" and msg.velocity > 0 and k + 1 < len(positions):
+            tick, _, _, velocity = events[positions[k]]
+            if velocity > 0 and k + 1 < len(positions):
                 end_tick = events[positions[k + 1]][0]
-                notes.append(RawNote(tick, end_tick, pitch, msg.velocity, channel, track,
-                                     positions[k]))
+                notes.append(RawNote(tick, end_tick, pitch, velocity, channel, track, positions[k]))
                 k += 2  # the end event is used up
             else:
                 k += 1

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_numpy import dataset, midi_io
+from lstm_numpy import dataset, midi_io, smf
 from lstm_numpy.errors import MidiError
 from lstm_numpy.notes import Chord, Note
 
@@ -134,9 +134,14 @@ def test_quantize_examples_from_the_specification():
 
 # ---------------------------------------------------------------- pairing, chords, voices
 
+def note_events(timed):
+    """(tick, mido message) pairs as the reader passes them to pair_notes."""
+    return [smf.note_event(tick, msg) for tick, msg in timed]
+
+
 def test_pairing_quirk_a_repeated_note_on_ends_the_previous_note():
     events = [on(0, 60), on(10, 60), off(20, 60), on(30, 60), off(40, 60, as_note_on=True)]
-    notes = midi_io.pair_notes(events)
+    notes = midi_io.pair_notes(note_events(events))
     # the second note-on is used up as an end; the note-off at 20 then ends nothing
     assert [(n.start, n.end) for n in notes] == [(0, 10), (30, 40)]
 
@@ -144,7 +149,7 @@ def test_pairing_quirk_a_repeated_note_on_ends_the_previous_note():
 def test_pairing_respects_channels_and_drops_unended_notes():
     events = [on(0, 60, channel=0), on(5, 60, channel=1), off(10, 60, channel=1),
               on(12, 62), off(20, 60, channel=0), on(30, 64)]
-    notes = midi_io.pair_notes(events)
+    notes = midi_io.pair_notes(note_events(events))
     assert [(n.start, n.end, n.channel, n.pitch) for n in notes] == [
         (0, 20, 0, 60), (5, 10, 1, 60)]  # 62 and 64 are never ended
 
