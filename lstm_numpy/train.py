@@ -502,10 +502,15 @@ def _run(args, locks: ExitStack) -> int:
         best.update(epoch=earlier.epoch, parameters=earlier.model.parameters, history=earlier.history)
 
     bar = None
-    if not args.quiet and config.epochs > start_epoch:
-        if not kernels.compiled_on_disk():
-            print("compiling the kernels once (about 10 s)", file=sys.stderr)
+    if config.epochs > start_epoch and not kernels.compiled_on_disk():
+        # a fresh clone: Adam's update and the sampling kernel compile in a second process
+        # meanwhile (imported here: a filled cache does without it)
+        from . import compile_ahead
 
+        compile_ahead.start(config.model, config.dtype)
+        if not args.quiet:
+            print("compiling the kernels once (about 10 s)", file=sys.stderr)
+    if not args.quiet and config.epochs > start_epoch:
         from tqdm import tqdm  # here: a --quiet run does without its import
 
         bar = tqdm(total=config.epochs, initial=start_epoch, unit="epoch", file=sys.stderr)

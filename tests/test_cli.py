@@ -404,17 +404,23 @@ def test_without_m_the_course_file_gets_the_courses_60_windows(course_midi):
     assert data.m == 60 and data.fixed[0].shape[0] == 60
 
 
-def test_a_cold_kernel_cache_is_announced_before_the_first_epoch(tmp_path, monkeypatch, capsys):
-    from lstm_numpy import kernels, train
+def test_a_cold_kernel_cache_is_announced_before_the_first_epoch_and_compiled_on_two_cores(tmp_path, monkeypatch, capsys):
+    from lstm_numpy import compile_ahead, kernels, train
 
+    started = []
+    monkeypatch.setattr(compile_ahead, "start", lambda *args: started.append(args))
     quiet_free = [arg for arg in TINY if arg != "--quiet"]
     for cached in (False, True):
         monkeypatch.setattr(kernels, "compiled_on_disk", lambda: cached)
         code, err = in_process(train.main, [*quiet_free, "--epochs", "1", "--out", str(tmp_path / str(cached))], capsys)
         assert code == 0
         assert ("compiling the kernels once (about 10 s)" in err) == (not cached), err
-    code, err = in_process(train.main, [*TINY, "--epochs", "1", "--out", str(tmp_path / "quiet")], capsys)
-    assert "compiling" not in err
+    assert started == [("course", "float32")]  # the second process, with the cold cache only
+    monkeypatch.setattr(kernels, "compiled_on_disk", lambda: False)
+    code, err = in_process(train.main, [*TINY, "--epochs", "1", "--model", "conditioned", "--out", str(tmp_path / "quiet")],
+                           capsys)
+    assert code == 0 and "compiling" not in err  # quiet, and the second process all the same
+    assert started[1:] == [("conditioned", "float32")]
 
 
 def test_compiled_on_disk_tells_an_empty_cache_from_a_filled_one(tmp_path):
