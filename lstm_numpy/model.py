@@ -176,21 +176,25 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work, d=None):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
-    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up.
-    joined: the weights, joined once for all parts. d: the conditioned model's (T, part, n_d)
-    features (then dWx's last n_d rows are their weights' gradient).
+    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up. joined: the weights,
+    joined once for all parts. d: the conditioned model's features as look-ups (T, part, K)
+    (then dWx's last n_d rows are their weights' gradient).
 
-    The Dense softmax layer runs inside the LSTM's own passes (``passes.Targets``): its logits
-    come from the same product as the next step's gates, and its gradient flows back with them.
+    The Dense softmax layer runs inside the LSTM's own passes (``passes.training_passes``): its
+    logits come from the same product as the next step's gates, and its gradient flows back
+    with them.
     """
-    T, part = y.shape
-    zeros = np.zeros((part, joined.W_ay.shape[0]), joined.W_ay.dtype)
-    cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0 / m), work, d)
+    if x.ndim == 2:
+        loss, predicted, *grads = passes.training_passes(x, y, 1.0 / m, joined, work, d)
+    else:  # dense inputs (X not one-hot): the general passes
+        T, part = y.shape
+        zeros = np.zeros((part, joined.W_ay.shape[0]), joined.W_ay.dtype)
+        cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1.0 / m), work, d)
+        g = passes.sequence_backward(cache, work=work, need_da0=False)
+        loss, predicted, grads = cache.loss, cache.predicted, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
     # Keras's accuracy: an all-zero target's argmax is 0
-    accuracy = (cache.predicted == np.maximum(y, 0)).sum(axis=1) / m
-    loss = cache.loss
-    g = passes.sequence_backward(cache, work=work, need_da0=False)
-    return loss, accuracy, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
+    accuracy = (predicted == np.maximum(y, 0)).sum(axis=1) / m
+    return loss, accuracy, tuple(grads)
 
 
 def _split_windows(m: int, parts: int) -> List[np.ndarray]:

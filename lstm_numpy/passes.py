@@ -231,6 +231,77 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     return grads
 
 
+class TrainingPasses(NamedTuple):
+    """What ``training_passes`` gives: the loss (times scale), the most likely value at every step
+    (T, m), and the gradients as ``sequence_backward`` returns them: dW_joined (n_a, width),
+    dWx (n_x, 4 n_a), db (4 n_a,), dby (n_y,)."""
+
+    loss: float
+    predicted: np.ndarray
+    dW_joined: np.ndarray
+    dWx: np.ndarray
+    db: np.ndarray
+    dby: np.ndarray
+
+
+def training_passes(x: np.ndarray, y: np.ndarray, scale: float, joined: JoinedWeights, work: Workspace,
+                    features: Optional[SparseFeatures] = None) -> TrainingPasses:
+    """``sequence_forward`` with targets, then ``sequence_backward`` without da0: what training
+    runs on (its share of) a batch, from a0 = c0 = 0. Tested equal to those two, bit for bit.
+
+    x: (T, m) int64 one-hot inputs as indices (-1: an all-zero input), C-contiguous; y: (T, m)
+    int64 targets (-1: none); scale: the weight of one window in the loss; joined: from
+    ``layout.join_compiled``, whose pass has found the weights finite; work: the Workspace
+    whose arrays are reused (the results live in it until its next call); features: the
+    conditioned model's look-ups (``layout.SparseFeatures``), C-contiguous, as fit makes them.
+
+    The same two compiled calls, with only what training needs between them: the checks and
+    conversions those functions make for any caller (and the small arrays they allocate) cost
+    about 100 us per batch of Python, with the cache cold from the passes, where the course
+    model's whole epoch takes about 3 ms.
+    """
+    T, m = x.shape
+    n_a, width = joined.W_ay.shape
+    n4 = 4 * n_a
+    dtype = joined.W_ay.dtype
+    A = work.array("A", (T + 1, m, n_a), dtype)
+    C = work.array("C", (T + 1, m, n_a), dtype)
+    tanh_C = work.array("tanh_C", (T, m, n_a), dtype)
+    Q = work.array("Q", (T + 1, m, width), dtype)
+    A[0] = 0
+    C[0] = 0
+    look_ups = _NO_FEATURES[dtype.type]
+    if features is not None:
+        look_ups = (features.index, features.value, joined.Wd)
+    # the weights were checked by the join; the input rows are sums of them, which may still
+    # overflow (as in sequence_forward, such inputs are refused), and the features are data
+    if not (kernels.all_finite(joined.x_rows) and (features is None or kernels.all_finite(features.value))):
+        raise LstmNumpyError("the LSTM's weights or inputs contain NaN or infinite values; check "
+                             "them (after training, load a checkpoint saved before it diverged).")
+    predicted = np.empty((T, m), np.int64)
+    dby = np.zeros(width - n4, dtype)
+    depth = _strip_rows()
+    loss = kernels.forward_kernel(Q, A, C, tanh_C, joined.W_ay, joined.x_rows, x, joined.n_y, joined.by,
+                                  y, dtype.type(scale), 1, predicted, dby, depth, *look_ups)
+    n_x = joined.x_rows.shape[0] - 1
+    dW = work.array("dW", (n_a, width), dtype)  # dW, db and dWx: zeroed by the kernel
+    dWx = work.array("dWx", (n_x, n4), dtype)
+    db = work.array("db", (n4,), dtype)
+    steps = max(1, 256 // m)  # as in sequence_backward
+    chunk = work.array("chunk", (steps * m * n_a,), dtype)
+    da = work.array("da", (3, m, n_a), dtype)
+    da[:2] = 0  # da and dc: no gradient on the final state; da[2]: scratch
+    if features is not None:
+        look_ups = (features.index, features.value, dWx[n_x - joined.Wd.shape[0]:])
+    kernels.backward_kernel(Q, A, steps, chunk, C, tanh_C, joined.W_back_t, _NO_GRADIENT[dtype.type],
+                            da[0], da[1], dW, db, da[2], x, dWx, depth, False, *look_ups)
+    return TrainingPasses(loss, predicted, dW, dWx, db, dby[: joined.n_y])
+
+
+# no upstream gradient on the hidden states (training's comes from the targets), per dtype
+_NO_GRADIENT = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}
+
+
 @lru_cache(maxsize=None)
 def _strip_rows() -> int:
     """``machine.strip_rows``, read once: it is fixed for the process, and costs a few

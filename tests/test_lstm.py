@@ -290,6 +290,34 @@ def test_fast_path_reuses_a_workspace_without_changing_results():
             assert np.array_equal(g_plain[name], g_reused[name])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_d", [0, 5])
+def test_training_passes_equal_the_general_passes(dtype, n_d):
+    """training_passes, what fit runs, gives bit for bit what sequence_forward with targets and
+    sequence_backward give (the course model, and the conditioned one with features), from
+    a workspace reused by batches of different sizes."""
+    rng = np.random.default_rng(11 + n_d)
+    n_x, n_a, T = 9, 6, 7
+    p = random_parameters(rng, n_a, n_x + n_d, n_y=n_x, dtype=dtype)
+    work = layout.Workspace()
+    for m in (5, 3, 5):
+        x, _ = one_hot_inputs(rng, T, m, n_x)
+        y = rng.integers(-1, n_x, (T, m))
+        d = None
+        if n_d:
+            d = layout.sparse_features((rng.random((T, m, n_d)) < 0.3).astype(dtype), dtype)
+        joined = layout.join_compiled(p, work=work, n_features=n_d)
+        out = passes.training_passes(x, y, 1 / m, joined, work, d)
+        zeros = np.zeros((m, n_a), dtype)
+        cache = passes.sequence_forward(x, zeros, zeros, joined, passes.Targets(y, 1 / m), features=d)
+        g = passes.sequence_backward(cache, need_da0=False)
+        assert out.loss == cache.loss
+        assert np.array_equal(out.predicted, cache.predicted)
+        for name in ("dW_joined", "dWx", "db", "dby"):
+            assert getattr(out, name).dtype == dtype
+            assert np.array_equal(getattr(out, name), g[name]), name
+
+
 # ------------------------------------------------------------------------------- the course's API
 
 
