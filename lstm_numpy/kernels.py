@@ -408,6 +408,22 @@ def matmul_add(a, W, out, depth):
     of i with one rounding per multiply-add, whatever the tile, the depth or the machine's
     vector width: the blocking never changes a result.
     """
+    matmul_rows_add(a, W, out, depth, out, np.empty(0, np.int64), 0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def matmul_rows_add(a, W, out, depth, init, rows, n_init):
+    """``matmul_add``, but the first n_init columns of out start from rows of init instead of
+    from out: out[s, :n_init] = init[rows[s], :n_init] + a[s] @ W[:, :n_init] (rows (B,) int64,
+    -1 the last row of init; the rest of out as ``matmul_add``). n_init is 0 or a multiple of
+    the strip (2 vectors); init has out's type and at least n_init columns.
+
+    The forward pass starts each step's gates from its inputs' rows of x @ Wx + b this way:
+    copying them into out first was one more pass over out (80 KB per step of the course model,
+    more than the L1 cache), which took about 100 us of the course model's 1.2 ms pass.
+    A tile's rows are copied from init just before the tile reads them (``_rows_into``), so
+    the results are those of copying the rows first, bit for bit.
+    """
     B, k = a.shape
     n = out.shape[1]
     L = _lanes(out)
@@ -416,12 +432,31 @@ def matmul_add(a, W, out, depth):
         valid0, valid1 = n - j, n - j - L  # columns of the two vectors inside out
         for k0 in range(0, k, depth):
             k1 = min(k, k0 + depth)
+            first = k0 == 0 and j < n_init  # the sums start from init's rows
             for s in range(0, B6, 6):
+                if first:
+                    _rows_into(init, rows, out, s, 6, j, L)
                 _tile6(a, W, out, s, j, L, k0, k1, valid0, valid1)
             for s in range(B6, B - 1, 2):
+                if first:
+                    _rows_into(init, rows, out, s, 2, j, L)
                 _tile2(a, W, out, s, j, L, k0, k1, valid0, valid1)
             if (B - B6) % 2:
+                if first:
+                    _rows_into(init, rows, out, B - 1, 1, j, L)
                 _tile1(a, W, out, B - 1, j, L, k0, k1, valid0, valid1)
+
+
+@njit(nogil=True, error_model="numpy", inline="always")
+def _rows_into(init, rows, out, s, count, j, L):
+    """out[s:s+count, j:j+2L] = init[rows[s:s+count], j:j+2L] (rows -1: init's last row), just
+    before a tile reads them: the numbers stay in the L1 cache for it."""
+    for q in range(count):
+        r = rows[s + q]
+        if r < 0:
+            r += init.shape[0]
+        _store(out, s + q, j, _load(init, r, j, L), L)
+        _store(out, s + q, j + L, _load(init, r, j + L, L), L)
 
 
 # _tile6, _tile2 and _tile1 are one loop written out for 6, 2 and 1 rows, each sum a variable of
@@ -789,6 +824,10 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
     f_index, f_value (T, m, K), Wd (n_d, 4 n_a): the conditioned model's features as look-ups
     and their weights (``_input_term``); (0, 0, 0) and (0, 4 n_a) for the course model.
     Returns the cross-entropy summed over all outputs, times scale.
+
+    Each step's gate columns of Q start as the input term: for one-hot inputs without features
+    the product's sums start from x_rows' rows themselves (``matmul_rows_add``), otherwise the
+    term is written into Q first.
     """
     T = A.shape[0] - 1
     m, n_a = A.shape[1], A.shape[2]
@@ -796,10 +835,17 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
     width = Q.shape[2]
     zero = Q.dtype.type(0)
     loss = 0.0
+    # the product's sums start from the input rows themselves where they are the whole input
+    # term (one-hot inputs, no features) and fill whole strips (``matmul_rows_add``)
+    rows_first = f_index.shape[0] == 0 and n4 % (2 * _lanes(Q)) == 0
+    no_rows = np.empty(0, np.int64)
     for t in range(T + 1):
         Qt = Q[t]
+        from_rows = rows_first and start <= t < T
         for j in range(m):
-            if t < T:
+            if from_rows:
+                pass  # the product starts from the input rows
+            elif t < T:
                 row = x_rows[x_index[t, j]]
                 if f_index.shape[0] == 0:
                     for q in range(n4):
@@ -812,8 +858,10 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
             for v in range(width - n4):
                 Qt[j, n4 + v] = by[v]
         # gates of step t and, from the same a<t>, the logits of output t - 1
-        if t >= start:
-            matmul_add(A[t], W_ay, Qt, depth)
+        if from_rows:
+            matmul_rows_add(A[t], W_ay, Qt, depth, x_rows, x_index[t], n4)
+        elif t >= start:
+            matmul_rows_add(A[t], W_ay, Qt, depth, Qt, no_rows, 0)
         if t < T:
             _gates_forward(Qt, C[t], C[t + 1], tanh_C[t], A[t + 1], n_a)
         else:  # there is no step T: zero gates, which the backward pass relies on

@@ -97,10 +97,10 @@ def sequence_forward(x, a0, c0, joined: JoinedWeights, targets: Optional[Targets
     carries their weights (``joined.Wd``, ``layout.dense_rows``).
     Returns the SequenceCache; the hidden states are cache.A[1:], the final state A[-1], C[-1].
 
-    Per step, the kernel copies the input term x @ Wx + b (for one-hot inputs a row of Wx + b),
-    then takes one product a<t> @ [Wa | Wy.T], which gives step t's gates and, in the same pass
-    over a<t>, the logits of the output at step t - 1; the gates, the cell update and the
-    softmax follow.
+    Per step, the kernel takes one product a<t> @ [Wa | Wy.T] added to the input term x @ Wx + b
+    (for one-hot inputs a row of Wx + b, which the product's sums start from), which gives step
+    t's gates and, in the same pass over a<t>, the logits of the output at step t - 1; the
+    gates, the cell update and the softmax follow.
     """
     work = Workspace() if work is None else work
     dtype = joined.W_ay.dtype

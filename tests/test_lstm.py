@@ -519,6 +519,48 @@ def test_register_tiles_write_nothing_past_the_last_row():
             np.testing.assert_array_equal(buffer[B * n:], guard)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@settings(max_examples=30, deadline=None)
+@given(B=st.integers(1, 20), k=st.integers(1, 70), strips=st.integers(1, 3), more=st.integers(0, 40),
+       depth=st.integers(1, 80), seed=st.integers(0, 2**32 - 1))
+def test_products_starting_from_rows_equal_copying_the_rows_first(dtype, B, k, strips, more, depth, seed):
+    """matmul_rows_add (the forward pass's product, whose gates start from the input rows)
+    gives bit for bit what copying those rows into out and then matmul_add give, -1 picking
+    the last row; the columns past n_init start from out as in matmul_add."""
+    rng = np.random.default_rng(seed)
+    n_init = strips * 2 * kernels.VECTOR_BYTES // np.dtype(dtype).itemsize  # whole strips
+    n = n_init + more
+    a = rng.standard_normal((B, k)).astype(dtype)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    out = rng.standard_normal((B, n)).astype(dtype)
+    init = rng.standard_normal((5, n_init + 3)).astype(dtype)
+    rows = rng.integers(-1, 5, B)
+    expected = out.copy()
+    expected[:, :n_init] = init[rows, :n_init]
+    kernels.matmul_add(a, W, expected, depth)
+    got = out.copy()
+    kernels.matmul_rows_add(a, W, got, depth, init, rows, n_init)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("a0_zero", [True, False])
+def test_forward_pass_starting_from_the_input_rows_equals_the_reference(dtype, a0_zero):
+    """At n_a = 16 the gates fill whole strips of the product, which then starts from the
+    one-hot inputs' rows (matmul_rows_add) instead of copying them: the pass still equals the
+    reference, from a0 = 0 (the first step has no product) and from any a0."""
+    rng = np.random.default_rng(12)
+    n_x, n_a, m, T = 7, 16, 9, 4
+    p = random_parameters(rng, n_a, n_x, dtype=dtype, scale=0.3)
+    x_fast, dense = one_hot_inputs(rng, T, m, n_x)
+    x = np.ascontiguousarray(dense.transpose(2, 1, 0)).astype(dtype)
+    a0 = np.zeros((n_a, m), dtype) if a0_zero else rng.standard_normal((n_a, m)).astype(dtype)
+    a, _, c, _ = reference_forward(x, a0, p)
+    cache = passes.sequence_forward(x_fast, a0.T.copy(), np.zeros((m, n_a), dtype), layout.join(p))
+    assert_close(cache.A[1:], a.transpose(2, 1, 0), dtype)
+    assert_close(cache.C[1:], c.transpose(2, 1, 0), dtype)
+
+
 @pytest.mark.parametrize("where", ["Wf", "bo", "a0", "x"])
 def test_non_finite_numbers_are_refused_not_computed_with(where):
     """The compiled passes assume finite numbers; a NaN anywhere is a clear error instead."""
