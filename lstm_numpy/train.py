@@ -503,8 +503,8 @@ def _run(args, locks: ExitStack) -> int:
 
     bar = None
     if config.epochs > start_epoch and not kernels.compiled_on_disk():
-        # a fresh clone: Adam's update and the sampling kernel compile in a second process
-        # meanwhile (imported here: a filled cache does without it)
+        # a fresh clone: the kernels needed after the passes through time compile in a second
+        # process meanwhile (imported here: a filled cache does without it)
         from . import compile_ahead
 
         compile_ahead.start(config.model, config.dtype)
