@@ -39,7 +39,6 @@ from .corpus import CHORD_DROPOUT_STREAM, Corpus, epoch_window_indices, make_cor
 from .dataset import (data_processing, default_corpus_paths, get_corpus_data, musical_data, read_corpus,
                       window_starts)
 from .errors import CheckpointError, LstmNumpyError, MidiError
-from .evaluate import model_cross_entropy
 from .features import hide_chords, measure_features, window_features
 from .files import locked, write_atomically
 from .improvise import generate_music
@@ -365,6 +364,8 @@ def validation_loss(model, data: TrainingData, Tx: int) -> Optional[float]:
     parts = data.corpus.parts(held_out=True)
     if not parts:
         return None
+    from .evaluate import model_cross_entropy  # here: a run without validation does without its import
+
     features = data.part_features(held_out=True) if data.features is not None else None
     nats, count = model_cross_entropy(model, parts, features)
     return nats / count * (Tx - 1)
