@@ -84,6 +84,7 @@ def on_grid(offset: Fraction) -> bool:
     return offset - math.floor(offset) in BEAT_GRID
 
 
+@lru_cache(maxsize=4096)  # a solo asks again and again for the same few ends (16 bars: 458 calls, 43 distinct)
 def element_end(start: Fraction, duration: Fraction, bar_length: Fraction) -> Fraction:
     """Where an element that starts at ``start`` (on the grid) and lasts ``duration`` ends.
 
