@@ -183,11 +183,13 @@ def add_sound_options(group) -> None:
 
 
 def sound_options(args) -> dict:
-    """write_solo's sound arguments from the options, with the SoundFont checked now, before any long work."""
-    from .soundfont import choose_soundfont
+    """write_solo's sound arguments from the options, with the SoundFont checked now, before any long
+    work, and its loading started in the background to overlap that work (``render.prepare_audio``)."""
+    from .render import prepare_audio
 
-    choose_soundfont(args.soundfont)  # a missing or broken SoundFont is an error before training
-    return {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
+    sound = {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
+    prepare_audio(**sound)  # a missing or broken SoundFont is an error before training
+    return sound
 
 
 def _load_cached_kernels_without_registries() -> None:

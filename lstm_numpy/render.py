@@ -198,8 +198,7 @@ def render_audio(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 
     length is the same for both renderers (see :func:`frame_timing`).
     """
     from .bass import walking_bass
-    from .soundfont import (BASS_PROGRAM, CHORD_PROGRAM, MELODY_PROGRAM, announce, choose_soundfont,
-                            note_frames, render_with_soundfont)
+    from .soundfont import announce, choose_soundfont, note_frames, programs_played, render_with_soundfont
 
     if program is not None and not (isinstance(program, (int, np.integer)) and 0 <= program <= 127):
         raise LstmNumpyError(f"the melody's program must be a whole number from 0 to 127 (General MIDI's "
@@ -213,15 +212,28 @@ def render_audio(melody: Sequence[Note], chords: ChordsLike, tempo_bpm: float = 
     else:
         rate = sample_rate or SOUNDFONT_SAMPLE_RATE
         samples_per_beat, n_frames = frame_timing(melody, flat, tempo_bpm, rate)
-        parts = [("melody", MELODY_PROGRAM if program is None else int(program), note_frames(melody, samples_per_beat)),
-                 ("chords", CHORD_PROGRAM, note_frames(flat, samples_per_beat))]
+        programs = programs_played(program, bool(bass_line))
+        parts = [("melody", programs[0], note_frames(melody, samples_per_beat)),
+                 ("chords", programs[1], note_frames(flat, samples_per_beat))]
         if bass_line:
-            parts.append(("bass", BASS_PROGRAM, note_frames(bass_line, samples_per_beat)))
+            parts.append(("bass", programs[2], note_frames(bass_line, samples_per_beat)))
         audio, played = render_with_soundfont(soundfont_path, parts, n_frames, rate)
         audio = normalized(audio)
         description += ": " + " over ".join(played[:2]) + (f", with {played[2]}" if bass_line else "")
     announce(description)
     return audio, rate
+
+
+def prepare_audio(soundfont=None, program: Optional[int] = None, bass: bool = False,
+                  sample_rate: Optional[int] = None) -> None:
+    """Start loading, in the background, the SoundFont that render_audio with these arguments will
+    play (nothing for the NumPy synthesizer); a command calls it before its long work, so that the
+    loading overlaps that work (``soundfont.load_soon``). The audio is the same either way."""
+    from .soundfont import choose_soundfont, load_soon, programs_played
+
+    path, _ = choose_soundfont(soundfont)
+    if path is not None:
+        load_soon(path, sample_rate or SOUNDFONT_SAMPLE_RATE, programs_played(program, bass))
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:

@@ -28,8 +28,9 @@ import functools
 import os
 import struct
 import sys
+import threading
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -56,6 +57,13 @@ MELODY_PROGRAM, CHORD_PROGRAM, BASS_PROGRAM = 66, 0, 32  # tenor sax, grand pian
 # piano's RMS is about 7 dB and the bass's about 6 dB below the saxophone's.
 PARTS = {"melody": (0, 110, 76), "chords": (1, 115, 48), "bass": (2, 80, 64)}
 Part = Tuple[str, int, Sequence[Tuple[float, float, int, int]]]  # name, program, (on, off, pitch, velocity)
+
+
+def programs_played(melody_program: Optional[int] = None, bass: bool = False) -> Tuple[int, ...]:
+    """The programs a rendering plays, in the order of its parts: melody, chords, and the bass
+    when there is one (melody_program None: the tenor sax)."""
+    melody = MELODY_PROGRAM if melody_program is None else int(melody_program)
+    return (melody, CHORD_PROGRAM) + ((BASS_PROGRAM,) if bass else ())
 
 
 # ------------------------------------------------------------------------------- choosing one
@@ -206,6 +214,40 @@ def _loaded(path: str, modified_ns: int, size: int, sample_rate: int, programs: 
     return synth, sfid, chosen
 
 
+def _key(path: Path, sample_rate: int, programs: Tuple[int, ...]) -> tuple:
+    """_loaded's arguments: the file's modification time and size are part of the key."""
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size, sample_rate, programs
+
+
+# Loadings started ahead of their rendering (load_soon), each a thread, by _loaded's arguments.
+_loading: Dict[tuple, threading.Thread] = {}
+
+
+def load_soon(path: Union[str, os.PathLike], sample_rate: int, programs: Sequence[int]) -> None:
+    """Start loading, in a thread, what rendering with these programs will need.
+
+    A command calls this before it trains (or samples), so that the loading (reading and cutting
+    out the presets, the synthesizer's own loading: about 0.1 s for FluidR3_GM) happens on the
+    other core meanwhile; most of it is file reading and copying, during which the thread does
+    not hold Python's lock, and the training's loops do not hold it either. The rendering then
+    waits for the thread and takes its result. Nothing is reported from the thread: if the
+    loading fails, the rendering loads again and raises the error itself, where it always did.
+    """
+    key = _key(Path(path), sample_rate, tuple(programs))
+    if key in _loading:
+        return
+
+    def load() -> None:
+        try:
+            _loaded(*key)
+        except Exception:  # noqa: BLE001 - the rendering meets the same error and reports it
+            pass
+
+    _loading[key] = threading.Thread(target=load, name="loading the SoundFont", daemon=True)
+    _loading[key].start()
+
+
 def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], n_frames: int,
                           sample_rate: int) -> Tuple[np.ndarray, List[str]]:
     """Play the parts through the SoundFont at ``path``.
@@ -216,10 +258,11 @@ def render_with_soundfont(path: Union[str, os.PathLike], parts: Sequence[Part], 
     Returns ((n_frames, 2) float32 audio, left and right, not normalized; the name of the preset
     each part played).
     """
-    path = Path(path)
-    stat = path.stat()
-    synth, sfid, chosen = _loaded(str(path), stat.st_mtime_ns, stat.st_size, sample_rate,
-                                  tuple(program for _, program, _ in parts))
+    key = _key(Path(path), sample_rate, tuple(program for _, program, _ in parts))
+    started = _loading.pop(key, None)
+    if started is not None:
+        started.join()  # its result is now _loaded's
+    synth, sfid, chosen = _loaded(*key)
     synth.sounds_off()  # a previous rendering's releases must not ring into this one
     events = []  # (frame, 0 for note-off / 1 for note-on, channel, pitch, velocity)
     for (name, _, notes), (bank, number, _) in zip(parts, chosen):

@@ -22,7 +22,7 @@ from lstm_numpy.bass import HIGH, LOW, walking_bass
 from lstm_numpy.changes import ROOT_NAMES, chord_pitches, chord_symbol_root, parse_changes
 from lstm_numpy.errors import LstmNumpyError, SoundFontError
 from lstm_numpy.notes import Chord, Note
-from lstm_numpy.render import PEAK, flatten_chords, render_audio, write_solo, write_wav
+from lstm_numpy.render import PEAK, flatten_chords, prepare_audio, render_audio, write_solo, write_wav
 from test_cli import SMALL, TINY, run
 from tiny_soundfont import (FREQUENCY, ROOT_KEY, chunk, riff_list, sine_points, tiny_soundfont_bytes,
                             write_tiny_soundfont)
@@ -88,6 +88,32 @@ def test_melody_chords_and_bass_all_sound_and_renderings_repeat_exactly(extra, t
     assert without_bass.read_bytes() != a[1].read_bytes()
     only_chords = render_audio([], chords, soundfont=tiny)[0]
     assert np.abs(only_chords).max() == pytest.approx(PEAK, abs=1e-6), "the piano part sounds on its own"
+
+
+def test_a_soundfont_loaded_ahead_in_a_thread_plays_the_same_audio(extra, tiny):
+    """A command starts loading the SoundFont before it trains (prepare_audio); the rendering then
+    takes what the thread loaded, and the audio is the same as when it loads the SoundFont itself."""
+    melody = [Note(Fraction(k, 2), Fraction(1, 2), 69 + k % 5) for k in range(12)]
+    chords = parse_changes("Dm7 G7 | Cmaj7")
+    sf._loaded.cache_clear()
+    itself = render_audio(melody, chords, soundfont=tiny, bass=True)[0]
+    sf._loaded.cache_clear()
+    prepare_audio(soundfont=tiny, bass=True)
+    assert len(sf._loading) == 1
+    ahead = render_audio(melody, chords, soundfont=tiny, bass=True)[0]
+    assert not sf._loading and sf._loaded.cache_info().misses == 1, "loaded once, in the thread"
+    np.testing.assert_array_equal(ahead, itself)
+    prepare_audio(soundfont="none")
+    assert not sf._loading, "nothing to load for the NumPy synthesizer"
+
+
+def test_a_soundfont_that_fails_to_load_ahead_fails_at_the_rendering_as_before(extra, tmp_path):
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(damaged_inside())
+    prepare_audio(soundfont=broken)  # its headers are whole: the thread's loading fails, silently
+    with pytest.raises(SoundFontError, match=r"damaged inside.*--soundfont none\.$"):
+        render_audio([Note(Fraction(0), Fraction(1), 60)], [], soundfont=broken)
+    assert not sf._loading
 
 
 def test_a_missing_program_falls_back_to_the_lowest_numbered_preset_and_is_named(extra, tiny, capsys):
