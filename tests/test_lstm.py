@@ -439,6 +439,27 @@ def test_exp_sigmoid_tanh_in_float32(x):
     assert abs(tanh - np.tanh(np.float64(x))) < 2 * eps
 
 
+@njit
+def _sigmoid_of_halved(z):
+    return kernels.sigmoid_of_halved(z)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-700.0, 700.0))
+def test_training_sigmoid_in_float64(x):
+    """The forward pass's sigmoid gates, sigmoid(2 z) from the halved z, as exact as the step's."""
+    assert abs(_sigmoid_of_halved(np.float64(x) / 2) - 1 / (1 + np.exp(-np.float64(x)))) < 4e-16
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-87.0, 87.0, width=32))
+def test_training_sigmoid_in_float32(x):
+    z = np.float32(x) / np.float32(2)
+    sigmoid_value = _sigmoid_of_halved(z)
+    assert _sigmoid_of_halved.overloads[(types.float32,)].signature.return_type == types.float32
+    assert abs(sigmoid_value - 1 / (1 + np.exp(-2 * np.float64(z)))) < np.finfo(np.float32).eps
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_all_finite_finds_every_nan_and_infinity(dtype):
     a = np.random.default_rng(4).standard_normal((5, 7)).astype(dtype)
