@@ -254,11 +254,9 @@ class BatchGradients:
         if self.pool is None or m < 2 * len(works):
             results = [one_thread()]
         else:
-            splits = _split_windows(m, len(works))
-            parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
-                      None if d is None else d.take(s)) for s in splits]
-
             def split():
+                parts = [(np.ascontiguousarray(x[:, s]), np.ascontiguousarray(y[:, s]),
+                          None if d is None else d.take(s)) for s in _split_windows(m, len(works))]
                 # the pool's threads take the other parts; the calling thread does the first
                 jobs = [self.pool.submit(_part_loss_and_gradients, joined, xs, ys, m, w, ds)
                         for (xs, ys, ds), w in zip(parts[1:], works[1:])]
@@ -270,13 +268,13 @@ class BatchGradients:
                     f"inputs={x.shape[2] if x.ndim == 3 else 'one-hot'} " \
                     f"features={0 if d is None else n_features} {joined.W_ay.dtype}"
             results = split() if machine.split_pays(shape, len(works), one_thread, split) else [one_thread()]
-        if len(results) == 1:  # nothing to add up (sum would copy every array)
-            loss, accuracy, (dW_joined, dWx, db, dby) = results[0]
-        else:
-            loss = sum(r[0] for r in results)
-            accuracy = sum(r[1] for r in results)
-            dW_joined, dWx, db, dby = (sum(parts) for parts in zip(*(r[2] for r in results)))
-        return loss, accuracy, layout.course_gradients_compiled(dW_joined, dWx, db, dby)
+        loss, accuracy, grads = results[0]
+        for other in results[1:]:  # the other threads' parts, added into the first's arrays
+            loss += other[0]
+            accuracy = accuracy + other[1]
+            for total, part in zip(grads, other[2]):
+                np.add(total, part, out=total)
+        return loss, accuracy, layout.course_gradients_compiled(*grads)
 
 
 def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y, D=None):
