@@ -184,12 +184,11 @@ def add_sound_options(group) -> None:
 
 def sound_options(args) -> dict:
     """write_solo's sound arguments from the options, with the SoundFont checked now, before any long
-    work, and its loading started in the background to overlap that work (``render.prepare_audio``)."""
-    from .render import prepare_audio
+    work. (The commands then start loading it in the background, ``render.prepare_audio``.)"""
+    from .soundfont import choose_soundfont
 
-    sound = {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
-    prepare_audio(**sound)  # a missing or broken SoundFont is an error before training
-    return sound
+    choose_soundfont(args.soundfont)  # a missing or broken SoundFont is an error before training
+    return {"soundfont": args.soundfont, "program": args.program, "bass": args.bass}
 
 
 def _load_cached_kernels_without_registries() -> None:

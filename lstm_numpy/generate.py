@@ -18,7 +18,7 @@ from .cli import DEFAULT_TEMPERATURE, DEFAULT_TOP_K
 from .errors import LstmNumpyError
 from .improvise import generate_music
 from .limits import MAX_BARS
-from .render import write_solo
+from .render import prepare_audio, write_solo
 
 DEFAULT_BARS = 16
 
@@ -57,6 +57,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = load_checkpoint(args.checkpoint)
     changes = parse_changes(args.changes) if args.changes else None
     cli.writable_folder(out.parent, "--out")
+    prepare_audio(**sound)  # the SoundFont loads in a thread while the solo is sampled
     n_bars = args.bars
     if n_bars is None and changes is None and args.mode == "bars":
         n_bars = DEFAULT_BARS  # the training chords may run to hundreds of bars

@@ -47,7 +47,7 @@ from .limits import MAX_BARS, MAX_WINDOW_BYTES, gigabytes
 from .line import register_of
 from .model import fit, init_model
 from .optim import Adam
-from .render import plot_loss, write_solo
+from .render import plot_loss, prepare_audio, write_solo
 
 # The course's training windows: m examples of Tx values each.
 COURSE_M = 60
@@ -473,6 +473,9 @@ def _run(args, locks: ExitStack) -> int:
                            model=config.model)
         optimizer = _optimizer(config)
         history, start_epoch = None, 0
+    # The SoundFont loads in a thread meanwhile, mostly while the epochs' kernels run without
+    # Python's lock; started after the data, whose reading needs that lock throughout.
+    prepare_audio(**sound)
     model.config = asdict(config)
     validating = bool(len(data.corpus.validation))
     history = history or {"loss": [], "accuracy": []}
