@@ -24,10 +24,14 @@ takes it first compiles the kernel:
   second process is compiling that kernel, then reads it from the cache; when the second
   process has not got to it yet, it compiles the kernel itself, and the second process, finding
   the lock taken, leaves it out.
-* So nothing is ever compiled twice at once, and waiting happens only for work under way. The
-  second process runs at the lowest priority (``os.nice``): on a machine whose cores are all
-  busy it takes almost no time from this one, which then compiles what it needs itself, as
-  before; on a machine with a free core it has that core to itself.
+* So nothing is ever compiled twice at once, and waiting happens only for work under way.
+
+The second process pays off only on a free core: where the command's processes share one core,
+its own start-up, numba's set-up and the small kernels it compiles again (about 1.3 s of CPU)
+come out of the command's time. So it first watches the machine for a quarter of a second
+(Linux's ``/proc/stat``), while the command compiles, and ends at once unless half a core or
+more stood idle (``MIN_IDLE_CORES``); and none is started where the command may use one core
+only.
 
 Nothing can be lost but time: whatever goes wrong in the second process (it cannot start, it
 fails, the cache cannot be written, it compiled for other argument types), this process finds no
@@ -53,9 +57,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
-import numpy as np
-
-from . import files, kernels
+from . import files
 
 # The kernels compiled in the second process, by model kind, in the order the command needs them.
 KERNELS = {model: ("course_gradients_kernel", "adam_update", sampler)
@@ -64,6 +66,11 @@ KERNELS = {model: ("course_gradients_kernel", "adam_update", sampler)
 # Seconds this process waits for a kernel the second process is compiling before it stops that
 # process and compiles the kernel itself. Generous: on a loaded machine compiling is slow anywhere.
 TIMEOUT = 120.0
+
+# The idle cores, on average over IDLE_WATCH seconds while the command compiles, below which the
+# second process ends without compiling anything.
+MIN_IDLE_CORES = 0.5
+IDLE_WATCH = 0.25
 
 
 class CompileAhead:
@@ -122,7 +129,11 @@ def start(model: str, dtype, command: Optional[Sequence[str]] = None,
     are no file locks or it cannot start (this process then compiles everything itself).
     command: what to run instead of ``python -m lstm_numpy.compile_ahead`` (tests); the folder
     of the locks is appended to it."""
-    if files.fcntl is None:
+    import numpy as np
+
+    from . import kernels, machine
+
+    if files.fcntl is None or machine.usable_cores() < 2:
         return None
     names = KERNELS[model]
     if command is None:
@@ -143,10 +154,31 @@ def start(model: str, dtype, command: Optional[Sequence[str]] = None,
 # --------------------------------------------------------------------------------------------
 
 
+def idle_cores(seconds: float = IDLE_WATCH) -> Optional[float]:
+    """How many of the machine's cores stood idle, on average, over the next `seconds` (from
+    Linux's /proc/stat); None where that cannot be read."""
+    def idle_and_total():
+        with open("/proc/stat") as stat:
+            ticks = [int(n) for n in stat.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return ticks[3] + ticks[4], sum(ticks)
+
+    try:
+        idle, total = idle_and_total()
+        time.sleep(seconds)
+        idle_after, total_after = idle_and_total()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total_after <= total:
+        return None
+    return (idle_after - idle) / (total_after - total) * (os.cpu_count() or 1)
+
+
 def _calls(model: str, dtype) -> Dict[str, Callable[[], object]]:
     """For each kernel, a call that compiles it through the code path training takes, so that it
     is compiled for the argument types the command will pass (a model's size does not matter:
     numba compiles for types, not sizes)."""
+    import numpy as np
+
     from .improvise import generate_music
     from .layout import course_gradients_compiled, padded
     from .model import init_model
@@ -168,6 +200,8 @@ def save_only(names: Sequence[str]) -> None:
     process's memory (see the module's docstring)."""
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
+
+    from . import kernels
 
     for name, value in vars(kernels).items():
         if isinstance(value, Dispatcher) and name not in names:
@@ -194,13 +228,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--model", choices=sorted(KERNELS), default="course")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--parent", type=int, help="the process id of the command: end when it ends")
+    parser.add_argument("--min-idle", type=float, default=MIN_IDLE_CORES, metavar="CORES",
+                        help="end at once unless this many cores stand idle meanwhile (0: do not watch)")
     args = parser.parse_args(argv)
     if args.parent is not None:
         _end_with(args.parent)
-    if hasattr(os, "nice"):
-        os.nice(19)  # only what the command leaves free (see the module's docstring)
+    if args.min_idle > 0:  # before the imports, which alone take a few tenths of a second of CPU
+        idle = idle_cores()
+        if idle is not None and idle < args.min_idle:
+            return 0  # no core to spare: the command compiles every kernel itself
     save_only(args.kernels)
-    calls = _calls(args.model, np.dtype(args.dtype))
+    calls = _calls(args.model, args.dtype)
     for name in args.kernels:
         with ExitStack() as held:
             try:

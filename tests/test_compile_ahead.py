@@ -51,7 +51,7 @@ def second_process(cache: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_second_process_fills_the_cache_with_its_kernels_only_and_the_command_reads_them(tmp_path):
     cache = tmp_path / "numba-cache"
-    ahead = second_process(cache, *compile_ahead.KERNELS["course"], "--locks", str(tmp_path))
+    ahead = second_process(cache, *compile_ahead.KERNELS["course"], "--locks", str(tmp_path), "--min-idle", "0")
     assert ahead.returncode == 0, ahead.stderr
     assert ahead.stdout.split() == ["course_gradients_kernel", "adam_update", "sample_kernel"]
     # the kernels they call (all_finite, aligned_empty, same_values ...) compiled in memory only,
@@ -66,9 +66,26 @@ def test_the_second_process_fills_the_cache_with_its_kernels_only_and_the_comman
 
 def test_the_second_process_leaves_out_a_kernel_whose_lock_the_command_holds(tmp_path):
     with files.locked(tmp_path / "course_gradients_kernel"):
-        ahead = second_process(tmp_path / "numba-cache", "course_gradients_kernel", "--locks", str(tmp_path))
+        ahead = second_process(tmp_path / "numba-cache", "course_gradients_kernel", "--locks", str(tmp_path),
+                               "--min-idle", "0")
     assert ahead.returncode == 0 and ahead.stdout == "", ahead.stderr
     assert not list(tmp_path.rglob("*.nbi"))
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="idle cores are read from Linux's /proc/stat")
+def test_the_second_process_compiles_nothing_without_idle_cores(tmp_path):
+    # more idle cores asked for than any machine has: as on one whose cores are all busy
+    ahead = second_process(tmp_path / "numba-cache", "adam_update", "--locks", str(tmp_path), "--min-idle", "1000")
+    assert ahead.returncode == 0 and ahead.stdout == "", ahead.stderr
+    assert not list(tmp_path.rglob("*.nbi"))
+
+
+def test_idle_cores_are_counted_where_the_system_tells_them():
+    idle = compile_ahead.idle_cores(0.2)
+    if Path("/proc/stat").exists():
+        assert 0 <= idle <= os.cpu_count()
+    else:
+        assert idle is None
 
 
 def test_the_second_process_ends_when_its_command_has_ended(tmp_path):
