@@ -176,9 +176,11 @@ def _as_indices(X, Y, n_values: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work, d=None):
     """Forward, loss and backward on some of a batch's m windows: x (T, part) indices or
-    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add up. joined: the weights,
-    joined once for all parts. d: the conditioned model's features as look-ups (T, part, K)
-    (then dWx's last n_d rows are their weights' gradient).
+    (T, part, n_values), y (T, part). Loss and gradients are averaged over all m, so parts add
+    up. joined: the weights, joined once for all parts. d: the conditioned model's features as
+    look-ups (T, part, K). Returns the loss, the per-step accuracy (T,) and the gradients in
+    the course's layout (``layout.course_gradients_compiled``; with features, dWf..dWo's last
+    n_d columns are their weights' gradient).
 
     The Dense softmax layer runs inside the LSTM's own passes (``passes.training_passes``): its
     logits come from the same product as the next step's gates, and its gradient flows back
@@ -194,7 +196,9 @@ def _part_loss_and_gradients(joined: layout.JoinedWeights, x, y, m: int, work, d
         loss, predicted, grads = cache.loss, cache.predicted, (g["dW_joined"], g["dWx"], g["db"], g["dby"])
     # Keras's accuracy: an all-zero target's argmax is 0
     accuracy = (predicted == np.maximum(y, 0)).sum(axis=1) / m
-    return loss, accuracy, tuple(grads)
+    # in the course's layout here, in the part's own thread: with two threads, each puts its
+    # part back while the other still computes, rather than one after both
+    return loss, accuracy, layout.course_gradients_compiled(*grads)
 
 
 def _split_windows(m: int, parts: int) -> List[np.ndarray]:
@@ -272,9 +276,9 @@ class BatchGradients:
         for other in results[1:]:  # the other threads' parts, added into the first's arrays
             loss += other[0]
             accuracy = accuracy + other[1]
-            for total, part in zip(grads, other[2]):
-                np.add(total, part, out=total)
-        return loss, accuracy, layout.course_gradients_compiled(*grads)
+            for name, total in grads.items():
+                np.add(total, other[2][name], out=total)
+        return loss, accuracy, grads
 
 
 def loss_and_gradients(parameters: Dict[str, np.ndarray], X, Y, D=None):
