@@ -139,7 +139,10 @@ def start(model: str, dtype, command: Optional[Sequence[str]] = None,
     if command is None:
         command = [sys.executable, "-m", __name__, "--model", model, "--dtype", np.dtype(dtype).name,
                    "--parent", str(os.getpid()), *names, "--locks"]
-    locks = Path(tempfile.mkdtemp(prefix="lstm_numpy-compiling-"))
+    try:
+        locks = Path(tempfile.mkdtemp(prefix="lstm_numpy-compiling-"))
+    except OSError:  # no writable temporary folder
+        return None
     try:
         process = subprocess.Popen([*command, str(locks)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)

@@ -166,5 +166,11 @@ with locked(lock):
     ahead.stop()
 
 
-def test_no_second_process_when_it_cannot_start():
+def test_no_second_process_when_it_cannot_start(monkeypatch):
     assert compile_ahead.start("course", np.float32, command=[str(REPO / "no-such-program")]) is None
+
+    def no_temporary_folder(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(compile_ahead.tempfile, "mkdtemp", no_temporary_folder)  # nowhere for the locks
+    assert compile_ahead.start("course", np.float32, command=[sys.executable, "-c", "pass"]) is None
