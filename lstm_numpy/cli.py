@@ -19,6 +19,14 @@ from typing import Callable, Optional, Sequence
 from .errors import LstmNumpyError
 from .limits import MAX_BARS
 
+# A command's own process (``python -m lstm_numpy.train``, ``generate``, ``evaluate``) goes on to
+# import numba and the package, a few hundred thousand objects that live until it exits, and the
+# garbage collector would walk them again and again while they are made (about 40 ms). So in such
+# a process it is off from here until ``run`` has frozen them, and then on again.
+if getattr(sys.modules.get("__main__"), "__spec__", None) is not None \
+        and sys.modules["__main__"].__spec__.name.startswith(__package__ + "."):
+    gc.disable()
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 MIN_TEMPO, MAX_TEMPO = 10, 1000  # beats per minute: what a listener can follow
@@ -241,6 +249,7 @@ def run(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[
         # passes, which otherwise walk them all whenever the command has made enough new objects
         # (20-30 ms a pass, once or twice a run).
         gc.freeze()
+        gc.enable()
     try:
         code = main(argv)
     except LstmNumpyError as error:

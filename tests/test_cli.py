@@ -510,6 +510,35 @@ def test_a_command_process_skips_scipys_blas_and_the_last_garbage_collection():
     assert result.stdout.split() == ["True", "False", "False", "True"]
 
 
+GC_PROCESS = """
+import gc, sys, types
+if sys.argv[1] == "command":  # as under python -m lstm_numpy.train
+    sys.modules["__main__"].__spec__ = types.SimpleNamespace(name="lstm_numpy.train")
+from lstm_numpy import cli
+print(gc.isenabled())
+
+def main(argv):
+    print(gc.isenabled(), gc.get_freeze_count() > 0)
+    return 0
+
+cli.run(main)
+"""
+
+
+def test_a_command_process_imports_with_the_garbage_collector_off_and_turns_it_on_to_run():
+    """In a command's process the collector is off while the imports make their long-lived
+    objects, and on again, with those frozen, when the command runs; in any other process
+    (a notebook, a script) importing the package leaves it alone."""
+    outputs = {}
+    for kind in ("command", "script"):
+        result = subprocess.run([sys.executable, "-c", GC_PROCESS, kind], cwd=REPO, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs[kind] = result.stdout.split()
+    assert outputs["command"] == ["False", "True", "True"]
+    assert outputs["script"] == ["True", "True", "True"]
+
+
 CACHED_KERNEL_PROCESS = """
 import sys
 import numpy as np
