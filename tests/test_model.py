@@ -206,6 +206,17 @@ def test_shuffling_depends_on_the_seed():
     assert not np.array_equal(a.parameters["Wf"], b.parameters["Wf"])
 
 
+def test_epochs_orders_made_ahead_are_each_epochs_own():
+    """fit's orders of the windows, made several epochs ahead, are exactly
+    default_rng([seed, epoch]).permutation(n) of each epoch, also when n changes."""
+    from lstm_numpy import model as model_module
+
+    shuffles = model_module._Shuffles(seed=3, epochs=100)
+    for epoch, n in [(0, 7), (1, 7), (2, 7), (3, 9), (4, 9), (5, 7)] + [(e, 60) for e in range(6, 100)]:
+        expected = np.random.default_rng([3, epoch]).permutation(n)
+        np.testing.assert_array_equal(shuffles.order(epoch, n), expected)
+
+
 def test_full_batch_training_equals_plain_gradient_steps():
     """One batch per epoch: fit is exactly Adam on loss_and_gradients of all windows."""
     model, X, Y = small_problem(np.float64)
