@@ -22,7 +22,8 @@ from .limits import MAX_BARS
 # A command's own process (``python -m lstm_numpy.train``, ``generate``, ``evaluate``) goes on to
 # import numba and the package, a few hundred thousand objects that live until it exits, and the
 # garbage collector would walk them again and again while they are made (about 40 ms). So in such
-# a process it is off from here until ``run`` has frozen them, and then on again.
+# a process it is off from here until ``run`` has frozen them, and then on again (every module of
+# the package that runs as a program imports this one only to end in ``run``).
 if getattr(sys.modules.get("__main__"), "__spec__", None) is not None \
         and sys.modules["__main__"].__spec__.name.startswith(__package__ + "."):
     gc.disable()
