@@ -474,8 +474,11 @@ def _run(args, locks: ExitStack) -> int:
         optimizer = _optimizer(config)
         history, start_epoch = None, 0
     # The SoundFont loads in a thread meanwhile, mostly while the epochs' kernels run without
-    # Python's lock; started after the data, whose reading needs that lock throughout.
-    prepare_audio(**sound)
+    # Python's lock; started after the data, whose reading needs that lock throughout. Not when
+    # two threads train: no core is left to spare, and the first batches time the split between
+    # them (machine.split_pays), a decision kept on disk that the loading must not sway.
+    if config.threads == 1:
+        prepare_audio(**sound)
     model.config = asdict(config)
     validating = bool(len(data.corpus.validation))
     history = history or {"loss": [], "accuracy": []}

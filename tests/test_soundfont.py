@@ -116,6 +116,23 @@ def test_a_soundfont_that_fails_to_load_ahead_fails_at_the_rendering_as_before(e
     assert not sf._loading
 
 
+@pytest.mark.parametrize("threads, loaded_ahead", [(1, True), (2, False)])
+def test_training_loads_the_soundfont_ahead_only_on_one_thread(extra, tiny, tmp_path, monkeypatch, capsys,
+                                                              threads, loaded_ahead):
+    """With two training threads no core is left to spare, and the first batches time the split
+    between them (a decision kept on disk), so the SoundFont is then loaded when the solo is played."""
+    from lstm_numpy import train
+    from test_cli import in_process
+
+    started = []
+    monkeypatch.setattr(sf, "load_soon", lambda *args: started.append(args))
+    code, err = in_process(train.main, [*TINY, "--epochs", "2", "--threads", str(threads), "--soundfont", str(tiny),
+                                        "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert bool(started) == loaded_ahead
+    assert (tmp_path / "run" / "solo.wav").exists()
+
+
 def test_a_missing_program_falls_back_to_the_lowest_numbered_preset_and_is_named(extra, tiny, capsys):
     # The tiny SoundFont has program 0 only; the tenor sax (66) is not in it.
     render_audio([Note(Fraction(0), Fraction(1), 69)], [], soundfont=tiny, program=66)
