@@ -64,6 +64,25 @@ def test_the_second_process_fills_the_cache_with_its_kernels_only_and_the_comman
     assert found.stdout.split("\n")[:3] == ["course_gradients_kernel 1 0", "adam_update 1 0", "sample_kernel 1 0"]
 
 
+def test_the_conditioned_models_sampler_from_the_second_process_is_the_one_its_solo_reads(tmp_path):
+    cache = tmp_path / "numba-cache"
+    ahead = second_process(cache, "sample_solo_kernel", "--model", "conditioned", "--locks", str(tmp_path),
+                           "--min-idle", "0")
+    assert ahead.returncode == 0 and ahead.stdout.split() == ["sample_solo_kernel"], ahead.stderr
+    found = python("""
+import numpy as np
+from lstm_numpy import kernels
+from lstm_numpy.improvise import generate_music
+from lstm_numpy.model import init_model
+model = init_model([f"C,0.{k}50" for k in range(1, 8)], n_a=16, dtype=np.float32, model="conditioned")
+generate_music(model, changes="F7 | Bb7", n_bars=2, temperature=1.0, seed=3)
+stats = kernels.sample_solo_kernel.stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+""", cache)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["1", "0"]
+
+
 def test_the_second_process_leaves_out_a_kernel_whose_lock_the_command_holds(tmp_path):
     with files.locked(tmp_path / "course_gradients_kernel"):
         ahead = second_process(tmp_path / "numba-cache", "course_gradients_kernel", "--locks", str(tmp_path),
