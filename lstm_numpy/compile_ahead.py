@@ -87,6 +87,8 @@ class CompileAhead:
         self.locks = locks
         self.timeout = timeout
         self._held = ExitStack()  # the locks taken, kept until the second process has ended
+        self._taken = set()  # their kernels' names
+        self._taking = threading.Lock()  # two threads may call a kernel first together (--threads 2)
         self._hooked = dict(dispatchers)
         for name, dispatcher in self._hooked.items():
             dispatcher._compile_for_args = functools.partial(self._first_call, name, dispatcher)
@@ -96,16 +98,17 @@ class CompileAhead:
         """Take `name`'s lock and keep it, so that the second process leaves `name` alone from now
         on: at once when that process has not started on `name`, else once it has finished it or
         ended (or been stopped, after `timeout` seconds); when it has ended, no lock is needed."""
-        deadline = time.monotonic() + self.timeout
-        while self.process.poll() is None:
-            try:
-                self._held.enter_context(files.locked(self.locks / name, wait=False))
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    return
-                time.sleep(0.01)
+        with self._taking:  # this process's lock on the file would keep out its other threads too
+            deadline = time.monotonic() + self.timeout
+            while name not in self._taken and self.process.poll() is None:
+                try:
+                    self._held.enter_context(files.locked(self.locks / name, wait=False))
+                    self._taken.add(name)
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                    else:
+                        time.sleep(0.01)
 
     def stop(self) -> None:
         """End the second process if it still runs (a kernel it was writing is simply missing
@@ -120,7 +123,7 @@ class CompileAhead:
         self.take(name)
         if self._hooked.pop(name, None) is not None:
             del dispatcher._compile_for_args
-        return dispatcher._compile_for_args(*args)  # numba's own, reading the cache first
+        return type(dispatcher)._compile_for_args(dispatcher, *args)  # numba's own, reading the cache first
 
 
 def start(model: str, dtype, command: Optional[Sequence[str]] = None,

@@ -5,6 +5,7 @@ at once, and that whatever becomes of the second process the command compiles fo
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,34 @@ def test_a_first_call_before_the_second_process_got_to_the_kernel_compiles_it_he
     with pytest.raises(BlockingIOError):  # so the second process would leave it out
         with files.locked(locks / "plus_one", wait=False):
             pass
+    ahead.stop()
+
+
+def test_two_threads_calling_a_kernel_first_together_both_go_on(locks):
+    # training with --threads 2 puts both parts' gradients back into the course's layout at once,
+    # here while the second process compiles: once it is done, this process's lock on the
+    # kernel's file must not keep its other thread waiting
+    process = fake_second_process(locks, """
+with locked(lock):
+    print("compiling", flush=True)
+    time.sleep(0.3)
+time.sleep(60)""")
+    assert process.stdout.readline() == "compiling\n"
+    ahead = compile_ahead.CompileAhead(process, locks, {"plus_one": plus_one}, timeout=5)
+    together = threading.Barrier(2)
+    results = []
+
+    def call():
+        together.wait()
+        results.append(plus_one(np.uint8(3)))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [4, 4]
+    assert process.poll() is None  # not stopped: neither call waited out the time limit
     ahead.stop()
 
 
