@@ -208,15 +208,20 @@ def _load_cached_kernels_without_registries() -> None:
     starts its runtime, about 0.12 s, of which reading machine code back needs only the runtime
     (the memory functions the kernels call). So a command's process starts the runtime alone there.
     A kernel that is not in the cache is still compiled as usual: numba's compiler refreshes
-    everything itself before it compiles. (numba holds its compiler lock while it reads a kernel,
+    everything itself before it compiles. These are numba's internals, not its public interface:
+    where they differ (another version), or reading a kernel back fails this way, numba's own way
+    is taken, so the shortcut can cost time but never a run. (numba holds its compiler lock while it reads a kernel,
     so no other thread sees the context in between.)
     """
     import functools
 
-    from numba.core.caching import Cache
-    from numba.core.runtime import rtsys
+    try:
+        from numba.core.caching import Cache
+        from numba.core.runtime import rtsys
 
-    load = Cache.load_overload
+        load = Cache.load_overload
+    except (ImportError, AttributeError):
+        return  # a numba laid out otherwise: it sets up its whole compiler, as it always did
     if getattr(load, "runtime_only", False):
         return  # already done in this process
 
@@ -224,8 +229,11 @@ def _load_cached_kernels_without_registries() -> None:
         target_context.refresh = functools.partial(rtsys.initialize, target_context)
         try:
             return load(cache, signature, target_context)
+        except Exception:
+            pass  # this numba needs more than its runtime to read a kernel back: the usual way, below
         finally:
             del target_context.refresh
+        return load(cache, signature, target_context)
 
     load_overload.runtime_only = True
     Cache.load_overload = load_overload

@@ -568,3 +568,27 @@ def test_a_command_process_reads_cached_kernels_without_setting_up_numbas_compil
         outputs.append(result.stdout.strip().split(maxsplit=2))
     assert outputs[0] == ["True", "True", "[0.0, 2.0, 4.0]"]
     assert outputs[1] == ["True", "False", "[0.0, 2.0, 4.0]"]
+
+
+def test_a_cached_kernel_is_read_the_usual_way_when_the_runtime_alone_fails(tmp_path):
+    """If reading a kernel back with numba's runtime alone fails (another numba version could need
+    more), the command reads it numba's usual way rather than failing."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    failing_once = (
+        "from numba.core.runtime import rtsys\n"
+        "initialize = rtsys.initialize\n"
+        "calls = []\n"
+        "def fail_once(ctx):\n"
+        "    calls.append(ctx)\n"
+        "    if len(calls) == 1:\n"
+        "        raise RuntimeError('the runtime alone is not enough here')\n"
+        "    return initialize(ctx)\n"
+        "rtsys.initialize = fail_once\n"
+    )
+    outputs = []
+    for prelude in ("", failing_once):  # fill the cache, then read it back with the first attempt failing
+        result = subprocess.run([sys.executable, "-c", prelude + CACHED_KERNEL_PROCESS], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.strip().split(maxsplit=2))
+    assert outputs[1] == ["True", "True", "[0.0, 2.0, 4.0]"]  # read back after numba set up its compiler
