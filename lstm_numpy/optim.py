@@ -97,7 +97,11 @@ class Adam:
         for names, shapes, ps, ms, vs, decayed in groups:
             gs = []
             for name, shape, p in zip(names, shapes, ps):
-                g = np.asarray(grads["d" + name], p.dtype)
+                g = grads["d" + name]
+                if type(g) is np.ndarray and g.shape == shape == p.shape and g.dtype == p.dtype and g.flags.c_contiguous:
+                    gs.append(g)  # as training hands them on: the checks and conversions below are no-ops
+                    continue
+                g = np.asarray(g, p.dtype)
                 if g.shape != shape:
                     raise LstmNumpyError(
                         f"The gradient d{name} has shape {g.shape} but {name} has {shape}; pass "
