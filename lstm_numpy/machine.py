@@ -275,9 +275,16 @@ def _read_choices(path: Path) -> Dict[str, dict]:
 
 def _processor() -> str:
     """The processor's model name and this process's usable cores: part of every choice's key."""
+    return f"{_host_cpu_name()} x{usable_cores()}"
+
+
+@functools.lru_cache(maxsize=None)
+def _host_cpu_name() -> str:
+    """LLVM's name of this processor, asked once: asking took about 100 us, and training with
+    two threads makes a choice's key on every batch."""
     import llvmlite.binding as ll
 
-    return f"{ll.get_host_cpu_name()} x{usable_cores()}"
+    return ll.get_host_cpu_name()
 
 
 # The modules whose code a batch's time depends on: a choice measured with other code is stale.

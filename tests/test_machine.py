@@ -175,3 +175,19 @@ def test_the_code_stamp_changes_when_a_timed_module_changes(tmp_path, monkeypatc
     finally:
         machine.code_stamp.cache_clear()
     assert len(before) == len(after) == 12 and before != after
+
+
+def test_a_choice_key_asks_llvm_for_the_processor_once(monkeypatch):
+    """Training with two threads makes a choice's key on every batch; asking LLVM for the
+    processor's name each time took about 100 us."""
+    import llvmlite.binding as ll
+
+    asked = []
+    monkeypatch.setattr(ll, "get_host_cpu_name", lambda: asked.append(1) or "someprocessor")
+    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
+    machine._host_cpu_name.cache_clear()
+    try:
+        keys = [machine._processor() for _ in range(3)]
+    finally:
+        machine._host_cpu_name.cache_clear()
+    assert keys == ["someprocessor x2"] * 3 and len(asked) == 1
