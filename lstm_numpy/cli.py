@@ -208,10 +208,10 @@ def _load_cached_kernels_without_registries() -> None:
     starts its runtime, about 0.12 s, of which reading machine code back needs only the runtime
     (the memory functions the kernels call). So a command's process starts the runtime alone there.
     A kernel that is not in the cache is still compiled as usual: numba's compiler refreshes
-    everything itself before it compiles. These are numba's internals, not its public interface:
-    where they differ (another version), or reading a kernel back fails this way, numba's own way
-    is taken, so the shortcut can cost time but never a run. (numba holds its compiler lock while it reads a kernel,
-    so no other thread sees the context in between.)
+    everything itself before it compiles. (numba holds its compiler lock while it reads a kernel,
+    so no other thread sees the context in between.) These are numba's internals, not its public
+    interface: where they differ (another version), or reading a kernel back fails this way,
+    numba's own way is taken, so the shortcut can cost time but never a run.
     """
     import functools
 

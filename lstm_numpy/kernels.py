@@ -877,18 +877,16 @@ def forward_kernel(Q, A, C, tanh_C, W_ay, x_rows, x_index, n_y, by, y, scale, st
         Qt = Q[t]
         from_rows = rows_first and start <= t < T
         for j in range(m):
-            if from_rows:
-                pass  # the product starts from the input rows
-            elif t < T:
+            if t == T:  # no input after the last step
+                for q in range(n4):
+                    Qt[j, q] = zero
+            elif not from_rows:  # (from_rows: the product starts from the input rows themselves)
                 row = x_rows[x_index[t, j]]
                 if f_index.shape[0] == 0:
                     for q in range(n4):
                         Qt[j, q] = row[q]
                 else:  # the conditioned model
                     _input_term(Qt[j], row, f_index[t, j], f_value[t, j], Wd)
-            else:
-                for q in range(n4):
-                    Qt[j, q] = zero
             for v in range(width - n4):
                 Qt[j, n4 + v] = by[v]
         # gates of step t and, from the same a<t>, the logits of output t - 1

@@ -1,8 +1,9 @@
 """MIDI files in and out: from the file's note events to exact Notes and Chords, and back.
 
 The bytes are read by ``lstm_numpy.smf`` (mido's reading, made faster for plain files), and files
-are written with mido. Reading follows what music21 5.x did to the course file (see the specification of the original
-pipeline), so that the course's corpus comes out identical, but works on any file:
+are written with mido. Reading follows what music21 5.x did to the course file (see the
+specification of the original pipeline), so that the course's corpus comes out identical, but
+works on any file:
 
 1. every message gets its absolute tick time;
 2. note-ons are paired with their ends (``pair_notes``);

@@ -203,7 +203,7 @@ def sequence_backward(cache: SequenceCache, dA=None, da_T=None, dc_T=None, need_
     dW = aligned_empty((n_a, width), dtype)  # dW, db and dWx: zeroed by the kernel
     db = np.empty(n4, dtype)
     # the hidden states as (n_a, m) blocks: the weight-gradient product reads them transposed
-    steps = max(1, 256 // m)  # steps per weight-gradient product: about 256 rows of Q
+    steps = _steps_per_weight_gradient(m)
     chunk = work.array("chunk", (steps * m * n_a,), dtype)
     n_x = joined.x_rows.shape[0] - 1
     dWx = aligned_empty((n_x, n4), dtype)  # aligned rows: the features' gradient adds into them
@@ -287,7 +287,7 @@ def training_passes(x: np.ndarray, y: np.ndarray, scale: float, joined: JoinedWe
     dW = work.array("dW", (n_a, width), dtype)  # dW, db and dWx: zeroed by the kernel
     dWx = work.array("dWx", (n_x, n4), dtype)
     db = work.array("db", (n4,), dtype)
-    steps = max(1, 256 // m)  # as in sequence_backward
+    steps = _steps_per_weight_gradient(m)
     chunk = work.array("chunk", (steps * m * n_a,), dtype)
     da = work.array("da", (3, m, n_a), dtype)
     da[:2] = 0  # da and dc: no gradient on the final state; da[2]: scratch
@@ -300,6 +300,12 @@ def training_passes(x: np.ndarray, y: np.ndarray, scale: float, joined: JoinedWe
 
 # no upstream gradient on the hidden states (training's comes from the targets), per dtype
 _NO_GRADIENT = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}
+
+
+def _steps_per_weight_gradient(m: int) -> int:
+    """How many steps' states the backward pass adds into dW with one product: about 256 rows
+    of Q (m per step), so that a large dW is read and written once per run of steps."""
+    return max(1, 256 // m)
 
 
 @lru_cache(maxsize=None)
